@@ -1,0 +1,68 @@
+/**
+ * Tokenises the training and held-out text with the project's tokenizer (through transformers.js, the same code
+ * that serves it) into flat uint16 token files the Python trainer memory-maps:
+ *   train.bin  TinyStories train stories as <s> story </s>, plus a chat-shaped copy of ~1 in 6 stories
+ *   valid.bin  the held-out validation stories, same framing (never trained on)
+ *   prompts.json  held-out prompts (first sentence or two of validation stories) for distillation and eval
+ */
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+env.allowRemoteModels = false;
+env.useFSCache = false;
+
+const [tokDir, corpus, out] = process.argv.slice(2);
+if (!tokDir || !corpus || !out) throw new Error('usage: encode-corpus.ts <tokenizer dir> <corpus dir> <out dir>');
+mkdirSync(out, { recursive: true });
+const tok = await AutoTokenizer.from_pretrained(tokDir);
+const BOS = 1, EOS = 2;
+
+function trainStories(): string[] {
+  const files = ['ts_train_head_cased.txt', 'ts_train_tail_truecased.txt'];
+  return files.flatMap((f) => readFileSync(join(corpus, 'tinystories', f), 'utf8').split('<|endoftext|>'))
+    .map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** The validation file has no story markers; a line opening with a classic first phrase starts a new story. */
+function validStories(): string[] {
+  const stories: string[][] = [];
+  for (const line of readFileSync(join(corpus, 'tinystories', 'ts_valid_head.txt'), 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    if (stories.length === 0 || /^(Once upon a time|Once there was|One day)/.test(line)) stories.push([]);
+    stories.at(-1)!.push(line.trim());
+  }
+  return stories.map((s) => s.join('\n')).slice(1); // the first is a fragment of a story cut by the split
+}
+
+function chatPrompt(story: string, i: number): string {
+  const name = /named (\w+)/.exec(story)?.[1];
+  const asks = name
+    ? [`Tell me a story about ${name}.`, `Write a short story about a character named ${name}.`, `Can you tell me a story about ${name}?`]
+    : ['Tell me a story.', 'Write a short story for a child.', 'Tell me a bedtime story.'];
+  return asks[i % asks.length]!;
+}
+
+function encodeDocs(docs: string[], chatEvery: number): Uint16Array {
+  const ids: number[] = [];
+  docs.forEach((story, i) => {
+    ids.push(BOS, ...tok.encode(story, { add_special_tokens: false }), EOS);
+    if (chatEvery > 0 && i % chatEvery === 0) {
+      const text = tok.apply_chat_template([{ role: 'user', content: chatPrompt(story, i) }, { role: 'assistant', content: story }],
+        { tokenize: false }) as string;
+      ids.push(...tok.encode(text, { add_special_tokens: false }), EOS);
+    }
+  });
+  return Uint16Array.from(ids);
+}
+
+const train = encodeDocs(trainStories(), 6);
+const validDocs = validStories();
+const valid = encodeDocs(validDocs, 0);
+writeFileSync(join(out, 'train.bin'), Buffer.from(train.buffer));
+writeFileSync(join(out, 'valid.bin'), Buffer.from(valid.buffer));
+// Prompts: the first one or two sentences of each held-out story (what a user would type to start a story).
+const prompts = validDocs.map((s) => (s.match(/^(.*?[.!?])\s+(.*?[.!?])/)?.[0] ?? s.slice(0, 80)).trim())
+  .filter((p) => p.length >= 20 && p.length <= 240);
+writeFileSync(join(out, 'prompts.json'), JSON.stringify(prompts, null, 0));
+console.log(JSON.stringify({ train_tokens: train.length, valid_tokens: valid.length, valid_stories: validDocs.length, prompts: prompts.length }));

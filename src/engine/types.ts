@@ -1,0 +1,149 @@
+/**
+ * The engine's public contract: what the server may import. Plain data only, no HTTP and no model maths.
+ * The server maps its wire protocol onto these types; the engine never imports the protocol.
+ */
+
+/** Which model(s) produce the tokens: the accuracy/latency dial of each request. */
+export type Mode = 'speculative' | 'target' | 'draft';
+
+/** Where an emitted token came from: an accepted draft proposal, the target's own token at the first
+ *  disagreement (or every token in `target` mode), or the free token after all k proposals were accepted. */
+export type TokenSource = 'draft' | 'target' | 'bonus';
+
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error' | 'shutdown';
+
+export interface SamplingParams {
+  /** 0 means greedy (argmax); the other transforms are then irrelevant. */
+  temperature: number;
+  topP: number;
+  /** 0 disables top-k. */
+  topK: number;
+  minP: number;
+  repetitionPenalty: number;
+  /** Same request + same seed → same tokens. Omitted: a random seed is drawn (and reported). */
+  seed?: number;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface GenerateRequest {
+  /** Raw text (BOS added as the tokenizer does) or chat messages (rendered with the model's chat template). */
+  input: { prompt: string } | { messages: ChatMessage[] };
+  maxTokens: number;
+  sampling: SamplingParams;
+  /** Never emitted; matched across token boundaries. */
+  stop: string[];
+  mode: Mode;
+  /** Draft length per round; 'auto' adapts per stream. 0 means target-only. */
+  k: number | 'auto';
+  /** Aborting ends the stream at the next step boundary with finish_reason 'cancelled'. */
+  signal?: AbortSignal;
+}
+
+export interface EmittedToken {
+  id: number;
+  text: string;
+  source: TokenSource;
+  /** Milliseconds since the request was submitted, when this token was handed to the consumer. */
+  tMs: number;
+}
+
+export interface StartEvent {
+  type: 'start';
+  promptTokens: number;
+  queueMs: number;
+  mode: Mode;
+  seed: number;
+}
+
+/** One engine step: 1..k+1 tokens arrive together. `text` is the stream's text delta (stop-string holdback applied). */
+export interface TokensEvent {
+  type: 'tokens';
+  text: string;
+  tokens: EmittedToken[];
+}
+
+export interface Timings {
+  queueMs: number;
+  prefillMs: number;
+  ttftMs: number;
+  /** Gap before each token after the first, as the consumer saw them (tokens of one step have gaps of ~0). */
+  itlMs: number[];
+  e2eMs: number;
+}
+
+export interface SpeculativeStats {
+  /** Rounds in which the draft proposed at least one token. */
+  drafts: number;
+  proposed: number;
+  accepted: number;
+  /** accepted / proposed (vLLM's draft acceptance rate); null when nothing was proposed. */
+  acceptanceRate: number | null;
+  /** Tokens produced per target pass (1 + accepted/drafts); null without drafts. */
+  meanAcceptedLength: number | null;
+  /** Mean draft length over rounds. */
+  meanK: number | null;
+  /** Rounds that stopped before k (Leviathan's per-token α = accepted / (accepted + rejections)). */
+  rejections: number;
+  /** accepted count per draft position (index 0 = first proposal), for acceptance-per-position metrics. */
+  acceptedPerPosition: number[];
+}
+
+export interface DoneEvent {
+  type: 'done';
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** The full completion text (equals the concatenation of every `tokens` event's text). */
+  text: string;
+  timings: Timings;
+  speculative: SpeculativeStats;
+  /** Set when finishReason is 'error'. */
+  error?: { code: string; message: string };
+}
+
+export type EngineEvent = StartEvent | TokensEvent | DoneEvent;
+
+/** Errors the engine raises before a stream starts; the server maps `code` to a status in one table. */
+export type EngineErrorCode =
+  | 'prompt_too_long'      // prompt alone does not fit the context
+  | 'invalid_request'      // e.g. messages on a model without a chat template, draft mode without a draft
+  | 'overloaded'           // queue full, or queued longer than the queue timeout
+  | 'shutting_down'
+  | 'not_ready'
+  | 'internal';
+
+export class EngineError extends Error {
+  constructor(readonly code: EngineErrorCode, message: string, readonly details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+export interface ModelInfo {
+  target: { id: string; path: string; contextLength: number; vocabSize: number; params?: number };
+  draft: { id: string; path: string } | null;
+}
+
+export interface EngineStats {
+  running: number;
+  queued: number;
+}
+
+export interface Engine {
+  readonly ready: boolean;
+  info(): ModelInfo;
+  stats(): EngineStats;
+  /**
+   * Admits (or queues) a request and streams its events: exactly one 'start' (after admission), any number of
+   * 'tokens', exactly one 'done'. Rejections before admission throw EngineError (overloaded, prompt_too_long…)
+   * from the first iteration, before any event. Every admitted stream ends with a 'done' event.
+   */
+  generate(req: GenerateRequest): AsyncIterable<EngineEvent>;
+  /** Stop admitting; let running streams run up to graceMs, then end the rest with finish_reason 'shutdown'. */
+  drain(graceMs: number): Promise<void>;
+  close(): Promise<void>;
+}
