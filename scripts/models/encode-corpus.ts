@@ -12,8 +12,9 @@ import { join } from 'node:path';
 env.allowRemoteModels = false;
 env.useFSCache = false;
 
-const [tokDir, corpus, out] = process.argv.slice(2);
-if (!tokDir || !corpus || !out) throw new Error('usage: encode-corpus.ts <tokenizer dir> <corpus dir> <out dir>');
+const [tokDir, corpusArg, out] = process.argv.slice(2);
+if (!tokDir || !corpusArg || !out) throw new Error('usage: encode-corpus.ts <tokenizer dir> <corpus dir> <out dir>');
+const corpus: string = corpusArg;
 mkdirSync(out, { recursive: true });
 const tok = await AutoTokenizer.from_pretrained(tokDir);
 const BOS = 1, EOS = 2;
