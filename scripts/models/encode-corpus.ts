@@ -8,6 +8,7 @@
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { heldoutPrompts, validStories } from './heldout.ts';
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
@@ -23,17 +24,6 @@ function trainStories(): string[] {
   const files = ['ts_train_head_cased.txt', 'ts_train_tail_truecased.txt'];
   return files.flatMap((f) => readFileSync(join(corpus, 'tinystories', f), 'utf8').split('<|endoftext|>'))
     .map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
-/** The validation file has no story markers; a line opening with a classic first phrase starts a new story. */
-function validStories(): string[] {
-  const stories: string[][] = [];
-  for (const line of readFileSync(join(corpus, 'tinystories', 'ts_valid_head.txt'), 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    if (stories.length === 0 || /^(Once upon a time|Once there was|One day)/.test(line)) stories.push([]);
-    stories.at(-1)!.push(line.trim());
-  }
-  return stories.map((s) => s.join('\n')).slice(1); // the first is a fragment of a story cut by the split
 }
 
 function chatPrompt(story: string, i: number): string {
@@ -58,12 +48,10 @@ function encodeDocs(docs: string[], chatEvery: number): Uint16Array {
 }
 
 const train = encodeDocs(trainStories(), 6);
-const validDocs = validStories();
+const validDocs = validStories(corpus);
 const valid = encodeDocs(validDocs, 0);
 writeFileSync(join(out, 'train.bin'), Buffer.from(train.buffer));
 writeFileSync(join(out, 'valid.bin'), Buffer.from(valid.buffer));
-// Prompts: the first one or two sentences of each held-out story (what a user would type to start a story).
-const prompts = validDocs.map((s) => (s.match(/^(.*?[.!?])\s+(.*?[.!?])/)?.[0] ?? s.slice(0, 80)).trim())
-  .filter((p) => p.length >= 20 && p.length <= 240);
+const prompts = heldoutPrompts(corpus);
 writeFileSync(join(out, 'prompts.json'), JSON.stringify(prompts, null, 0));
 console.log(JSON.stringify({ train_tokens: train.length, valid_tokens: valid.length, valid_stories: validDocs.length, prompts: prompts.length }));

@@ -39,6 +39,8 @@ export interface GenerateRequest {
   mode: Mode;
   /** Draft length per round; 'auto' adapts per stream. 0 means target-only. */
   k: number | 'auto';
+  /** Keep generating through end-of-sequence tokens (vLLM's ignore_eos): for benchmarks of fixed length. */
+  ignoreEos?: boolean;
   /** Aborting ends the stream at the next step boundary with finish_reason 'cancelled'. */
   signal?: AbortSignal;
 }

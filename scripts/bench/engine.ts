@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:engine`: specd's engine against transformers.js generate() on the bundled pair, greedy, one run,
+ * configurations interleaved prompt by prompt so machine noise hits all of them alike.
+ * Bars (exit 1 if missed): speculative(auto) ≥ 2.0× generate()'s tokens/s; speculative(auto) ≥ 0.85 of Leviathan's
+ * bound over specd's own target mode; auto within 5% of the best fixed k; identical output in every mode but draft;
+ * event-loop p99 delay during a 512-token prefill < 50 ms.
+ */
+import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, env } from '@huggingface/transformers';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
+import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts, validStories } from '../models/heldout.ts';
+import { mean, percentiles, table } from './stats.ts';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const N_PROMPTS = Number(args.get('prompts') ?? 20);
+const NEW_TOKENS = Number(args.get('new-tokens') ?? 128);
+const THREADS = Number(args.get('threads') ?? 2);
+const OUT = args.get('out') ?? join(ROOT, 'docs', 'bench');
+const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
+
+type Config = { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] } | { name: 'transformers.js generate()'; mode: 'tjs' };
+const CONFIGS: Config[] = [
+  { name: 'transformers.js generate()', mode: 'tjs' },
+  { name: 'specd target', mode: 'target', k: 0 },
+  ...[1, 2, 4, 6, 8].map((k) => ({ name: `speculative k=${k}`, mode: 'speculative' as const, k })),
+  { name: 'speculative auto', mode: 'speculative', k: 'auto' },
+  { name: 'specd draft', mode: 'draft', k: 0 },
+];
+
+interface Run { tokens: number[]; ms: number; ttft: number; itl: number[]; done?: DoneEvent }
+
+env.allowRemoteModels = false;
+env.useFSCache = false;
+const engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: THREADS, maxRunning: 1,
+  maxQueue: 4, queueTimeoutMs: 600_000, maxPromptTokens: 768, maxK: 8 });
+const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
+const tjs = await AutoModelForCausalLM.from_pretrained(TARGET_DIR, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
+
+class TimingStreamer extends BaseStreamer {
+  times: number[] = [];
+  private first = true;
+  override put(): void {
+    if (this.first) { this.first = false; return; } // generate() first puts the prompt
+    this.times.push(performance.now());
+  }
+  override end(): void {}
+}
+
+async function runTjs(prompt: string): Promise<Run> {
+  const inputs = tok(prompt);
+  const streamer = new TimingStreamer();
+  const t0 = performance.now();
+  const out = (await tjs.generate({ ...inputs, max_new_tokens: NEW_TOKENS, min_new_tokens: NEW_TOKENS, do_sample: false, streamer })) as { tolist(): bigint[][] };
+  const ms = performance.now() - t0;
+  const tokens = out.tolist()[0]!.slice(inputs.input_ids.dims[1]).map(Number);
+  const t = streamer.times;
+  return { tokens, ms, ttft: (t[0] ?? t0) - t0, itl: t.slice(1).map((x, i) => x - t[i]!) };
+}
+
+async function runEngine(prompt: string, mode: GenerateRequest['mode'], k: GenerateRequest['k']): Promise<Run> {
+  const tokens: number[] = [];
+  let done: DoneEvent | undefined;
+  const t0 = performance.now();
+  for await (const ev of engine.generate({ input: { prompt }, maxTokens: NEW_TOKENS, sampling: GREEDY, stop: [], mode, k, ignoreEos: true })) {
+    if (ev.type === 'tokens') tokens.push(...ev.tokens.map((t) => t.id));
+    if (ev.type === 'done') done = ev;
+  }
+  return { tokens, ms: performance.now() - t0, ttft: done!.timings.ttftMs, itl: done!.timings.itlMs, done };
+}
+
+const prompts = heldoutPrompts().slice(0, N_PROMPTS);
+const runs = new Map<string, Run[]>(CONFIGS.map((c) => [c.name, []]));
+// Warm-up: the first calls of each session allocate ORT's arenas.
+await runTjs(prompts[0]!);
+for (const c of CONFIGS) if (c.mode !== 'tjs') await runEngine(prompts[0]!, c.mode, c.k);
+for (const [i, p] of prompts.entries()) {
+  for (const c of CONFIGS) runs.get(c.name)!.push(c.mode === 'tjs' ? await runTjs(p) : await runEngine(p, c.mode, c.k));
+  process.stderr.write(`\rprompt ${i + 1}/${prompts.length}`);
+}
+process.stderr.write('\n');
+
+// Cost ratio c from the engine's own step timings in this run: one draft pass over one 1-token target pass.
+const costs = (engine as unknown as { costs: { ratio(): number | null; draftMs: number; target(T: number): number } }).costs;
+const c = costs.ratio() ?? NaN;
+const tokensPerSecond = (rs: Run[]) => rs.reduce((a, r) => a + r.tokens.length, 0) / (rs.reduce((a, r) => a + r.ms, 0) / 1000);
+const ref = runs.get('specd target')!;
+const targetTps = tokensPerSecond(ref);
+const tjsTps = tokensPerSecond(runs.get('transformers.js generate()')!);
+
+const rows = CONFIGS.map((cfg) => {
+  const rs = runs.get(cfg.name)!;
+  const proposed = rs.reduce((a, r) => a + (r.done?.speculative.proposed ?? 0), 0);
+  const accepted = rs.reduce((a, r) => a + (r.done?.speculative.accepted ?? 0), 0);
+  const rejections = rs.reduce((a, r) => a + (r.done?.speculative.rejections ?? 0), 0);
+  const drafts = rs.reduce((a, r) => a + (r.done?.speculative.drafts ?? 0), 0);
+  const alpha = proposed ? accepted / (accepted + rejections) : NaN;
+  const k = drafts ? proposed / drafts : NaN;
+  const bound = proposed ? (1 - alpha ** (k + 1)) / ((1 - alpha) * (k * c + 1)) : NaN;
+  const tps = tokensPerSecond(rs);
+  const itl = percentiles(rs.flatMap((r) => r.itl));
+  const identical = cfg.mode === 'draft' ? 'n/a' : rs.every((r, i) => r.tokens.join() === ref[i]!.tokens.join()) ? 'yes' : 'NO';
+  return {
+    config: cfg.name, 'tok/s': tps, 'vs generate()': tps / tjsTps, 'vs target': tps / targetTps, 'TTFT ms': mean(rs.map((r) => r.ttft)),
+    'ITL p50': itl['p50']!, 'ITL p95': itl['p95']!, 'ITL p99': itl['p99']!,
+    'accept rate': proposed ? accepted / proposed : NaN, alpha, 'mean k': k, bound, 'of bound': proposed ? tps / targetTps / bound : NaN, identical,
+  };
+});
+
+// Event-loop delay on the main thread while a 512-token prompt is prefilled in the worker.
+const longPrompt = tok.decode(tok.encode(validStories().slice(0, 40).join('\n')).slice(1, 512), { skip_special_tokens: true });
+const h = monitorEventLoopDelay({ resolution: 1 });
+h.enable();
+const prefill = await runEngine(longPrompt, 'target', 0);
+h.disable();
+const loop = { prompt_tokens: prefill.done!.promptTokens, prefill_ms: prefill.done!.timings.prefillMs, p99_ms: h.percentile(99) / 1e6, max_ms: h.max / 1e6 };
+
+const byName = new Map(rows.map((r) => [r.config, r]));
+const auto = byName.get('speculative auto')!;
+const bestFixed = Math.max(...rows.filter((r) => /k=\d/.test(r.config)).map((r) => r['tok/s']));
+const bars = {
+  'speculative(auto) ≥ 2.0× generate()': auto['vs generate()'] >= 2.0,
+  'speculative(auto) ≥ 0.85 of bound': auto['of bound'] >= 0.85,
+  'auto within 5% of best fixed k': auto['tok/s'] >= 0.95 * bestFixed,
+  'identical output': rows.every((r) => r.identical !== 'NO'),
+  'event-loop p99 < 50 ms during 512-token prefill': loop.p99_ms < 50,
+};
+console.log(table(rows));
+console.log(`\ncost ratio c (draft pass / 1-token target pass) = ${c.toFixed(3)}; target 1-token pass ${costs.target(1).toFixed(2)} ms, draft pass ${costs.draftMs.toFixed(2)} ms`);
+console.log(`event loop during a ${loop.prompt_tokens}-token prefill (${loop.prefill_ms.toFixed(0)} ms): p99 ${loop.p99_ms.toFixed(1)} ms, max ${loop.max_ms.toFixed(1)} ms`);
+for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
+mkdirSync(OUT, { recursive: true });
+writeFileSync(join(OUT, 'engine.json'), JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW_TOKENS,
+  threads: THREADS, cost_ratio: c, rows, event_loop: loop, bars }, null, 2));
+await engine.close();
+process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

@@ -1,0 +1,72 @@
+"""Builds the draft's training data from the target itself: for every training story, the target continues the
+story's opening (random length) greedily, plus a sampled continuation for a third of them. The draft then learns
+the target's own choices in the contexts the target produces, which is what decides acceptance at serving time,
+rather than the corpus's (noisier) next tokens.
+
+Output: distill.bin, uint16 token stream framed like train.bin (<s> prompt continuation </s>)."""
+import argparse, json, os, time
+import numpy as np
+import torch
+from common import BOS_ID, EOS_ID, IM_END_ID, SEED, TARGET, VOCAB_SIZE, WORK
+from model import Llama
+
+
+@torch.no_grad()
+def continue_batch(model, prompts: torch.Tensor, new_tokens: int, temperature: float, gen: torch.Generator):
+    logits, past = model(prompts)
+    B, P = prompts.shape
+    out = []
+    for t in range(new_tokens):
+        last = logits[:, -1, :]
+        nxt = last.argmax(-1) if temperature == 0 else torch.multinomial(torch.softmax(last / temperature, -1), 1, generator=gen).squeeze(1)
+        out.append(nxt)
+        pos = torch.full((B, 1), P + t, dtype=torch.long)
+        logits, past = model(nxt.unsqueeze(1), torch.ones(B, P + t + 1, dtype=torch.long), pos, past)
+    return torch.stack(out, 1)
+
+
+def documents(tokens: np.ndarray):
+    starts = np.flatnonzero(tokens == BOS_ID)
+    ends = list(starts[1:]) + [len(tokens)]
+    return [tokens[s:e] for s, e in zip(starts, ends)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights", default=os.path.join(WORK, "target", "final.pt"))
+    ap.add_argument("--data", default=os.path.join(WORK, "data", "train.bin"))
+    ap.add_argument("--out", default=os.path.join(WORK, "data", "distill.bin"))
+    ap.add_argument("--new-tokens", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--sampled-every", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    model = Llama(TARGET, VOCAB_SIZE).eval()
+    model.load_state_dict(torch.load(args.weights))
+    docs = [d for d in documents(np.fromfile(args.data, dtype=np.uint16)) if len(d) >= 24]
+    t0, stream, n_gen = time.time(), [], 0
+    jobs = [(d, 0.0) for d in docs] + [(d, 1.0) for d in docs[::args.sampled_every]]
+    # Same prompt length within a batch, so no padding is needed.
+    for b in range(0, len(jobs), args.batch):
+        batch = jobs[b:b + args.batch]
+        temp = batch[0][1]
+        plen = int(rng.integers(4, min(64, min(len(d) for d, _ in batch) - 1)))
+        prompts = torch.tensor(np.stack([d[:plen] for d, _ in batch]).astype(np.int64))
+        cont = continue_batch(model, prompts, args.new_tokens, temp if all(t == temp for _, t in batch) else 0.0, gen).numpy()
+        for p, c in zip(prompts.numpy(), cont):
+            stop = next((i for i, t in enumerate(c) if t in (EOS_ID, IM_END_ID)), None)
+            c = c[:stop + 1] if stop is not None else c
+            stream.append(np.concatenate([p, c, [EOS_ID] if stop is None or c[-1] != EOS_ID else []]))
+            n_gen += len(c)
+        if (b // args.batch) % 10 == 0:
+            print(f"{b + len(batch)}/{len(jobs)} sequences, {n_gen} generated tokens, {time.time() - t0:.0f}s", flush=True)
+    np.concatenate(stream).astype(np.uint16).tofile(args.out)
+    print(json.dumps({"sequences": len(stream), "generated_tokens": n_gen, "seconds": round(time.time() - t0)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+import { basename } from 'node:path';
+import type { EngineOptions } from './options.ts';
+import { PromptCodec } from './prompt.ts';
+import { randomSeed } from './sampling/index.ts';
+import { Admission } from './scheduler/admission.ts';
+import { Acceptance, chooseK, StepCosts } from './scheduler/adaptive-k.ts';
+import { StreamStats } from './stream-stats.ts';
+import { StreamText } from './text/output.ts';
+import {
+  EngineError, type DoneEvent, type Engine, type EngineEvent, type EngineStats, type FinishReason, type GenerateRequest,
+  type ModelInfo, type TokenSource,
+} from './types.ts';
+import type { StepResult } from './ipc/messages.ts';
+import { WorkerClient } from './worker-client.ts';
+
+const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
+const PREFILL_CHUNK = 64;
+
+/**
+ * The speculative engine on the main thread: admission, per-stream scheduling and the choice of k, text output.
+ * It never touches a model: each stream sends one step at a time to the worker, and because the worker serves
+ * steps in arrival order, concurrent streams interleave round-robin (a long prompt is cut into prefill chunks,
+ * so it delays the others by one chunk at a time, not by the whole prompt).
+ */
+export class SpecEngine implements Engine {
+  private nextSid = 1;
+  private draining = false;
+  private readonly shutdown = new AbortController();
+  private readonly costs = new StepCosts();
+  private alphaPrior = 0.7;
+  private readonly active = new Set<Promise<void>>();
+
+  private constructor(
+    private readonly opts: EngineOptions,
+    private readonly client: WorkerClient,
+    private readonly codec: PromptCodec,
+    private readonly admission: Admission,
+  ) {}
+
+  static async create(opts: EngineOptions): Promise<SpecEngine> {
+    const codec = await PromptCodec.load(opts.targetPath);
+    if (opts.draftPath) {
+      const draftCodec = await PromptCodec.load(opts.draftPath);
+      if (!codec.sameVocabulary(draftCodec)) {
+        throw new EngineError('invalid_request', `draft ${opts.draftPath} does not share the target's vocabulary; speculative decoding needs identical token ids`);
+      }
+    }
+    const client = await WorkerClient.start({
+      targetPath: opts.targetPath,
+      draftPath: opts.draftPath,
+      load: { dtype: opts.dtype, threads: opts.threads, allowRemote: opts.allowRemote, remoteHost: opts.remoteHost },
+      prefillChunk: PREFILL_CHUNK,
+    });
+    return new SpecEngine(opts, client, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));
+  }
+
+  get ready(): boolean {
+    return !this.draining;
+  }
+
+  info(): ModelInfo {
+    return {
+      target: { id: basename(this.opts.targetPath), path: this.opts.targetPath, contextLength: this.client.target.contextLength,
+        vocabSize: this.client.target.vocabSize },
+      draft: this.opts.draftPath ? { id: basename(this.opts.draftPath), path: this.opts.draftPath } : null,
+    };
+  }
+
+  stats(): EngineStats {
+    return this.admission.stats;
+  }
+
+  /** Token ids of a request's prompt, as the engine will run it (for validation and benchmarks). */
+  encode(input: GenerateRequest['input']): number[] {
+    return this.codec.encode(input);
+  }
+
+  async *generate(req: GenerateRequest): AsyncGenerator<EngineEvent> {
+    const t0 = performance.now();
+    if (this.draining) throw new EngineError('shutting_down', 'server is shutting down');
+    const promptIds = this.validate(req);
+    const release = await this.admission.acquire(req.signal);
+    let finished: () => void = () => {};
+    const running = new Promise<void>((r) => (finished = r));
+    this.active.add(running);
+    const sid = this.nextSid++;
+    const seed = req.sampling.seed ?? randomSeed();
+    this.client.send({ type: 'open', sid, promptIds, mode: req.mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false });
+    const stats = new StreamStats(t0, performance.now() - t0);
+    try {
+      yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode: req.mode, seed };
+      yield* this.decode(sid, req, promptIds, stats);
+    } finally {
+      this.client.send({ type: 'close', sid });
+      release();
+      finished();
+      this.active.delete(running);
+    }
+  }
+
+  private validate(req: GenerateRequest): number[] {
+    if (req.mode !== 'target' && !this.opts.draftPath) {
+      throw new EngineError('invalid_request', `mode "${req.mode}" needs a draft model and this server runs without one`, { param: 'mode' });
+    }
+    const promptIds = this.codec.encode(req.input);
+    if (promptIds.length === 0) throw new EngineError('invalid_request', 'the prompt is empty after tokenization', { param: 'prompt' });
+    const limit = Math.min(this.opts.maxPromptTokens, this.client.target.contextLength - 1);
+    if (promptIds.length > limit) {
+      throw new EngineError('prompt_too_long', `the prompt has ${promptIds.length} tokens; the limit is ${limit} tokens`,
+        { promptTokens: promptIds.length, limit, contextLength: this.client.target.contextLength });
+    }
+    return promptIds;
+  }
+
+  private async *decode(sid: number, req: GenerateRequest, promptIds: number[], stats: StreamStats): AsyncGenerator<EngineEvent> {
+    const text = new StreamText({ decode: this.codec.decode, stop: req.stop, promptIds });
+    const maxNew = Math.min(req.maxTokens, this.client.target.contextLength - promptIds.length);
+    const acceptance = new Acceptance(this.alphaPrior);
+    let generated = 0, completion = '';
+    const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
+      type: 'done', finishReason, promptTokens: promptIds.length, completionTokens: generated, text: completion,
+      timings: stats.timings(), speculative: stats.speculative(), ...(error ? { error } : {}),
+    });
+    const interrupted = (): FinishReason | null =>
+      req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null;
+
+    while (true) {
+      const early = interrupted();
+      if (early) return yield done(early);
+      let r: StepResult | null;
+      try {
+        r = await this.stepOrInterrupt(sid, this.pickK(req, acceptance), maxNew - generated, req.signal);
+      } catch (e) {
+        return yield done('error', { code: 'internal', message: e instanceof Error ? e.message : String(e) });
+      }
+      if (!r) continue; // interrupted: reported at the top of the loop
+      this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens);
+      if (r.prefill) { stats.prefillMs += r.targetMs + r.draftMs; continue; }
+      stats.round(r.proposed, r.accepted);
+      acceptance.observe(r.accepted, r.proposed);
+
+      const ids = r.tokens.slice(0, maxNew - generated);
+      const out = text.push(ids);
+      const used = out.stopped ? out.tokensUsed : ids.length;
+      generated += used;
+      completion += out.text;
+      if (used > 0 || out.text) {
+        const tokens = stats.stamp(ids.slice(0, used).map((id, i) => ({ id, text: out.perToken[i] ?? '', source: SOURCES[r!.sources[i]!]! })));
+        yield { type: 'tokens', text: out.text, tokens };
+      }
+      const reason: FinishReason | null = out.stopped || r.eos ? 'stop' : generated >= maxNew ? 'length' : null;
+      if (reason) {
+        const tail = out.stopped ? '' : text.finish();
+        if (tail) { completion += tail; yield { type: 'tokens', text: tail, tokens: [] }; }
+        if (stats.proposed > 0) this.alphaPrior += 0.1 * (acceptance.alpha - this.alphaPrior);
+        return yield done(reason);
+      }
+    }
+  }
+
+  private pickK(req: GenerateRequest, acceptance: Acceptance): number {
+    if (req.mode !== 'speculative') return 0;
+    if (req.k === 'auto') return chooseK(acceptance.alpha, this.costs, this.opts.maxK);
+    return Math.min(req.k, this.opts.maxK);
+  }
+
+  /** The step's result, or null if the stream was cancelled or the engine shut down first (the step still
+   *  completes in the worker; its result is dropped and the close that follows frees the caches). */
+  private stepOrInterrupt(sid: number, k: number, maxNew: number, signal?: AbortSignal): Promise<StepResult | null> {
+    const signals = [this.shutdown.signal, ...(signal ? [signal] : [])];
+    return new Promise((resolve, reject) => {
+      const onAbort = () => { cleanup(); resolve(null); };
+      const cleanup = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
+      signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
+      this.client.step(sid, k, maxNew).then((r) => { cleanup(); resolve(r); }, (e) => { cleanup(); reject(e); });
+    });
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    this.admission.rejectWaiting(new EngineError('shutting_down', 'server is shutting down'));
+    const all = () => Promise.all([...this.active]);
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+    if ((await Promise.race([all(), timer])) === 'timeout') this.shutdown.abort();
+    await all();
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    this.shutdown.abort();
+    await this.client.close();
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The main thread ↔ model worker boundary: plain, structured-cloneable data only (no classes), tagged by `type`.
+ * The main thread owns scheduling (which stream steps next, with which k); the worker owns models, caches and
+ * logits, and answers every `step` with exactly one `stepped` or `failed`.
+ */
+import type { Mode, SamplingParams } from '../types.ts';
+import type { DecoderInfo, LoadOptions } from '../model/decoder.ts';
+
+export interface WorkerInit {
+  targetPath: string;
+  draftPath: string | null;
+  load: LoadOptions;
+  /** Prompt tokens run per prefill step: bounds how long one stream's prompt holds the worker from the others. */
+  prefillChunk: number;
+}
+
+/** 0 accepted draft proposal, 1 target's own token, 2 bonus token (all k accepted). */
+export type SourceCode = 0 | 1 | 2;
+
+export type ToWorker =
+  | { type: 'open'; sid: number; promptIds: number[]; mode: Mode; sampling: SamplingParams & { seed: number }; ignoreEos: boolean }
+  | { type: 'step'; sid: number; k: number; maxNew: number }
+  | { type: 'close'; sid: number };
+
+export interface StepResult {
+  type: 'stepped';
+  sid: number;
+  /** True while the prompt is still being prefilled (no tokens yet). */
+  prefill: boolean;
+  tokens: number[];
+  sources: SourceCode[];
+  /** Draft tokens proposed and accepted in this step (speculative rounds only). */
+  proposed: number;
+  accepted: number;
+  /** The stream produced an end-of-sequence token (not included in `tokens`). */
+  eos: boolean;
+  draftMs: number;
+  draftCalls: number;
+  targetMs: number;
+  /** Tokens in the target pass of this step (k + 1 in a speculative round), 0 if none ran. */
+  targetTokens: number;
+}
+
+export type FromWorker =
+  | { type: 'ready'; target: DecoderInfo; draft: DecoderInfo | null }
+  | { type: 'load-failed'; message: string }
+  | StepResult
+  | { type: 'failed'; sid: number; message: string };

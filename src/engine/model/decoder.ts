@@ -1,0 +1,108 @@
+import { AutoModelForCausalLM, env } from '@huggingface/transformers';
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { KvCache, type KvLayout } from './kv-cache.ts';
+
+export interface LoadOptions {
+  dtype: 'fp32' | 'fp16' | 'q8' | 'q4';
+  threads: number;
+  allowRemote?: boolean;
+  remoteHost?: string;
+}
+
+export interface DecoderInfo {
+  contextLength: number;
+  vocabSize: number;
+  eosIds: number[];
+  layers: number;
+  params: number | null;
+}
+
+/**
+ * A decoder-only transformers.js model (Llama, Qwen2, GPT-2 … exports with a past) driven one forward pass at a time.
+ * Loading goes through transformers.js, so local folders and hub ids resolve exactly as they do there; the forward
+ * pass calls the ONNX session directly, skipping generate()'s per-call wrapping (and its full-mask position cumsum),
+ * which matters when a draft step costs well under a millisecond.
+ */
+export class DecoderModel {
+  private constructor(
+    private readonly session: InferenceSession,
+    private readonly layout: KvLayout,
+    private readonly hasPositionIds: boolean,
+    readonly info: DecoderInfo,
+  ) {}
+
+  static async load(path: string, opts: LoadOptions): Promise<DecoderModel> {
+    env.allowRemoteModels = opts.allowRemote ?? false;
+    env.useFSCache = false; // a stale cache entry would shadow the local folder (see notes §1)
+    if (opts.remoteHost) env.remoteHost = opts.remoteHost;
+    const model = await AutoModelForCausalLM.from_pretrained(path, {
+      dtype: opts.dtype,
+      device: 'cpu',
+      session_options: {
+        intraOpNumThreads: opts.threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        // Draft and target sessions alternate; spinning threads of one starve the other.
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
+      },
+    });
+    const sessions = (model as unknown as { sessions: Record<string, InferenceSession> }).sessions;
+    const session = sessions['model'] ?? sessions['decoder_model_merged'];
+    if (!session) throw new Error(`${path}: no decoder session found`);
+    const { config, generation_config } = model as unknown as { config: Record<string, unknown>; generation_config: Record<string, unknown> | null };
+    return new DecoderModel(session, kvLayout(session), session.inputNames.includes('position_ids'),
+      decoderInfo(config, generation_config ?? {}));
+  }
+
+  newCache(): KvCache {
+    return new KvCache(this.layout);
+  }
+
+  /** Runs `ids` on top of `cache` (which grows by ids.length) and returns the logits rows [ids.length × vocab]. */
+  async forward(cache: KvCache, ids: readonly number[]): Promise<Float32Array> {
+    const T = ids.length;
+    const P = cache.length;
+    const feeds: Record<string, Tensor> = {
+      input_ids: new Tensor('int64', BigInt64Array.from(ids, BigInt), [1, T]),
+      attention_mask: new Tensor('int64', new BigInt64Array(P + T).fill(1n), [1, P + T]),
+    };
+    if (this.hasPositionIds) {
+      const pos = new BigInt64Array(T);
+      for (let i = 0; i < T; i++) pos[i] = BigInt(P + i);
+      feeds['position_ids'] = new Tensor('int64', pos, [1, T]);
+    }
+    cache.feeds(feeds);
+    const out = await this.session.run(feeds);
+    cache.adopt(out, P + T);
+    const logits = out['logits'];
+    if (!logits) throw new Error('model has no logits output');
+    const data = logits.data;
+    if (data instanceof Float32Array) return data;
+    throw new Error(`unsupported logits type ${logits.type}: export logits as float32`);
+  }
+}
+
+function kvLayout(session: InferenceSession): KvLayout {
+  const names = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+  const presentNames = names.map((n) => n.replace('past_key_values.', 'present.'));
+  const meta = (session as unknown as { inputMetadata?: { name: string; type?: string; shape?: (string | number)[] }[] })
+    .inputMetadata?.find((m) => m.name === names[0]);
+  const shape = meta?.shape ?? [];
+  const kvHeads = shape[1], headDim = shape[3];
+  if (typeof kvHeads !== 'number' || typeof headDim !== 'number')
+    throw new Error(`past_key_values shape ${JSON.stringify(shape)}: expected [batch, kv_heads, past, head_dim] with static heads`);
+  return { names, presentNames, kvHeads, headDim, type: meta?.type === 'float16' ? 'float16' : 'float32' };
+}
+
+/** EOS ids come from config.json and generation_config.json together: chat models often list <|im_end|> only in the latter. */
+function decoderInfo(config: Record<string, unknown>, generation: Record<string, unknown>): DecoderInfo {
+  const num = (...keys: string[]) => keys.map((k) => config[k]).find((v): v is number => typeof v === 'number');
+  const ids = [config['eos_token_id'], generation['eos_token_id']].flat().filter((v): v is number => typeof v === 'number');
+  return {
+    contextLength: num('max_position_embeddings', 'n_positions', 'n_ctx') ?? 2048,
+    vocabSize: num('vocab_size') ?? 0,
+    eosIds: [...new Set(ids)],
+    layers: num('num_hidden_layers', 'n_layer') ?? 0,
+    params: null,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * The model worker thread: loads the target and draft once, keeps every stream's caches, and runs the steps the
+ * main thread asks for, one at a time in arrival order. ONNX Runtime's Node binding runs synchronously, so this
+ * is the only thread that ever blocks on a forward pass; the event loop that serves sockets never does.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { DecoderModel } from '../model/decoder.ts';
+import type { KvCache } from '../model/kv-cache.ts';
+import type { FromWorker, ToWorker, WorkerInit } from '../ipc/messages.ts';
+import { StreamState, type ForwardModel } from '../spec/stream-state.ts';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: FromWorker) => port.postMessage(m);
+const NO_EOS: ReadonlySet<number> = new Set();
+
+function asForward(m: DecoderModel): ForwardModel<KvCache> {
+  return { newCache: () => m.newCache(), forward: (c, ids) => m.forward(c, ids), vocab: m.info.vocabSize };
+}
+
+async function main(): Promise<void> {
+  let target: DecoderModel, draft: DecoderModel | null;
+  try {
+    target = await DecoderModel.load(init.targetPath, init.load);
+    draft = init.draftPath ? await DecoderModel.load(init.draftPath, init.load) : null;
+  } catch (e) {
+    post({ type: 'load-failed', message: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  const models = { target: asForward(target), draft: draft ? asForward(draft) : null };
+  const eos = new Set(target.info.eosIds);
+  const streams = new Map<number, StreamState<KvCache>>();
+  const inbox: ToWorker[] = [];
+  let busy = false;
+
+  async function handle(msg: ToWorker): Promise<void> {
+    switch (msg.type) {
+      case 'open':
+        streams.set(msg.sid, new StreamState(models, msg.promptIds, msg.mode, msg.sampling, msg.ignoreEos ? NO_EOS : eos, init.prefillChunk));
+        return;
+      case 'close':
+        streams.delete(msg.sid); // caches are plain CPU tensors: dropping the state frees them
+        return;
+      case 'step': {
+        const s = streams.get(msg.sid);
+        if (!s) return post({ type: 'failed', sid: msg.sid, message: `unknown stream ${msg.sid}` });
+        const r = await s.step(msg.k, msg.maxNew);
+        r.sid = msg.sid;
+        return post(r);
+      }
+    }
+  }
+
+  // Messages are handled strictly one after another: a step awaits ORT, and a second step must not interleave.
+  async function drain(): Promise<void> {
+    if (busy) return;
+    busy = true;
+    while (inbox.length > 0) {
+      const msg = inbox.shift()!;
+      try {
+        await handle(msg);
+      } catch (e) {
+        if (msg.type !== 'close') post({ type: 'failed', sid: msg.sid, message: e instanceof Error ? e.message : String(e) });
+        streams.delete(msg.sid);
+      }
+    }
+    busy = false;
+  }
+
+  port.on('message', (msg: ToWorker) => {
+    inbox.push(msg);
+    void drain();
+  });
+  post({ type: 'ready', target: target.info, draft: draft?.info ?? null });
+}
+
+void main();

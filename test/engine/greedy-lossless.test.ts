@@ -1,0 +1,56 @@
+import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type EngineEvent, type GenerateRequest } from '../../src/engine/index.ts';
+import { DRAFT_DIR, GREEDY, PROMPTS, TARGET_DIR, haveModels } from '../helpers/models.ts';
+
+const MAX_TOKENS = 24;
+
+async function tokensOf(engine: Engine, req: Partial<GenerateRequest> & Pick<GenerateRequest, 'input'>): Promise<number[]> {
+  const ids: number[] = [];
+  let last: EngineEvent | undefined;
+  for await (const ev of engine.generate({ maxTokens: MAX_TOKENS, sampling: GREEDY, stop: [], mode: 'speculative', k: 'auto', ...req })) {
+    if (ev.type === 'tokens') ids.push(...ev.tokens.map((t) => t.id));
+    last = ev;
+  }
+  expect(last?.type).toBe('done');
+  return ids;
+}
+
+describe.runIf(haveModels)('greedy speculative decoding is lossless', () => {
+  let engine: Engine;
+  const reference = new Map<string, number[]>();
+
+  beforeAll(async () => {
+    engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 2, maxRunning: 4,
+      maxQueue: 64, queueTimeoutMs: 60_000, maxPromptTokens: 512, maxK: 8 });
+    for (const p of PROMPTS) reference.set(p, await tokensOf(engine, { input: { prompt: p }, mode: 'target', k: 0 }));
+  });
+  afterAll(() => engine?.close());
+
+  it('target mode matches transformers.js generate() greedy', async () => {
+    env.allowRemoteModels = false;
+    env.useFSCache = false;
+    const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
+    const model = await AutoModelForCausalLM.from_pretrained(TARGET_DIR, { dtype: 'fp32' });
+    for (const p of PROMPTS) {
+      const inputs = tok(p);
+      const out = (await model.generate({ ...inputs, max_new_tokens: MAX_TOKENS, do_sample: false })) as { tolist(): bigint[][] };
+      const generated = out.tolist()[0]!.slice(inputs.input_ids.dims[1]).map(Number);
+      const eos = new Set([model.generation_config?.eos_token_id].flat());
+      const firstEos = generated.findIndex((t) => eos.has(t));
+      expect(reference.get(p), p).toEqual(firstEos >= 0 ? generated.slice(0, firstEos) : generated);
+    }
+    await model.dispose();
+  });
+
+  for (const k of [1, 2, 4, 8, 'auto'] as const) {
+    it(`speculative k=${k} is token-identical to target mode on ${PROMPTS.length} prompts`, async () => {
+      for (const p of PROMPTS) expect(await tokensOf(engine, { input: { prompt: p }, k }), `${p} (k=${k})`).toEqual(reference.get(p));
+    });
+  }
+
+  it('draft mode runs the draft alone and reports no proposals', async () => {
+    const ids = await tokensOf(engine, { input: { prompt: PROMPTS[0]! }, mode: 'draft' });
+    expect(ids.length).toBeGreaterThan(0);
+  });
+});
