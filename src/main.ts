@@ -1,0 +1,69 @@
+/**
+ * Composition root, and the only module with side effects: config → logger, metrics, recorder → server (listening
+ * at once, /ready 503) → engine (loaded in the background, then handed to the server) → signals.
+ */
+import { pino } from 'pino';
+import { ConfigError, loadConfig, toEngineOptions } from './config/index.ts';
+import type { EngineOptions } from './engine/options.ts';
+import type { Engine } from './engine/types.ts';
+import { createMetrics } from './metrics/index.ts';
+import { createServer, EngineHolder, StreamRecorder } from './server/index.ts';
+
+async function main(): Promise<number | null> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`specd: ${e.message}\n`);
+    return 2;
+  }
+  if (loaded.kind === 'help') {
+    process.stdout.write(loaded.text);
+    return 0;
+  }
+  const config = loaded.config;
+  const logger = pino({ level: config.logLevel, base: { svc: 'specd' } });
+  const engine = new EngineHolder();
+  const metrics = createMetrics({ stats: () => engine.stats(), processMetrics: true });
+  const recorder = new StreamRecorder({ capacity: config.recentStreams, logPath: config.streamLogPath, logger });
+  const server = createServer({ engine, config, metrics, recorder, logger });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) { logger.warn({ signal }, 'already shutting down'); return; }
+    stopping = true;
+    logger.info({ signal }, 'signal received');
+    server.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => { logger.error({ err }, 'shutdown failed'); process.exit(1); },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  const { url } = await server.listen();
+  logger.info({ url, target: config.target, draft: config.draft }, 'listening; loading models (GET /ready answers 503 until loaded)');
+
+  // The engine module is loaded dynamically so the server half type-checks and starts on its own contract.
+  const { createEngine } = (await import('./engine/index.ts')) as { createEngine(o: EngineOptions): Promise<Engine> };
+  const t0 = performance.now();
+  try {
+    await engine.set(await createEngine(toEngineOptions(config)));
+  } catch (err) {
+    logger.fatal({ err }, 'could not load the models');
+    await server.shutdown(0);
+    return 1;
+  }
+  if (!stopping) {
+    const models = engine.info();
+    logger.info({ loadMs: Math.round(performance.now() - t0), target: models.target.id, draft: models.draft?.id ?? null }, 'models loaded');
+    process.stdout.write(`specd ready at ${url}  (WebSocket ${url.replace(/^http/, 'ws')}/v1/stream, OpenAI base URL ${url}/v1)\n`);
+  }
+  return null; // keep serving until a signal
+}
+
+main().then(
+  (code) => { if (code !== null) process.exit(code); },
+  (err: unknown) => { process.stderr.write(`specd: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exit(1); },
+);

@@ -1,0 +1,6 @@
+export * from './errors.ts';
+export * from './openai.ts';
+export * from './params.ts';
+export * from './stats.ts';
+export * from './to-engine.ts';
+export * from './ws.ts';

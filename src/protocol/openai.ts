@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { type Limits, promptSchema, RoleSchema, samplingShape } from './params.ts';
+import type { Usage, WireFinishReason, WireSpeculative, WireTimings } from './stats.ts';
+
+/**
+ * OpenAI-compatible request bodies for POST /v1/completions and POST /v1/chat/completions.
+ * Unknown fields are ignored (clients send many); known OpenAI parameters that would change the output and that
+ * specd does not implement are refused with 400 `unsupported_parameter` naming them, unless they hold their
+ * no-op value (e.g. n: 1, logprobs: false, presence_penalty: 0).
+ */
+
+interface Unsupported {
+  param: string;
+  /** True for the values that mean "off", which are accepted and ignored. */
+  isNoOp: (v: unknown) => boolean;
+  why: string;
+}
+
+const nil = (v: unknown) => v === undefined || v === null;
+const UNSUPPORTED_COMMON: Unsupported[] = [
+  { param: 'n', isNoOp: (v) => nil(v) || v === 1, why: 'only n=1 is supported' },
+  { param: 'logprobs', isNoOp: (v) => nil(v) || v === false, why: 'logprobs are not supported' },
+  { param: 'top_logprobs', isNoOp: (v) => nil(v) || v === 0, why: 'logprobs are not supported' },
+  { param: 'presence_penalty', isNoOp: (v) => nil(v) || v === 0, why: 'presence_penalty is not supported; use repetition_penalty' },
+  { param: 'frequency_penalty', isNoOp: (v) => nil(v) || v === 0, why: 'frequency_penalty is not supported; use repetition_penalty' },
+  { param: 'logit_bias', isNoOp: (v) => nil(v) || (typeof v === 'object' && Object.keys(v as object).length === 0), why: 'logit_bias is not supported' },
+];
+const UNSUPPORTED_COMPLETIONS: Unsupported[] = [
+  ...UNSUPPORTED_COMMON,
+  { param: 'best_of', isNoOp: (v) => nil(v) || v === 1, why: 'only best_of=1 is supported' },
+  { param: 'echo', isNoOp: (v) => nil(v) || v === false, why: 'echo is not supported' },
+  { param: 'suffix', isNoOp: (v) => nil(v) || v === '', why: 'suffix (insertion) is not supported' },
+];
+const UNSUPPORTED_CHAT: Unsupported[] = [
+  ...UNSUPPORTED_COMMON,
+  { param: 'tools', isNoOp: (v) => nil(v) || (Array.isArray(v) && v.length === 0), why: 'tool calling is not supported' },
+  { param: 'functions', isNoOp: (v) => nil(v) || (Array.isArray(v) && v.length === 0), why: 'function calling is not supported' },
+  {
+    param: 'response_format',
+    isNoOp: (v) => nil(v) || (typeof v === 'object' && (v as { type?: unknown }).type === 'text'),
+    why: 'only response_format {"type": "text"} is supported',
+  },
+];
+
+function refuseUnsupported(list: Unsupported[]) {
+  return (body: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    for (const u of list) {
+      if (!u.isNoOp(body[u.param])) {
+        ctx.addIssue({ code: 'custom', path: [u.param], message: u.why, params: { unsupported: true } });
+        return;
+      }
+    }
+  };
+}
+
+const StreamOptionsSchema = z.object({ include_usage: z.boolean().nullish() }).passthrough().nullish();
+
+export function completionBodySchema(l: Limits) {
+  return z.object({
+    model: z.string().nullish(),
+    prompt: z.union([promptSchema(l), z.array(promptSchema(l)).length(1, 'only one prompt per request is supported')], {
+      errorMap: (issue, ctx) => (issue.code === 'invalid_union'
+        ? { message: 'must be a non-empty string (token-id prompts are not supported)' }
+        : { message: ctx.defaultError }),
+    }),
+    stream: z.boolean().nullish(),
+    stream_options: StreamOptionsSchema,
+    ...samplingShape(l),
+  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_COMPLETIONS));
+}
+
+const TextPartSchema = z.object({ type: z.literal('text'), text: z.string() });
+
+export function chatBodySchema(l: Limits) {
+  const content = z.union([
+    z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
+    z.array(TextPartSchema).transform((parts) => parts.map((p) => p.text).join('')),
+  ], { errorMap: () => ({ message: 'must be a string or an array of {"type": "text", "text": …} parts' }) });
+  const role = z.union([RoleSchema, z.literal('developer').transform(() => 'system' as const)], {
+    errorMap: () => ({ message: 'must be one of system, user, assistant (or developer, read as system)' }),
+  });
+  return z.object({
+    model: z.string().nullish(),
+    messages: z.array(z.object({ role, content })).min(1, 'must be a non-empty array').max(l.maxMessages, `at most ${l.maxMessages} messages`),
+    stream: z.boolean().nullish(),
+    stream_options: StreamOptionsSchema,
+    /** OpenAI's newer name for max_tokens; wins when both are given. */
+    max_completion_tokens: samplingShape(l).max_tokens,
+    ...samplingShape(l),
+  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_CHAT));
+}
+
+export type CompletionBody = z.infer<ReturnType<typeof completionBodySchema>>;
+export type ChatBody = z.infer<ReturnType<typeof chatBodySchema>>;
+
+// ── responses (built by the server; typed here so the wire shapes live in one module) ─────────────────────────
+
+/** Finish reasons pass through unchanged: OpenAI's stop/length plus specd's cancelled/error/shutdown. */
+export type OpenAIFinishReason = WireFinishReason;
+
+/** specd's extra fields on a non-streaming response and on the final streaming chunk. */
+export interface SpecdExtra {
+  mode: 'speculative' | 'target' | 'draft';
+  /** The seed the stream sampled with (null for a stream cancelled before it started). */
+  seed: number | null;
+  timings: WireTimings;
+  speculative: WireSpeculative;
+  error?: { code: string; message: string };
+}
+
+export interface CompletionResponse {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason; logprobs: null }[];
+  usage: Usage;
+  specd: SpecdExtra;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason | null; logprobs: null }[];
+  usage?: Usage | null;
+  specd?: SpecdExtra;
+}
+
+export interface ChatCompletionResponse {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: 0; message: { role: 'assistant'; content: string }; finish_reason: OpenAIFinishReason; logprobs: null }[];
+  usage: Usage;
+  specd: SpecdExtra;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: OpenAIFinishReason | null; logprobs: null }[];
+  usage?: Usage | null;
+  specd?: SpecdExtra;
+}
+
+export interface ModelList {
+  object: 'list';
+  data: { id: string; object: 'model'; created: number; owned_by: 'specd'; role: 'target' | 'draft'; context_length?: number }[];
+}

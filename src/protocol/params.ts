@@ -1,0 +1,120 @@
+import { z } from 'zod';
+
+/**
+ * Generation parameters shared by the WebSocket `generate` frame and the OpenAI bodies (snake_case, as on the
+ * wire). Bounds that depend on the server's configuration come in through `Limits`, so schemas are built once
+ * per server by the factories below. `null` counts as absent (OpenAI clients send explicit nulls).
+ */
+export interface Limits {
+  maxCompletionTokens: number;
+  maxK: number;
+  /** Characters allowed in a prompt or in one message's content (tokens are checked by the engine). */
+  maxPromptChars: number;
+  /** Messages allowed in one chat request. */
+  maxMessages: number;
+}
+
+/** Characters of prompt text allowed per prompt token before the engine is even asked (cheap early refusal). */
+export const CHARS_PER_PROMPT_TOKEN = 64;
+export const MAX_STOP_SEQUENCES = 4;
+export const MAX_STOP_LENGTH = 64;
+export const MAX_ID_LENGTH = 128;
+
+export function limitsFor(config: { maxCompletionTokens: number; maxK: number; maxPromptTokens: number }): Limits {
+  return {
+    maxCompletionTokens: config.maxCompletionTokens,
+    maxK: config.maxK,
+    maxPromptChars: config.maxPromptTokens * CHARS_PER_PROMPT_TOKEN,
+    maxMessages: 256,
+  };
+}
+
+export const ModeSchema = z.enum(['speculative', 'target', 'draft']);
+export const RoleSchema = z.enum(['system', 'user', 'assistant']);
+
+const stopString = z.string().min(1, 'each stop sequence must be 1..64 characters')
+  .max(MAX_STOP_LENGTH, 'each stop sequence must be 1..64 characters');
+const uint32 = z.number().int('must be an integer').min(0, 'must be ≥ 0').max(2 ** 32 - 1, 'must be ≤ 4294967295');
+
+export function samplingShape(l: Limits) {
+  return {
+    max_tokens: z.number().int('must be an integer').min(1, 'must be ≥ 1')
+      .max(l.maxCompletionTokens, `must be ≤ ${l.maxCompletionTokens} (this server's max completion tokens)`).nullish(),
+    temperature: z.number().min(0, 'must be between 0 and 2').max(2, 'must be between 0 and 2').nullish(),
+    top_p: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').nullish(),
+    top_k: z.number().int('must be an integer').min(0, 'must be ≥ 0 (0 disables top-k)').nullish(),
+    min_p: z.number().min(0, 'must be in [0, 1)').lt(1, 'must be in [0, 1)').nullish(),
+    repetition_penalty: z.number().gt(0, 'must be in (0, 2]').max(2, 'must be in (0, 2]').nullish(),
+    seed: uint32.nullish(),
+    stop: z.union([stopString, z.array(stopString).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`)], {
+      errorMap: () => ({ message: `must be a string or an array of up to ${MAX_STOP_SEQUENCES} strings of 1..${MAX_STOP_LENGTH} characters` }),
+    }).nullish(),
+    mode: ModeSchema.nullish(),
+    k: z.union([z.literal('auto'), z.number().int().min(0).max(l.maxK)], {
+      errorMap: () => ({ message: `must be "auto" or an integer from 0 to ${l.maxK}` }),
+    }).nullish(),
+  };
+}
+
+export function promptSchema(l: Limits) {
+  return z.string().min(1, 'must be a non-empty string')
+    .max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`);
+}
+
+export function messageSchema(l: Limits) {
+  return z.object({
+    role: RoleSchema,
+    content: z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
+  });
+}
+
+export function messagesSchema(l: Limits) {
+  return z.array(messageSchema(l)).min(1, 'must be a non-empty array').max(l.maxMessages, `at most ${l.maxMessages} messages`);
+}
+
+/** The wire parameters after validation (both transports). */
+export type WireSampling = z.infer<z.ZodObject<ReturnType<typeof samplingShape>>>;
+export type WireMessage = z.infer<ReturnType<typeof messageSchema>>;
+
+/** Where in a body a validation problem is, as OpenAI names it: `messages[0].role`. */
+export function paramPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+export interface ParamProblem {
+  /** `invalid_request`, or `unsupported_parameter` for a known OpenAI parameter specd does not implement. */
+  code: 'invalid_request' | 'unsupported_parameter';
+  param: string | null;
+  message: string;
+}
+
+function valueAt(input: unknown, path: readonly (string | number)[]): unknown {
+  let v: unknown = input;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[p];
+  }
+  return v;
+}
+
+/** The first zod issue as a message that names the parameter and quotes the value given. */
+export function describeIssue(error: z.ZodError, input: unknown): ParamProblem {
+  const issue = error.issues[0]!;
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+  const param = path.length > 0 ? paramPath(path) : null;
+  const code = issue.code === 'custom' && issue.params?.['unsupported'] ? 'unsupported_parameter' : 'invalid_request';
+  if (issue.code === 'unrecognized_keys') {
+    return { code, param, message: `Unrecognized parameter '${param}'` };
+  }
+  const given = valueAt(input, issue.path);
+  const quoted = given === undefined ? '' : ` (got ${truncate(JSON.stringify(given))})`;
+  const message = issue.code === 'invalid_type' && issue.received === 'undefined'
+    ? `Missing required parameter '${param}'`
+    : param ? `Invalid '${param}': ${issue.message}${quoted}` : `Invalid request: ${issue.message}`;
+  return { code, param, message };
+}
+
+function truncate(s: string | undefined, max = 80): string {
+  if (s === undefined) return 'undefined';
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

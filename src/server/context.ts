@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import type { Engine } from '../engine/types.ts';
+import type { Metrics } from '../metrics/index.ts';
+import { type Limits, limitsFor, type RequestDefaults } from '../protocol/index.ts';
+import type { StreamRecorder } from './recorder.ts';
+import { StreamRunner } from './stream-runner.ts';
+
+/** What the server is built from: everything injected, no globals (tests pass a FakeEngine and a silent logger). */
+export interface ServerDeps {
+  engine: Engine;
+  config: Config;
+  metrics: Metrics;
+  recorder: StreamRecorder;
+  logger: Logger;
+}
+
+/** Shared by the HTTP app and the WebSocket hub of one server. */
+export interface ServerContext extends ServerDeps {
+  runner: StreamRunner;
+  lifecycle: { shuttingDown: boolean };
+  limits: Limits;
+  defaults: RequestDefaults;
+}
+
+export function createContext(deps: ServerDeps): ServerContext {
+  return {
+    ...deps,
+    runner: new StreamRunner(deps),
+    lifecycle: { shuttingDown: false },
+    limits: limitsFor(deps.config),
+    defaults: { mode: deps.config.defaultMode, k: deps.config.defaultK, maxTokens: deps.config.maxCompletionTokens },
+  };
+}
+
+/** A short random id: `prefix-` + 24 hex characters. */
+export function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(12).toString('hex')}`;
+}

@@ -1,0 +1,58 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { bearerToken, keyMatches } from '../auth.ts';
+import { createContext, type ServerContext, type ServerDeps } from '../context.ts';
+import { ApiError, type ErrorCode, toApiError } from '../errors.ts';
+import { openaiRoutes } from './openai.ts';
+import { infoRoutes, opsRoutes } from './ops.ts';
+import type { AppEnv } from './types.ts';
+
+function fromHttpException(e: HTTPException): ApiError {
+  const byStatus: Record<number, ErrorCode> = { 400: 'invalid_request', 401: 'unauthorized', 404: 'not_found', 413: 'too_large' };
+  return new ApiError(byStatus[e.status] ?? 'internal', e.message || `HTTP ${e.status}`);
+}
+
+/**
+ * The HTTP API as a Hono app. Routes:
+ *   GET  /health, /ready, /metrics                      (open)
+ *   POST /v1/completions, /v1/chat/completions          (API key when configured)
+ *   GET  /v1/models, /v1/streams/recent                 (API key when configured)
+ * Every error leaves as OpenAI's envelope via the one table in ../errors.ts.
+ */
+export function createApp(deps: ServerDeps | ServerContext): Hono<AppEnv> {
+  const ctx = 'runner' in deps ? deps : createContext(deps);
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    const e = err instanceof HTTPException ? fromHttpException(err) : toApiError(err);
+    ctx.metrics.countError(e.code);
+    if (e.code === 'internal') ctx.logger.error({ err, path: c.req.path }, 'request failed');
+    else ctx.logger.debug({ code: e.code, path: c.req.path, msg: e.message }, 'request refused');
+    return e.toResponse();
+  });
+  app.notFound((c) => {
+    ctx.metrics.countError('not_found');
+    return new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}.`).toResponse();
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    c.set('clientSignal', c.req.raw.signal); // before bodyLimit swaps the Request
+    const key = ctx.config.apiKey;
+    if (key && !keyMatches(key, bearerToken(c.req.header('authorization')))) {
+      throw new ApiError('unauthorized', 'Incorrect or missing API key: send "Authorization: Bearer <key>".');
+    }
+    await next();
+  });
+  app.use('/v1/*', bodyLimit({
+    maxSize: ctx.config.maxBodyBytes,
+    onError: () => {
+      throw new ApiError('too_large', `The request body is over this server's limit of ${ctx.config.maxBodyBytes} bytes.`);
+    },
+  }));
+
+  app.route('/', opsRoutes(ctx));
+  app.route('/v1', infoRoutes(ctx));
+  app.route('/v1', openaiRoutes(ctx));
+  return app;
+}

@@ -1,0 +1,49 @@
+import { Hono } from 'hono';
+import type { ModelList } from '../../protocol/index.ts';
+import type { ServerContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import type { AppEnv } from './types.ts';
+
+/** GET /health, /ready, /metrics: unauthenticated operational endpoints. */
+export function opsRoutes(ctx: ServerContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/ready', (c) => {
+    if (ctx.lifecycle.shuttingDown) throw new ApiError('shutting_down', 'The server is shutting down.');
+    if (!ctx.engine.ready) throw new ApiError('not_ready', 'Models are still loading.');
+    const stats = ctx.engine.stats();
+    return c.json({ status: 'ready', running: stats.running, queued: stats.queued });
+  });
+  app.get('/metrics', async (c) => {
+    const { contentType, body } = await ctx.metrics.render();
+    return c.body(body, 200, { 'content-type': contentType });
+  });
+  return app;
+}
+
+/** GET /v1/models and GET /v1/streams/recent (behind the API key like the rest of /v1). */
+export function infoRoutes(ctx: ServerContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const started = Math.floor(Date.now() / 1000);
+  app.get('/models', (c) => {
+    const info = ctx.engine.info(); // throws not_ready → 503 while loading
+    const data: ModelList['data'] = [
+      { id: info.target.id, object: 'model', created: started, owned_by: 'specd', role: 'target', context_length: info.target.contextLength },
+    ];
+    if (info.draft) data.push({ id: info.draft.id, object: 'model', created: started, owned_by: 'specd', role: 'draft' });
+    return c.json({ object: 'list', data } satisfies ModelList);
+  });
+  app.get('/streams/recent', (c) => {
+    const raw = c.req.query('limit');
+    const capacity = ctx.config.recentStreams;
+    let limit = capacity;
+    if (raw !== undefined) {
+      limit = Number(raw);
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new ApiError('invalid_request', `Invalid 'limit': must be a positive integer (got ${JSON.stringify(raw)})`, 'limit');
+      }
+    }
+    return c.json({ object: 'list', capacity, data: ctx.recorder.recent(Math.min(limit, capacity)) });
+  });
+  return app;
+}

@@ -1,0 +1,76 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { settleWithin } from '../lib/async.ts';
+import { createContext, type ServerContext, type ServerDeps } from './context.ts';
+import { createApp } from './http/app.ts';
+import type { AppEnv } from './http/types.ts';
+import { attachWebSocket, type WsHub } from './ws/hub.ts';
+
+export interface SpecdServer {
+  readonly ctx: ServerContext;
+  readonly app: Hono<AppEnv>;
+  readonly http: Server;
+  readonly ws: WsHub;
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  listen(port?: number, host?: string): Promise<{ host: string; port: number; url: string }>;
+  /**
+   * Graceful shutdown (what SIGTERM/SIGINT run): stop accepting connections, upgrades and generations; let the
+   * engine drain (running streams get graceMs, then end with finish_reason "shutdown", which the transports
+   * forward as final frames / chunks); then close sockets with 1001, flush the stream log and close the engine.
+   * Idempotent.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Time allowed, after the engine drained, for transports to write their final frames. */
+const FLUSH_MS = 5_000;
+
+export function createServer(deps: ServerDeps): SpecdServer {
+  const ctx = createContext(deps);
+  const app = createApp(ctx);
+  const http = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const ws = attachWebSocket(http, ctx);
+  let shuttingDown: Promise<void> | null = null;
+
+  const shutdown = async (graceMs: number): Promise<void> => {
+    const { logger, engine } = ctx;
+    ctx.lifecycle.shuttingDown = true;
+    ws.beginShutdown();
+    const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+    http.closeIdleConnections();
+    logger.info({ graceMs, running: engine.stats().running, queued: engine.stats().queued }, 'shutting down: draining streams');
+    await engine.drain(graceMs);
+    if ((await settleWithin(ctx.runner.idle(), FLUSH_MS)) === 'timeout') logger.warn('some streams did not finish forwarding in time');
+    await ws.closeAll(1001, 'server shutting down', FLUSH_MS);
+    http.closeIdleConnections();
+    if ((await settleWithin(httpClosed, 2_000)) === 'timeout') http.closeAllConnections();
+    await ctx.recorder.close();
+    await engine.close();
+    logger.info('shutdown complete');
+  };
+
+  return {
+    ctx,
+    app,
+    http,
+    ws,
+    listen(port = ctx.config.port, host = ctx.config.host) {
+      return new Promise((resolve, reject) => {
+        const onError = (e: Error) => reject(e);
+        http.once('error', onError);
+        http.listen(port, host, () => {
+          http.off('error', onError);
+          const addr = http.address() as AddressInfo;
+          const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+          resolve({ host: addr.address, port: addr.port, url: `http://${shownHost}:${addr.port}` });
+        });
+      });
+    },
+    shutdown(graceMs = ctx.config.shutdownGraceMs) {
+      shuttingDown ??= shutdown(graceMs);
+      return shuttingDown;
+    },
+  };
+}

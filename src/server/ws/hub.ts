@@ -1,0 +1,99 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { settleWithin } from '../../lib/async.ts';
+import { bearerToken, keyMatches } from '../auth.ts';
+import type { ServerContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { WsSession } from './session.ts';
+
+export const WS_PATH = '/v1/stream';
+
+export interface WsHub {
+  readonly sessions: ReadonlySet<WsSession>;
+  /** Refuse new upgrades (503) from now on; open sockets refuse new generations themselves (lifecycle flag). */
+  beginShutdown(): void;
+  /** Waits (up to timeoutMs) for in-flight generations to send their final frames, then closes every socket. */
+  closeAll(code: number, reason: string, timeoutMs: number): Promise<void>;
+}
+
+function refuseUpgrade(socket: Duplex, e: ApiError): void {
+  const body = JSON.stringify(e.envelope());
+  const retry = e.retryAfterS;
+  socket.end([
+    `HTTP/1.1 ${e.status} ${e.code}`,
+    'Content-Type: application/json; charset=UTF-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...(retry !== null ? [`Retry-After: ${retry}`] : []),
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n'));
+}
+
+/**
+ * The WebSocket endpoint on the HTTP server's 'upgrade' event (`noServer`, so HTTP and WS share one port).
+ * Auth: with an API key, the upgrade needs `Authorization: Bearer <key>` or `?api_key=<key>`; a wrong or missing
+ * key completes the handshake and closes with 1008 (browsers cannot read a refused upgrade's status).
+ */
+export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.wsMaxFrameBytes });
+  const sessions = new Set<WsSession>();
+  let accepting = true;
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== WS_PATH) {
+      refuseUpgrade(socket, new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}; use ${WS_PATH}.`));
+      return;
+    }
+    if (!accepting) {
+      ctx.metrics.countError('shutting_down');
+      refuseUpgrade(socket, new ApiError('shutting_down', 'The server is shutting down.'));
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const key = ctx.config.apiKey;
+      if (key && !keyMatches(key, bearerToken(req.headers.authorization) ?? url.searchParams.get('api_key'))) {
+        ctx.metrics.countError('unauthorized');
+        ws.close(1008, 'invalid api key');
+        return;
+      }
+      const session = new WsSession(ws, ctx);
+      sessions.add(session);
+      ws.on('close', () => sessions.delete(session));
+      ctx.logger.debug({ session: session.seq }, 'websocket open');
+    });
+  };
+  server.on('upgrade', onUpgrade);
+
+  const heartbeat = ctx.config.wsHeartbeatMs > 0
+    ? setInterval(() => {
+      for (const s of sessions) {
+        if (!s.ping()) {
+          ctx.logger.info({ session: s.seq }, 'terminating a websocket that missed its pong');
+          s.terminate();
+        }
+      }
+    }, ctx.config.wsHeartbeatMs).unref()
+    : null;
+
+  return {
+    sessions,
+    beginShutdown() {
+      accepting = false;
+    },
+    async closeAll(code, reason, timeoutMs) {
+      if (heartbeat) clearInterval(heartbeat);
+      await settleWithin(Promise.all([...sessions].map((s) => s.settled())), timeoutMs);
+      for (const s of sessions) s.close(code, reason);
+      const closed = Promise.all([...sessions].map((s) => new Promise<void>((resolve) => {
+        if (!sessions.has(s)) resolve();
+        else s.onClosed(resolve);
+      })));
+      if ((await settleWithin(closed, 1000)) === 'timeout') for (const s of sessions) s.terminate();
+      server.off('upgrade', onUpgrade);
+      wss.close();
+    },
+  };
+}

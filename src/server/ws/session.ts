@@ -1,0 +1,181 @@
+import { WebSocket } from 'ws';
+import type { EngineEvent } from '../../engine/types.ts';
+import { sleep } from '../../lib/async.ts';
+import {
+  CLIENT_FRAME_TYPES, type ClientFrame, clientFrameSchema, describeIssue, type GenerateFrame, type ServerFrame, toGenerateRequest,
+} from '../../protocol/index.ts';
+import type { ServerContext } from '../context.ts';
+import { ApiError, toApiError } from '../errors.ts';
+import { wireStats } from '../stream-summary.ts';
+
+const DRAIN_POLL_MS = 5;
+let sessionSeq = 0;
+
+/**
+ * One WebSocket connection: any number of generations multiplexed by the client's `id`.
+ *
+ * Backpressure: every frame is sent from the `for await` over the stream's engine events, and before each send
+ * the loop waits while the socket holds more than wsBufferedLimitBytes unsent. Not pulling the iterator is what
+ * pauses the stream (the engine only steps a stream when asked for its next event), so a slow reader costs at
+ * most one step of frames per stream instead of unbounded memory.
+ */
+export class WsSession {
+  readonly seq = ++sessionSeq;
+  /** In-flight generations by client id. */
+  private readonly streams = new Map<string, AbortController>();
+  private readonly tasks = new Set<Promise<void>>();
+  alive = true;
+  private readonly clientFrame;
+
+  constructor(private readonly ws: WebSocket, private readonly ctx: ServerContext) {
+    this.clientFrame = clientFrameSchema(ctx.limits);
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => { this.alive = true; });
+    ws.on('close', () => this.abortAll('socket closed'));
+    ws.on('error', (err) => ctx.logger.debug({ err, session: this.seq }, 'websocket error'));
+  }
+
+  get inFlight(): number {
+    return this.streams.size;
+  }
+
+  /** Resolves when every generation of this socket has sent its final frame (or given up on a closed socket). */
+  async settled(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.all([...this.tasks]);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  onClosed(listener: () => void): void {
+    if (this.ws.readyState === WebSocket.CLOSED) listener();
+    else this.ws.once('close', listener);
+  }
+
+  /** Heartbeat tick: false if the previous ping went unanswered (the caller terminates the socket). */
+  ping(): boolean {
+    if (!this.alive) return false;
+    this.alive = false;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    return true;
+  }
+
+  private abortAll(reason: string): void {
+    for (const ac of this.streams.values()) ac.abort(new Error(reason));
+  }
+
+  private send(frame: ServerFrame): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private sendError(e: ApiError, id?: string): void {
+    this.ctx.metrics.countError(e.code);
+    this.send(e.frame(id));
+  }
+
+  private async writable(): Promise<void> {
+    while (this.ws.readyState === WebSocket.OPEN && this.ws.bufferedAmount > this.ctx.config.wsBufferedLimitBytes) {
+      await sleep(DRAIN_POLL_MS);
+    }
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (isBinary) {
+      this.sendError(new ApiError('invalid_frame', 'Binary frames are not supported; send JSON text frames.'));
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      this.sendError(new ApiError('invalid_json', `The frame is not valid JSON: ${e instanceof Error ? e.message : String(e)}`));
+      return;
+    }
+    const frame = this.parse(raw);
+    if (!frame) return;
+    if (frame.type === 'cancel') {
+      this.streams.get(frame.id)?.abort(new Error('cancelled by client')); // unknown / finished ids: no-op
+      return;
+    }
+    this.startGeneration(frame);
+  }
+
+  private parse(raw: unknown): ClientFrame | null {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      this.sendError(new ApiError('invalid_frame', 'A frame must be a JSON object with a "type".'));
+      return null;
+    }
+    const obj = raw as Record<string, unknown>;
+    const id = typeof obj['id'] === 'string' ? obj['id'] : undefined;
+    if (typeof obj['type'] !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(obj['type'])) {
+      const got = obj['type'] === undefined ? 'no "type"' : `type ${JSON.stringify(obj['type'])}`;
+      this.sendError(new ApiError('invalid_frame', `Unknown frame: ${got}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}.`, 'type'), id);
+      return null;
+    }
+    const parsed = this.clientFrame.safeParse(raw);
+    if (!parsed.success) {
+      this.sendError(ApiError.fromProblem(describeIssue(parsed.error, raw)), id);
+      return null;
+    }
+    return parsed.data;
+  }
+
+  private startGeneration(frame: GenerateFrame): void {
+    if (this.streams.has(frame.id)) {
+      this.sendError(new ApiError('duplicate_id', `A generation with id ${JSON.stringify(frame.id)} is already in flight on this socket.`, 'id'), frame.id);
+      return;
+    }
+    if (this.ctx.lifecycle.shuttingDown) {
+      this.sendError(new ApiError('shutting_down', 'The server is shutting down; no new generations.'), frame.id);
+      return;
+    }
+    const ac = new AbortController();
+    this.streams.set(frame.id, ac);
+    const task = this.generate(frame, ac).finally(() => {
+      this.streams.delete(frame.id);
+      this.tasks.delete(task);
+    });
+    this.tasks.add(task);
+  }
+
+  private async generate(frame: GenerateFrame, ac: AbortController): Promise<void> {
+    const input = frame.prompt !== undefined ? { prompt: frame.prompt } : { messages: frame.messages! };
+    const inputParam = frame.prompt !== undefined ? 'prompt' : 'messages';
+    const req = toGenerateRequest(input, frame, this.ctx.defaults, ac.signal);
+    const meta = {
+      id: `ws-${this.seq}-${frame.id}`, clientId: frame.id, transport: 'ws' as const, endpoint: '/v1/stream',
+      created: Math.floor(Date.now() / 1000),
+    };
+    try {
+      for await (const ev of this.ctx.runner.run(req, meta, inputParam)) {
+        await this.writable();
+        this.send(this.toFrame(frame.id, ev));
+      }
+    } catch (e) {
+      this.sendError(toApiError(e, inputParam), frame.id);
+    }
+  }
+
+  private toFrame(id: string, ev: EngineEvent): ServerFrame {
+    switch (ev.type) {
+      case 'start':
+        return {
+          type: 'start', id, model: this.ctx.runner.modelFor(ev.mode), prompt_tokens: ev.promptTokens,
+          queue_ms: Math.round(ev.queueMs * 1000) / 1000, mode: ev.mode, seed: ev.seed,
+        };
+      case 'tokens':
+        return {
+          type: 'token', id, text: ev.text,
+          tokens: ev.tokens.map((t) => ({ id: t.id, text: t.text, source: t.source, t_ms: Math.round(t.tMs * 1000) / 1000 })),
+        };
+      case 'done':
+        return { type: 'done', id, finish_reason: ev.finishReason, ...wireStats(ev), ...(ev.error ? { error: ev.error } : {}) };
+    }
+  }
+}
