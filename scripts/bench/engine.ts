@@ -52,7 +52,7 @@ async function runTjs(prompt: string): Promise<Run> {
   const inputs = tok(prompt);
   const streamer = new TimingStreamer();
   const t0 = performance.now();
-  const out = (await tjs.generate({ ...inputs, max_new_tokens: NEW_TOKENS, min_new_tokens: NEW_TOKENS, do_sample: false, streamer })) as { tolist(): bigint[][] };
+  const out = (await tjs.generate({ ...inputs, max_new_tokens: NEW_TOKENS, min_new_tokens: NEW_TOKENS, do_sample: false, streamer: streamer as never })) as { tolist(): bigint[][] };
   const ms = performance.now() - t0;
   const tokens = out.tolist()[0]!.slice(inputs.input_ids.dims[1]).map(Number);
   const t = streamer.times;

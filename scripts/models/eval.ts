@@ -7,6 +7,8 @@
  * Prints JSON; exits 1 when α < 0.75 or the cost ratio < 6.
  */
 import { AutoTokenizer, env } from '@huggingface/transformers';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import type { KvCache } from '../../src/engine/model/kv-cache.ts';
 import { StreamState, type ForwardModel } from '../../src/engine/spec/stream-state.ts';
@@ -101,5 +103,8 @@ const result = {
   bars: BARS,
 };
 const pass = result.acceptance.alpha >= BARS.alpha && result.cost.ratio >= BARS.costRatio && result.heldout.target_ppl < result.heldout.draft_ppl;
-console.log(JSON.stringify({ ...result, pass }, null, 2));
+const report = JSON.stringify({ date: new Date().toISOString(), ...result, pass }, null, 2);
+console.log(report);
+const out = args.get('out');
+if (out) { mkdirSync(dirname(out), { recursive: true }); writeFileSync(out, report + '\n'); }
 process.exit(pass ? 0 : 1);

@@ -32,6 +32,7 @@ export class StreamState<C extends Cache = Cache> {
   private readonly draftCache: C | null;
   private readonly chooser: TokenChooser;
   private readonly qRows: Float32Array[] = [];
+  private prefilled = false;
 
   constructor(
     private readonly models: Models<C>,
@@ -58,7 +59,10 @@ export class StreamState<C extends Cache = Cache> {
     return r;
   }
 
+  /** Runs one chunk of the prompt (all but its last token) through each model that still lacks it. Only the
+   *  prompt is prefilled: after a round the draft may trail by a token or two, which the next proposal feeds. */
   private async prefillStep(r: StepResult): Promise<boolean> {
+    if (this.prefilled) return false;
     const goal = this.tokens.length - 1;
     let ran = false;
     for (const [cache, model, isDraft] of [[this.targetCache, this.models.target, false], [this.draftCache, this.models.draft, true]] as const) {
@@ -71,6 +75,7 @@ export class StreamState<C extends Cache = Cache> {
       ran = true;
     }
     r.prefill = ran;
+    this.prefilled = !ran;
     return ran;
   }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `npm run models:build`: reproduces the bundled pair from ../shared/corpus. Each stage skips work already done
+# (the trainers resume from their checkpoints), so rerunning after an interruption continues where it stopped.
+# Times are for a 2-core machine; see scripts/models/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-/usr/bin/python3}
+WORK=${SPECD_MODELS_WORK:-scripts/models/work}
+CORPUS=${SPECD_CORPUS:-../shared/corpus}
+TARGET_STEPS=${TARGET_STEPS:-960}
+DRAFT_STEPS=${DRAFT_STEPS:-1200}
+mkdir -p "$WORK"
+
+[ -f "$WORK/tokenizer/tokenizer.json" ] || $PY scripts/models/tokenizer_train.py "$WORK/tokenizer"          # ~5 s
+[ -f "$WORK/data/train.bin" ] || npx tsx scripts/models/encode-corpus.ts "$WORK/tokenizer" "$CORPUS" "$WORK/data"  # ~5 s
+[ -f "$WORK/target/final.pt" ] || $PY scripts/models/train.py --kind target --data "$WORK/data/train.bin" --steps "$TARGET_STEPS"  # ~75 min
+[ -f "$WORK/data/distill.bin" ] || $PY scripts/models/distill_data.py                                            # ~10 min
+[ -f "$WORK/draft/final.pt" ] || $PY scripts/models/train.py --kind draft --data "$WORK/data/distill.bin" "$WORK/data/distill.bin" "$WORK/data/train.bin" \
+  --steps "$DRAFT_STEPS" --batch 16 --lr 3e-3 --warmup 50                                                          # ~20 min
+for kind in target draft; do
+  $PY scripts/models/export.py --kind "$kind" --weights "$WORK/$kind/final.pt"
+done
+npx tsx scripts/models/parity.ts target-models/specd-story-16m "$WORK/parity-target.json"
+npx tsx scripts/models/parity.ts draft-models/specd-story-draft-1.5m "$WORK/parity-draft.json"
+npx tsx scripts/models/eval.ts --out=docs/bench/models-eval.json || echo "models:eval missed a bar (see above)"
+npx tsx scripts/models/card.ts "$WORK"

@@ -1,0 +1,77 @@
+/**
+ * Writes the model cards (README.md in each bundled folder) from what the pipeline measured: the trainers'
+ * summaries (work/<kind>/train_summary.json, copied next to the card as training.json) and `models:eval`'s JSON
+ * (docs/bench/models-eval.json), plus a greedy sample from "Once upon a time" taken with the exported ONNX model.
+ */
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DecoderModel } from '../../src/engine/model/decoder.ts';
+import { StreamState } from '../../src/engine/spec/stream-state.ts';
+import { DRAFT_DIR, ROOT, TARGET_DIR } from './heldout.ts';
+
+const work = process.argv[2] ?? join(ROOT, 'scripts', 'models', 'work');
+env.allowRemoteModels = false;
+env.useFSCache = false;
+const evalReport = JSON.parse(readFileSync(join(ROOT, 'docs', 'bench', 'models-eval.json'), 'utf8'));
+const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
+
+async function greedySample(dir: string, prompt: string, n = 96): Promise<string> {
+  const m = await DecoderModel.load(dir, { dtype: 'fp32', threads: 2 });
+  const fwd = { newCache: () => m.newCache(), forward: m.forward.bind(m), vocab: m.info.vocabSize };
+  const s = new StreamState({ target: fwd, draft: null }, tok.encode(prompt), 'target',
+    { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 }, new Set(m.info.eosIds), 512);
+  const ids: number[] = [];
+  while (ids.length < n) {
+    const r = await s.step(0, n - ids.length);
+    ids.push(...r.tokens);
+    if (r.eos) break;
+  }
+  return prompt + tok.decode(ids, { skip_special_tokens: true });
+}
+
+function card(kind: 'target' | 'draft', dir: string, sample: string): string {
+  const summary = JSON.parse(readFileSync(join(work, kind, 'train_summary.json'), 'utf8'));
+  copyFileSync(join(work, kind, 'train_summary.json'), join(dir, 'training.json'));
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const e = evalReport;
+  const ppl = kind === 'target' ? e.heldout.target_ppl : e.heldout.draft_ppl;
+  const data = kind === 'target'
+    ? 'TinyStories train split from `../shared/corpus` (5,117 stories, 1.21M tokens), each story framed as `<s> story </s>`, plus a chat-shaped copy of every sixth story (a user turn asking for a story about its main character, the story as the assistant turn).'
+    : "the target's own continuations (distillation on its outputs): for every training story, the target continues an opening of 4–64 tokens for 96 tokens greedily, and a third again with temperature 1 sampling (`distill_data.py`); mixed 2:1 with the corpus stream.";
+  return `# ${cfg._name_or_path ?? dir.split('/').at(-1)}
+
+${kind === 'target' ? 'The **target** model bundled with specd: the accuracy reference whose output speculative decoding reproduces exactly.' : "The **draft** model bundled with specd: proposes tokens for the target to verify. Trained to agree with the target, not merely on the corpus."}
+Built by \`npm run models:build\` (scripts/models/); reproducible from the seed below.
+
+| | |
+|---|---|
+| architecture | Llama: RMSNorm, RoPE (θ = ${cfg.rope_theta}), SwiGLU, grouped-query attention; tied input/output embedding |
+| shape | ${cfg.hidden_size} wide, ${cfg.num_hidden_layers} layers, ${cfg.num_attention_heads} heads, ${cfg.num_key_value_heads} KV heads × ${cfg.head_dim}, MLP ${cfg.intermediate_size}, context ${cfg.max_position_embeddings} (trained on 512-token windows) |
+| parameters | ${summary.params.toLocaleString('en-US')} |
+| tokenizer | byte-level BPE, ${cfg.vocab_size} tokens, trained by \`tokenizer_train.py\` on the corpus; shared byte for byte by target and draft; ChatML chat template |
+| data | ${data} |
+| tokens seen | ${(summary.tokens_seen / 1e6).toFixed(2)}M (${summary.steps} steps × ${summary.batch} × ${summary.seq}) |
+| training | ${summary.train_minutes} min on a 2-core x86-64 CPU (torch ${kind === 'target' ? '1.13' : '1.13'}, fp32), AdamW lr ${summary.lr} cosine to 10%, seed ${summary.seed} |
+| held-out loss | ${summary.heldout_loss} (perplexity ${summary.heldout_ppl}) on the TinyStories validation file (trainer, first 200k tokens) |
+| held-out perplexity (models:eval) | ${ppl.toFixed(2)} (ONNX, ${e.heldout.tokens} tokens of held-out stories) |
+| acceptance (models:eval) | accepted/proposed ${e.acceptance.acceptance_rate.toFixed(3)}; per-token α ${e.acceptance.alpha.toFixed(3)}; ${e.acceptance.tokens_per_target_pass.toFixed(2)} tokens per target pass (greedy, k = ${e.acceptance.k}, ${e.acceptance.prompts} held-out prompts × ${e.acceptance.new_tokens_each} tokens) |
+| cost ratio (models:eval) | target ${e.cost.target_step_ms.toFixed(2)} ms / draft ${e.cost.draft_step_ms.toFixed(2)} ms per 1-token decode at a ${e.cost.context}-token context = **${e.cost.ratio.toFixed(1)}×** |
+| files | \`onnx/model.onnx\` (fp32, ${cfg.num_hidden_layers}-layer decoder with past: \`input_ids\`, \`attention_mask\`, \`position_ids\`, \`past_key_values.{i}.key\\|value\` → \`logits\`, \`present.{i}.key\\|value\`), \`config.json\`, \`generation_config.json\`, tokenizer files, \`training.json\` (loss curve) |
+
+Export parity (ONNX Runtime vs torch logits, with and without a past) is checked by \`parity.ts\` at build time: max abs diff < 1e-3.
+
+## Greedy sample
+
+Prompt "Once upon a time", greedy, ${kind} alone:
+
+> ${sample.replace(/\n/g, '\n> ')}
+
+Figures from \`models:eval\` run on ${e.date.slice(0, 10)}; rerun \`npm run models:eval\` to reproduce them.
+`;
+}
+
+for (const [kind, dir] of [['target', TARGET_DIR], ['draft', DRAFT_DIR]] as const) {
+  writeFileSync(join(dir, 'README.md'), card(kind, dir, await greedySample(dir, 'Once upon a time')));
+  console.log(`wrote ${join(dir, 'README.md')}`);
+}
