@@ -25,3 +25,13 @@ export function linkedAbort(...signals: (AbortSignal | undefined)[]): AbortContr
   }
   return ac;
 }
+
+/** Resolves true once cond() holds (checked every `everyMs`), or false after `timeoutMs`. */
+export async function until(cond: () => boolean, timeoutMs: number, everyMs = 10): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
+  return true;
+}

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { settleWithin } from '../lib/async.ts';
+import { settleWithin, until } from '../lib/async.ts';
 import { createContext, type ServerContext, type ServerDeps } from './context.ts';
 import { createApp } from './http/app.ts';
 import type { AppEnv } from './http/types.ts';
@@ -33,6 +33,11 @@ export function createServer(deps: ServerDeps): SpecdServer {
   const http = createAdaptorServer({ fetch: app.fetch }) as Server;
   const ws = attachWebSocket(http, ctx);
   let shuttingDown: Promise<void> | null = null;
+  let responding = 0; // HTTP responses not yet finished
+  http.on('request', (_req, res) => {
+    responding++;
+    res.once('close', () => { responding--; });
+  });
 
   const shutdown = async (graceMs: number): Promise<void> => {
     const { logger, engine } = ctx;
@@ -44,8 +49,11 @@ export function createServer(deps: ServerDeps): SpecdServer {
     await engine.drain(graceMs);
     if ((await settleWithin(ctx.runner.idle(), FLUSH_MS)) === 'timeout') logger.warn('some streams did not finish forwarding in time');
     await ws.closeAll(1001, 'server shutting down', FLUSH_MS);
-    http.closeIdleConnections();
-    if ((await settleWithin(httpClosed, 2_000)) === 'timeout') http.closeAllConnections();
+    // Every stream has ended; give responses being written a moment, then drop the remaining (idle or
+    // request-less pre-connected) sockets instead of waiting for their timeouts.
+    await until(() => responding === 0, 2_000);
+    http.closeAllConnections();
+    await httpClosed;
     await ctx.recorder.close();
     await engine.close();
     logger.info('shutdown complete');
