@@ -19,11 +19,7 @@ export class WorkerClient {
   }
 
   static start(init: WorkerInit): Promise<WorkerClient> {
-    const worker = new Worker(new URL('./worker/model-worker.ts', import.meta.url), {
-      workerData: init,
-      // The worker is TypeScript too; tsx compiles it the same way in the server, the tests and the benchmarks.
-      execArgv: ['--import', 'tsx'],
-    });
+    const worker = new Worker(new URL('./worker/bootstrap.mjs', import.meta.url), { workerData: init });
     return new Promise((resolve, reject) => {
       const onExit = (code: number) => reject(new EngineError('internal', `model worker exited during load (code ${code})`));
       worker.once('error', reject);
