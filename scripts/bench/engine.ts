@@ -18,6 +18,8 @@ const N_PROMPTS = Number(args.get('prompts') ?? 20);
 const NEW_TOKENS = Number(args.get('new-tokens') ?? 128);
 const THREADS = Number(args.get('threads') ?? 2);
 const OUT = args.get('out') ?? join(ROOT, 'docs', 'bench');
+const TARGET = args.get('target') ?? TARGET_DIR;
+const DRAFT = args.get('draft') ?? DRAFT_DIR;
 const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
 
 type Config = { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] } | { name: 'transformers.js generate()'; mode: 'tjs' };
@@ -33,10 +35,10 @@ interface Run { tokens: number[]; ms: number; ttft: number; itl: number[]; done?
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
-const engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: THREADS, maxRunning: 1,
+const engine = await createEngine({ targetPath: TARGET, draftPath: DRAFT, dtype: 'fp32', threads: THREADS, maxRunning: 1,
   maxQueue: 4, queueTimeoutMs: 600_000, maxPromptTokens: 768, maxK: 8 });
-const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
-const tjs = await AutoModelForCausalLM.from_pretrained(TARGET_DIR, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
+const tok = await AutoTokenizer.from_pretrained(TARGET);
+const tjs = await AutoModelForCausalLM.from_pretrained(TARGET, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
 
 class TimingStreamer extends BaseStreamer {
   times: number[] = [];
