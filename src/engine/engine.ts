@@ -38,9 +38,10 @@ export class SpecEngine implements Engine {
   ) {}
 
   static async create(opts: EngineOptions): Promise<SpecEngine> {
-    const codec = await PromptCodec.load(opts.targetPath);
+    const remote = { allowRemote: opts.allowRemote, remoteHost: opts.remoteHost, cacheDir: opts.cacheDir };
+    const codec = await PromptCodec.load(opts.targetPath, remote);
     if (opts.draftPath) {
-      const draftCodec = await PromptCodec.load(opts.draftPath);
+      const draftCodec = await PromptCodec.load(opts.draftPath, remote);
       if (!codec.sameVocabulary(draftCodec)) {
         throw new EngineError('invalid_request', `draft ${opts.draftPath} does not share the target's vocabulary; speculative decoding needs identical token ids`);
       }
@@ -48,7 +49,7 @@ export class SpecEngine implements Engine {
     const client = await WorkerClient.start({
       targetPath: opts.targetPath,
       draftPath: opts.draftPath,
-      load: { dtype: opts.dtype, threads: opts.threads, allowRemote: opts.allowRemote, remoteHost: opts.remoteHost },
+      load: { dtype: opts.dtype, threads: opts.threads, ...remote },
       prefillChunk: PREFILL_CHUNK,
     });
     return new SpecEngine(opts, client, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));

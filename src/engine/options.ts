@@ -21,6 +21,8 @@ export interface EngineOptions {
   allowRemote?: boolean;
   /** Where the hub stand-in lives when allowRemote is set. */
   remoteHost?: string;
+  /** Download cache for hub models (transformers.js in Node loads remote ONNX files from disk). */
+  cacheDir?: string;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: Omit<EngineOptions, 'targetPath' | 'draftPath'> = {

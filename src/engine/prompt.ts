@@ -1,4 +1,5 @@
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { configureHub } from './model/decoder.ts';
 import { EngineError, type GenerateRequest } from './types.ts';
 
 /**
@@ -8,8 +9,8 @@ import { EngineError, type GenerateRequest } from './types.ts';
 export class PromptCodec {
   private constructor(readonly tokenizer: PreTrainedTokenizer) {}
 
-  static async load(path: string): Promise<PromptCodec> {
-    env.useFSCache = false;
+  static async load(path: string, hub: Parameters<typeof configureHub>[0] = {}): Promise<PromptCodec> {
+    configureHub(hub);
     return new PromptCodec(await AutoTokenizer.from_pretrained(path));
   }
 

@@ -7,6 +7,7 @@ export interface LoadOptions {
   threads: number;
   allowRemote?: boolean;
   remoteHost?: string;
+  cacheDir?: string;
 }
 
 export interface DecoderInfo {
@@ -32,9 +33,7 @@ export class DecoderModel {
   ) {}
 
   static async load(path: string, opts: LoadOptions): Promise<DecoderModel> {
-    env.allowRemoteModels = opts.allowRemote ?? false;
-    env.useFSCache = false; // a stale cache entry would shadow the local folder (see notes §1)
-    if (opts.remoteHost) env.remoteHost = opts.remoteHost;
+    configureHub(opts);
     const model = await AutoModelForCausalLM.from_pretrained(path, {
       dtype: opts.dtype,
       device: 'cpu',
@@ -80,6 +79,17 @@ export class DecoderModel {
     if (data instanceof Float32Array) return data;
     throw new Error(`unsupported logits type ${logits.type}: export logits as float32`);
   }
+}
+
+/**
+ * Offline by default. The download cache is on only for hub models: in Node, transformers.js loads a downloaded
+ * ONNX file from that cache, while for local folders a stale cache entry would shadow the folder's own files.
+ */
+export function configureHub(opts: { allowRemote?: boolean; remoteHost?: string; cacheDir?: string }): void {
+  env.allowRemoteModels = opts.allowRemote ?? false;
+  env.useFSCache = opts.allowRemote ?? false;
+  if (opts.remoteHost) env.remoteHost = opts.remoteHost;
+  if (opts.cacheDir) env.cacheDir = opts.cacheDir;
 }
 
 function kvLayout(session: InferenceSession): KvLayout {
