@@ -24,15 +24,19 @@ export class OpenAIFormatter {
   }
 
   response(done: DoneEvent, mode: Mode, seed: number | null): CompletionResponse | ChatCompletionResponse {
-    const base = { id: this.id, created: this.created, model: this.model, usage: this.usage(done), specd: this.specd(done, mode, seed) };
+    const head = { id: this.id, created: this.created, model: this.model };
+    const tail = { usage: this.usage(done), specd: this.specd(done, mode, seed) };
     const finish_reason: OpenAIFinishReason = done.finishReason;
     if (this.kind === 'chat') {
       return {
-        ...base, object: 'chat.completion',
-        choices: [{ index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: null }],
+        id: head.id, object: 'chat.completion', created: head.created, model: head.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: null }], ...tail,
       };
     }
-    return { ...base, object: 'text_completion', choices: [{ index: 0, text: done.text, finish_reason, logprobs: null }] };
+    return {
+      id: head.id, object: 'text_completion', created: head.created, model: head.model,
+      choices: [{ index: 0, text: done.text, finish_reason, logprobs: null }], ...tail,
+    };
   }
 
   /** The chat stream's opening chunk carrying the assistant role (OpenAI sends it before any content). */
