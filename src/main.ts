@@ -2,6 +2,7 @@
  * Composition root, and the only module with side effects: config → logger, metrics, recorder → server (listening
  * at once, /ready 503) → engine (loaded in the background, then handed to the server) → signals.
  */
+import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, toEngineOptions } from './config/index.ts';
 import type { EngineOptions } from './engine/options.ts';
@@ -23,6 +24,15 @@ async function main(): Promise<number | null> {
     return 0;
   }
   const config = loaded.config;
+  if (!config.allowRemote) {
+    for (const [flag, dir] of [['--target', config.target], ['--draft', config.draft]] as const) {
+      if (dir !== null && !existsSync(dir)) {
+        process.stderr.write(`specd: ${flag} ${dir}: no such model folder`
+          + (flag === '--draft' ? ' (run without one with --no-draft)' : '') + '\n');
+        return 2;
+      }
+    }
+  }
   const logger = pino({ level: config.logLevel, base: { svc: 'specd' } });
   const engine = new EngineHolder();
   const metrics = createMetrics({ stats: () => engine.stats(), processMetrics: true });
