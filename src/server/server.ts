@@ -24,10 +24,13 @@ export interface SpecdServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Time allowed, after the engine drained, for transports to write their final frames. */
-const FLUSH_MS = 5_000;
+export interface ServerOptions {
+  /** Time allowed, beyond the grace period, for transports to write final frames before stalled clients are cut (5 s). */
+  flushMs?: number;
+}
 
-export function createServer(deps: ServerDeps): SpecdServer {
+export function createServer(deps: ServerDeps, options: ServerOptions = {}): SpecdServer {
+  const FLUSH_MS = options.flushMs ?? 5_000;
   const ctx = createContext(deps);
   const app = createApp(ctx);
   const http = createAdaptorServer({ fetch: app.fetch }) as Server;
@@ -46,7 +49,15 @@ export function createServer(deps: ServerDeps): SpecdServer {
     const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
     http.closeIdleConnections();
     logger.info({ graceMs, running: engine.stats().running, queued: engine.stats().queued }, 'shutting down: draining streams');
-    await engine.drain(graceMs);
+    const drained = engine.drain(graceMs);
+    if ((await settleWithin(drained, graceMs + FLUSH_MS)) === 'timeout') {
+      // A stream paused on a client that stopped reading never pulls its final event, so the engine cannot
+      // finish it: cut those connections (their streams then end as cancelled) and let the drain complete.
+      logger.warn('streams stalled on clients that stopped reading; closing their connections');
+      ws.terminateAll();
+      http.closeAllConnections();
+      await drained;
+    }
     if ((await settleWithin(ctx.runner.idle(), FLUSH_MS)) === 'timeout') logger.warn('some streams did not finish forwarding in time');
     await ws.closeAll(1001, 'server shutting down', FLUSH_MS);
     // Every stream has ended; give responses being written a moment, then drop the remaining (idle or

@@ -62,6 +62,22 @@ describe('graceful shutdown', () => {
     expect((await ws.done('run')).finish_reason).toBe('shutdown');
   });
 
+  it('a client that stopped reading cannot hang the drain: its connection is cut after grace + flush', async () => {
+    h = await startServer({ fake: { stepMs: 2 }, config: { wsBufferedLimitBytes: 10 }, flushMs: 100 });
+    const ws = await WsClient.open(h.wsUrl);
+    ws.send({ type: 'generate', id: 'stuck', prompt: 'a', max_tokens: 500 });
+    await ws.waitFor((f) => f.type === 'token');
+    const session = [...h.server.ws.sessions][0]!;
+    // the server-side socket reports a full send buffer from now on, as with a client that stopped reading
+    Object.defineProperty((session as unknown as { ws: object }).ws, 'bufferedAmount', { get: () => 1e9 });
+    const t0 = Date.now();
+    await h.server.shutdown(50);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(await ws.closed).toBe(1006);
+    expect(h.engine.stats().running).toBe(0);
+    expect(h.recorder.recent()[0]?.finish_reason).toMatch(/^(shutdown|cancelled)$/);
+  });
+
   it('refuses WebSocket upgrades once shutting down', async () => {
     h = await startServer({ fake: { stepMs: 5 } });
     const ws = await WsClient.open(h.wsUrl);

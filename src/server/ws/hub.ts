@@ -13,6 +13,8 @@ export interface WsHub {
   readonly sessions: ReadonlySet<WsSession>;
   /** Refuse new upgrades (503) from now on; open sockets refuse new generations themselves (lifecycle flag). */
   beginShutdown(): void;
+  /** Drops every socket at once (stalled clients during shutdown). */
+  terminateAll(): void;
   /** Waits (up to timeoutMs) for in-flight generations to send their final frames, then closes every socket. */
   closeAll(code: number, reason: string, timeoutMs: number): Promise<void>;
 }
@@ -82,6 +84,9 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
     sessions,
     beginShutdown() {
       accepting = false;
+    },
+    terminateAll() {
+      for (const s of sessions) s.terminate();
     },
     async closeAll(code, reason, timeoutMs) {
       if (heartbeat) clearInterval(heartbeat);
