@@ -130,8 +130,8 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if (input.defaultK !== 'auto' && input.defaultK > input.maxK) {
     throw new ConfigError(`${origin.defaultK ?? '--default-k'}: ${input.defaultK} exceeds --max-k ${input.maxK}`);
   }
-  if (input.remoteHost && !input.allowRemote) {
-    throw new ConfigError(`${origin.remoteHost ?? '--remote-host'} has no effect without --allow-remote`);
+  for (const key of ['remoteHost', 'cacheDir'] as const) {
+    if (input[key] && !input.allowRemote) throw new ConfigError(`${origin[key]}: has no effect without --allow-remote`);
   }
   const config: Config = { ...input, target, draft, defaultMode };
   return { kind: 'config', config: Object.freeze(config) };
@@ -151,6 +151,7 @@ export function toEngineOptions(config: Config): EngineOptions {
     maxK: config.maxK,
     ...(config.allowRemote ? { allowRemote: true } : {}),
     ...(config.remoteHost ? { remoteHost: config.remoteHost } : {}),
+    ...(config.cacheDir ? { cacheDir: resolve(config.cacheDir) } : {}),
   };
 }
 

@@ -52,6 +52,7 @@ export const configShape = {
   wsHeartbeatMs: int(0).default(30_000).describe('WebSocket ping interval; a socket that missed the previous pong is terminated (0 disables)'),
   allowRemote: bool.default(false).describe('let the engine fetch --target/--draft hub ids from --remote-host'),
   remoteHost: z.string().url().optional().describe('model hub address used with --allow-remote'),
+  cacheDir: z.string().min(1).optional().describe('download cache for hub models (with --allow-remote)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 } as const;
 

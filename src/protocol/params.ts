@@ -53,6 +53,8 @@ export function samplingShape(l: Limits) {
     k: z.union([z.literal('auto'), z.number().int().min(0).max(l.maxK)], {
       errorMap: () => ({ message: `must be "auto" or an integer from 0 to ${l.maxK}` }),
     }).nullish(),
+    /** vLLM's name: keep generating through end-of-sequence (fixed-length benchmarks). */
+    ignore_eos: z.boolean().nullish(),
   };
 }
 

@@ -39,6 +39,7 @@ export function toGenerateRequest(
     stop,
     mode: p.mode ?? defaults.mode,
     k: p.k ?? defaults.k,
+    ...(p.ignore_eos ? { ignoreEos: true } : {}),
     ...(signal ? { signal } : {}),
   };
 }

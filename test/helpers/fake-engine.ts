@@ -37,7 +37,7 @@ export interface FakeEngineOptions {
   autoK?: number;
   /** Token texts of the completion, cycled; the stream ends with 'length' at max_tokens. */
   words?: string[];
-  /** End with 'stop' (EOS) after this many tokens. */
+  /** End with 'stop' (EOS) after this many tokens (unless the request sets ignoreEos). */
   eosAfter?: number;
   /** End with finish_reason 'error' after this many tokens. */
   failAfterTokens?: number;
@@ -141,6 +141,7 @@ export class FakeEngine implements Engine {
     const holdback = Math.max(0, ...req.stop.map((s) => s.length - 1));
     const prefillMs = this.o.stepMs;
     const maxNew = Math.min(req.maxTokens, this.o.contextLength - promptTokens);
+    const eosAfter = req.ignoreEos ? undefined : this.o.eosAfter;
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
       type: 'done', finishReason, promptTokens, completionTokens: generated, text: emitted,
       timings: { queueMs, prefillMs, ttftMs: Math.max(0, ttftMs), itlMs, e2eMs: now() },
@@ -164,7 +165,7 @@ export class FakeEngine implements Engine {
       const want = k === 0 ? 1 : Math.min(this.o.tokensPerStep[step % this.o.tokensPerStep.length]!, k + 1);
       step++;
       if (!(await this.step(req.signal))) continue; // interrupted: reported at the top of the loop
-      const left = Math.min(maxNew - generated, (this.o.eosAfter ?? Infinity) - generated);
+      const left = Math.min(maxNew - generated, (eosAfter ?? Infinity) - generated);
       const n = Math.min(want, left);
       if (k > 0) {
         drafts++; proposed += k; kSum += k;
@@ -185,11 +186,11 @@ export class FakeEngine implements Engine {
       generated += n;
       raw += tokens.map((x) => x.text).join('');
       const hit = req.stop.map((s) => raw.indexOf(s)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
-      const end = hit ?? (generated >= maxNew || generated === this.o.eosAfter ? raw.length : Math.max(emitted.length, raw.length - holdback));
+      const end = hit ?? (generated >= maxNew || generated === eosAfter ? raw.length : Math.max(emitted.length, raw.length - holdback));
       const delta = raw.slice(emitted.length, Math.max(emitted.length, end));
       emitted += delta;
       if (n > 0 || delta) yield { type: 'tokens', text: delta, tokens };
-      if (hit !== undefined || generated === this.o.eosAfter) { yield done('stop'); return; }
+      if (hit !== undefined || generated === eosAfter) { yield done('stop'); return; }
       if (generated >= maxNew) { yield done('length'); return; }
     }
   }

@@ -41,6 +41,8 @@ describe('config', () => {
     const remote = load(['--allow-remote', '--remote-host', 'http://127.0.0.1:9999/', '--target', 'org/model']);
     expect(remote.target).toBe('org/model');
     expect(toEngineOptions(remote)).toMatchObject({ allowRemote: true, remoteHost: 'http://127.0.0.1:9999/' });
+    expect(toEngineOptions(load(['--allow-remote', '--cache-dir', '/tmp/hub'])).cacheDir).toBe('/tmp/hub');
+    expect(() => load(['--cache-dir', '/tmp/hub'])).toThrow(/--cache-dir: has no effect without --allow-remote/);
   });
 
   it('maps onto EngineOptions in one function', () => {

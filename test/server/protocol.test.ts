@@ -21,9 +21,10 @@ describe('protocol', () => {
     });
     const full = toGenerateRequest({ messages: [{ role: 'user', content: 'x' }] }, {
       max_tokens: 5, temperature: 0.8, top_p: 0.9, top_k: 40, min_p: 0.05, repetition_penalty: 1.1, stop: ['a', 'b'], mode: 'target', k: 0,
+      ignore_eos: true,
     }, defaults);
     expect(full).toEqual({
-      input: { messages: [{ role: 'user', content: 'x' }] }, maxTokens: 5, stop: ['a', 'b'], mode: 'target', k: 0,
+      input: { messages: [{ role: 'user', content: 'x' }] }, maxTokens: 5, stop: ['a', 'b'], mode: 'target', k: 0, ignoreEos: true,
       sampling: { temperature: 0.8, topP: 0.9, topK: 40, minP: 0.05, repetitionPenalty: 1.1 },
     });
   });

@@ -196,6 +196,16 @@ describe('WebSocket /v1/stream', () => {
     await ws.close();
   });
 
+  it('ends with stop at end-of-sequence, unless ignore_eos', async () => {
+    h = await startServer({ fake: { eosAfter: 3 } });
+    const ws = await WsClient.open(h.wsUrl);
+    ws.send({ type: 'generate', id: 'eos', prompt: 'a', max_tokens: 10 });
+    expect(await ws.done('eos')).toMatchObject({ finish_reason: 'stop', usage: { completion_tokens: 3 } });
+    ws.send({ type: 'generate', id: 'all', prompt: 'a', max_tokens: 10, ignore_eos: true });
+    expect(await ws.done('all')).toMatchObject({ finish_reason: 'length', usage: { completion_tokens: 10 } });
+    await ws.close();
+  });
+
   it('closes with 1009 on a frame over the size limit', async () => {
     h = await startServer({ config: { wsMaxFrameBytes: 1024 } });
     const ws = await WsClient.open(h.wsUrl);
