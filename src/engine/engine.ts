@@ -26,7 +26,7 @@ export class SpecEngine implements Engine {
   private nextSid = 1;
   private draining = false;
   private readonly shutdown = new AbortController();
-  private readonly costs = new StepCosts();
+  private readonly costs: StepCosts;
   private alphaPrior = 0.7;
   private readonly active = new Set<Promise<void>>();
 
@@ -35,7 +35,9 @@ export class SpecEngine implements Engine {
     private readonly client: WorkerClient,
     private readonly codec: PromptCodec,
     private readonly admission: Admission,
-  ) {}
+  ) {
+    this.costs = new StepCosts(client.calibration);
+  }
 
   static async create(opts: EngineOptions): Promise<SpecEngine> {
     const remote = { allowRemote: opts.allowRemote, remoteHost: opts.remoteHost, cacheDir: opts.cacheDir };
@@ -51,6 +53,7 @@ export class SpecEngine implements Engine {
       draftPath: opts.draftPath,
       load: { dtype: opts.dtype, threads: opts.threads, ...remote },
       prefillChunk: PREFILL_CHUNK,
+      maxK: opts.maxK,
     });
     return new SpecEngine(opts, client, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));
   }
@@ -135,8 +138,8 @@ export class SpecEngine implements Engine {
         return yield done('error', { code: 'internal', message: e instanceof Error ? e.message : String(e) });
       }
       if (!r) continue; // interrupted: reported at the top of the loop
-      this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens);
       if (r.prefill) { stats.prefillMs += r.targetMs + r.draftMs; continue; }
+      this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill chunks are another regime
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
 

@@ -114,6 +114,7 @@ export type EngineErrorCode =
   | 'prompt_too_long'      // prompt alone does not fit the context
   | 'invalid_request'      // e.g. messages on a model without a chat template, draft mode without a draft
   | 'overloaded'           // queue full, or queued longer than the queue timeout
+  | 'cancelled'            // the request's signal aborted while it was still queued (no stream was started)
   | 'shutting_down'
   | 'not_ready'
   | 'internal';

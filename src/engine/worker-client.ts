@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, StepResult, ToWorker, WorkerInit } from './ipc/messages.ts';
+import type { Calibration, FromWorker, StepResult, ToWorker, WorkerInit } from './ipc/messages.ts';
 import type { DecoderInfo } from './model/decoder.ts';
 import { EngineError } from './types.ts';
 
@@ -12,7 +12,8 @@ export class WorkerClient {
   private readonly pending = new Map<number, { resolve: (r: StepResult) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
 
-  private constructor(private readonly worker: Worker, readonly target: DecoderInfo, readonly draft: DecoderInfo | null) {
+  private constructor(private readonly worker: Worker, readonly target: DecoderInfo, readonly draft: DecoderInfo | null,
+    readonly calibration: Calibration) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => this.fail(new Error(`model worker exited with code ${code}`)));
@@ -27,7 +28,7 @@ export class WorkerClient {
       worker.once('message', (m: FromWorker) => {
         worker.off('error', reject);
         worker.off('exit', onExit);
-        if (m.type === 'ready') resolve(new WorkerClient(worker, m.target, m.draft));
+        if (m.type === 'ready') resolve(new WorkerClient(worker, m.target, m.draft, m.calibration));
         else {
           void worker.terminate();
           reject(new EngineError('internal', m.type === 'load-failed' ? `model load failed: ${m.message}` : 'unexpected worker message'));

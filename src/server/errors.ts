@@ -36,6 +36,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   not_found: { status: 404, type: 'not_found_error' },
   too_large: { status: 413, type: 'invalid_request_error', wsClose: 1009 },
   overloaded: { status: 429, type: 'overloaded', retryAfter: true },
+  cancelled: { status: 499, type: 'cancelled' }, // nginx's "client closed request": nobody is left to read it
   internal: { status: 500, type: 'server_error', wsClose: 1011 },
   not_ready: { status: 503, type: 'unavailable', retryAfter: true },
   shutting_down: { status: 503, type: 'unavailable', wsClose: 1001, retryAfter: true },

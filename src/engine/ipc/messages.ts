@@ -10,8 +10,18 @@ export interface WorkerInit {
   targetPath: string;
   draftPath: string | null;
   load: LoadOptions;
+  /** Largest draft length: calibration times target passes up to maxK + 1 tokens. */
+  maxK: number;
   /** Prompt tokens run per prefill step: bounds how long one stream's prompt holds the worker from the others. */
   prefillChunk: number;
+}
+
+/** Step costs measured right after loading (which also warms ONNX Runtime up): adaptive k starts informed. */
+export interface Calibration {
+  /** One-token draft pass, ms (0 without a draft). */
+  draftMs: number;
+  /** Target pass over T tokens at index T, ms. */
+  targetMs: number[];
 }
 
 /** 0 accepted draft proposal, 1 target's own token, 2 bonus token (all k accepted). */
@@ -42,7 +52,7 @@ export interface StepResult {
 }
 
 export type FromWorker =
-  | { type: 'ready'; target: DecoderInfo; draft: DecoderInfo | null }
+  | { type: 'ready'; target: DecoderInfo; draft: DecoderInfo | null; calibration: Calibration }
   | { type: 'load-failed'; message: string }
   | StepResult
   | { type: 'failed'; sid: number; message: string };

@@ -12,6 +12,14 @@ export class StepCosts {
   /** Target pass time by number of tokens in the pass (index T). */
   private readonly targetMs: number[] = [];
 
+  /** Start from measured costs (the worker's calibration) rather than from nothing. */
+  constructor(initial?: { draftMs: number; targetMs: number[] }) {
+    if (initial) {
+      this.draftMs = initial.draftMs;
+      initial.targetMs.forEach((ms, T) => { if (ms > 0) this.targetMs[T] = ms; });
+    }
+  }
+
   observe(draftMs: number, draftCalls: number, targetMs: number, targetTokens: number): void {
     if (draftCalls > 0) this.draftMs = mix(this.draftMs, draftMs / draftCalls);
     if (targetTokens > 0) this.targetMs[targetTokens] = mix(this.targetMs[targetTokens] ?? 0, targetMs);

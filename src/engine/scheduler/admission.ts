@@ -28,7 +28,7 @@ export class Admission {
       };
       const timer = setTimeout(() => entry.fail(new EngineError('overloaded',
         `queued for ${this.timeoutMs} ms without a free slot`, { queueTimeoutMs: this.timeoutMs, retryAfterS: 1 })), this.timeoutMs);
-      const onAbort = () => entry.fail(new EngineError('invalid_request', 'cancelled while queued', { cancelled: true }));
+      const onAbort = () => entry.fail(new EngineError('cancelled', 'cancelled while queued'));
       const cleanup = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

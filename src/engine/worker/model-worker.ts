@@ -71,7 +71,28 @@ async function main(): Promise<void> {
     inbox.push(msg);
     void drain();
   });
-  post({ type: 'ready', target: target.info, draft: draft?.info ?? null });
+  post({ type: 'ready', target: target.info, draft: draft?.info ?? null, calibration: await calibrate(target, draft, init.maxK) });
+}
+
+/** Median time of `reps` runs of `ids` on top of a 64-token context, rolled back after each run. */
+async function timePass(m: DecoderModel, ids: number[], reps: number): Promise<number> {
+  const cache = m.newCache();
+  await m.forward(cache, Array.from({ length: 64 }, (_, i) => 5 + i));
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await m.forward(cache, ids);
+    times.push(performance.now() - t0);
+    cache.truncate(64);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(reps / 2)]!;
+}
+
+async function calibrate(target: DecoderModel, draft: DecoderModel | null, maxK: number) {
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => 7 + i);
+  const targetMs = [0];
+  for (let T = 1; T <= maxK + 1; T++) targetMs.push(await timePass(target, ids(T), 5));
+  return { draftMs: draft ? await timePass(draft, ids(1), 9) : 0, targetMs };
 }
 
 void main();
