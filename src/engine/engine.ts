@@ -128,22 +128,41 @@ export class SpecEngine implements Engine {
     const interrupted = (): FinishReason | null =>
       req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null;
 
+    // The next step is requested as soon as a result arrives, before this one's text is processed and handed
+    // over, so the worker computes while the main thread detokenises and the consumer sends (one step of
+    // lookahead: a stream that stops on a stop string or a cancel wastes at most that step).
+    const request = (): Promise<StepResult | null> => {
+      const p = this.stepOrInterrupt(sid, this.pickK(req, acceptance), maxNew - generated, req.signal);
+      p.catch(() => {}); // a dropped lookahead's failure is reported by nobody
+      return p;
+    };
+    let next = request();
     while (true) {
-      const early = interrupted();
-      if (early) return yield done(early);
       let r: StepResult | null;
       try {
-        r = await this.stepOrInterrupt(sid, this.pickK(req, acceptance), maxNew - generated, req.signal);
+        r = await next;
       } catch (e) {
         return yield done('error', { code: 'internal', message: e instanceof Error ? e.message : String(e) });
       }
-      if (!r) continue; // interrupted: reported at the top of the loop
-      if (r.prefill) { stats.prefillMs += r.targetMs + r.draftMs; continue; }
-      this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill chunks are another regime
+      const early = interrupted();
+      if (!r || early) return yield done(early ?? 'cancelled');
+      if (r.prefill) {
+        stats.prefillMs += r.targetMs + r.draftMs;
+        next = request();
+        continue;
+      }
+      this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
-
       const ids = r.tokens.slice(0, maxNew - generated);
+      const more = !r.eos && generated + ids.length < maxNew;
+      if (more) {
+        const already = generated;
+        generated += ids.length; // provisional, so the lookahead asks for the right remainder
+        next = request();
+        generated = already;
+      }
+
       const out = text.push(ids);
       const used = out.stopped ? out.tokensUsed : ids.length;
       generated += used;
