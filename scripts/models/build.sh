@@ -7,8 +7,8 @@ cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}
 WORK=${SPECD_MODELS_WORK:-scripts/models/work}
 CORPUS=${SPECD_CORPUS:-../shared/corpus}
-TARGET_STEPS=${TARGET_STEPS:-960}
-DRAFT_STEPS=${DRAFT_STEPS:-1200}
+TARGET_STEPS=${TARGET_STEPS:-800}
+DRAFT_STEPS=${DRAFT_STEPS:-1000}
 mkdir -p "$WORK"
 
 [ -f "$WORK/tokenizer/tokenizer.json" ] || $PY scripts/models/tokenizer_train.py "$WORK/tokenizer"          # ~5 s

@@ -40,14 +40,18 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--sampled-every", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="only the first N stories (smoke tests)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     gen = torch.Generator().manual_seed(SEED)
     model = Llama(TARGET, VOCAB_SIZE).eval()
-    model.load_state_dict(torch.load(args.weights))
+    state = torch.load(args.weights)
+    model.load_state_dict(state.get("model", state) if isinstance(state, dict) and "model" in state else state)
     docs = [d for d in documents(np.fromfile(args.data, dtype=np.uint16)) if len(d) >= 24]
+    if args.limit:
+        docs = docs[:args.limit]
     t0, stream, n_gen = time.time(), [], 0
     jobs = [(d, 0.0) for d in docs] + [(d, 1.0) for d in docs[::args.sampled_every]]
     # Same prompt length within a batch, so no padding is needed.
