@@ -1,0 +1,71 @@
+/**
+ * The real server on the real engine and models (the other server suites use a FakeEngine): a WebSocket stream,
+ * two multiplexed generations, the official openai client over SSE, metrics after requests, and a SIGTERM-style
+ * drain mid-stream.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type SpecEngine } from '../../src/engine/index.ts';
+import { DRAFT_DIR, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { startServer, until, WsClient, type Harness } from './harness.ts';
+
+describe.runIf(haveModels)('server on the real engine', () => {
+  let h: Harness<SpecEngine>;
+  beforeAll(async () => {
+    const engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 1, maxRunning: 4,
+      maxQueue: 8, queueTimeoutMs: 30_000, maxPromptTokens: 512, maxK: 8 });
+    h = (await startServer({ engine })) as unknown as Harness<SpecEngine>;
+  });
+  afterAll(async () => {
+    await h?.close();
+    await h?.engine.close();
+  });
+
+  it('streams start, token frames that add up to the completion, and done with latency and acceptance figures', async () => {
+    const ws = await WsClient.open(h.wsUrl);
+    ws.send({ type: 'generate', id: 'a', prompt: 'Once upon a time', max_tokens: 24, ignore_eos: true });
+    ws.send({ type: 'generate', id: 'b', prompt: 'The dog ran to the park', max_tokens: 16, ignore_eos: true, mode: 'target' });
+    const [a, b] = await Promise.all([ws.done('a'), ws.done('b')]);
+    for (const [id, done, n] of [['a', a, 24], ['b', b, 16]] as const) {
+      const frames = ws.of(id);
+      expect(frames[0]!.type).toBe('start');
+      const tokens = frames.flatMap((f) => (f.type === 'token' ? f.tokens : []));
+      expect(tokens).toHaveLength(n);
+      expect(done.usage.completion_tokens).toBe(n);
+      expect(done.timings.ttft_ms).toBeGreaterThan(0);
+      expect(done.timings.itl_ms.p99).toBeGreaterThanOrEqual(done.timings.itl_ms.p50);
+    }
+    expect(a.speculative.proposed).toBeGreaterThan(0);
+    expect(a.speculative.acceptance_rate).toBeGreaterThanOrEqual(0);
+    expect(b.speculative.proposed).toBe(0);
+    await ws.close();
+  });
+
+  it('the openai client streams a chat completion unchanged', async () => {
+    const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'unused' });
+    const stream = await client.chat.completions.create({ model: 'any', stream: true, max_tokens: 20,
+      messages: [{ role: 'user', content: 'Tell me a story about a cat.' }], stream_options: { include_usage: true } });
+    let text = '', usage;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(usage?.completion_tokens).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/specd_time_to_first_token_seconds_count(\{[^}]*\})? [1-9]/);
+    expect(metrics).toMatch(/specd_inter_token_latency_seconds_count\{[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/specd_spec_decode_num_draft_tokens_total [1-9]/);
+  });
+
+  it('a drain mid-stream gives the open stream a final frame', async () => {
+    const ws = await WsClient.open(h.wsUrl);
+    ws.send({ type: 'generate', id: 'long', prompt: 'Once upon a time', max_tokens: 500, ignore_eos: true });
+    await ws.waitFor((f) => f.type === 'token');
+    const drained = h.engine.drain(50);
+    const final = await ws.final('long', 10_000);
+    expect(final.type === 'done' ? final.finish_reason : final.type).toMatch(/shutdown|length/);
+    await drained;
+    await until(() => h.engine.stats().running === 0);
+  });
+});
