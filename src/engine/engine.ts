@@ -4,11 +4,12 @@ import { PromptCodec } from './prompt.ts';
 import { randomSeed } from './sampling/index.ts';
 import { Admission } from './scheduler/admission.ts';
 import { Acceptance, chooseK, StepCosts } from './scheduler/adaptive-k.ts';
+import { predict, route, type LiveLoad } from './scheduler/router.ts';
 import { StreamStats } from './stream-stats.ts';
 import { StreamText } from './text/output.ts';
 import {
   EngineError, type DoneEvent, type Engine, type EngineEvent, type EngineStats, type FinishReason, type GenerateRequest,
-  type ModelInfo, type TokenSource,
+  type Mode, type ModelInfo, type RouteDecision, type TokenSource,
 } from './types.ts';
 import type { StepResult } from './ipc/messages.ts';
 import { WorkerClient } from './worker-client.ts';
@@ -28,6 +29,8 @@ export class SpecEngine implements Engine {
   private readonly shutdown = new AbortController();
   private readonly costs: StepCosts;
   private alphaPrior = 0.7;
+  /** Live figures the router predicts from (EWMAs over recent steps and streams). */
+  private readonly live = { stepMs: 0, streamMs: 0, prefillMsPerToken: 0 };
   private readonly active = new Set<Promise<void>>();
 
   private constructor(
@@ -82,18 +85,22 @@ export class SpecEngine implements Engine {
   async *generate(req: GenerateRequest): AsyncGenerator<EngineEvent> {
     const t0 = performance.now();
     if (this.draining) throw new EngineError('shutting_down', 'server is shutting down');
-    const promptIds = this.validate(req);
+    const promptIds = this.encodePrompt(req);
+    const decision = req.mode === 'auto' ? this.route(req, promptIds.length) : undefined;
+    const mode: Mode = decision?.mode ?? (req.mode as Mode);
+    this.validate(mode, promptIds);
     const release = await this.admission.acquire(req.signal);
     let finished: () => void = () => {};
     const running = new Promise<void>((r) => (finished = r));
     this.active.add(running);
     const sid = this.nextSid++;
     const seed = req.sampling.seed ?? randomSeed();
-    this.client.send({ type: 'open', sid, promptIds, mode: req.mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false });
+    this.client.send({ type: 'open', sid, promptIds, mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
-      yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode: req.mode, seed };
-      yield* this.decode(sid, req, promptIds, stats);
+      yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode, seed, ...(decision ? { route: decision } : {}) };
+      yield* this.decode(sid, { ...req, mode }, promptIds, stats, decision);
+      this.live.streamMs = ewma(this.live.streamMs, stats.now());
     } finally {
       this.client.send({ type: 'close', sid });
       release();
@@ -102,28 +109,48 @@ export class SpecEngine implements Engine {
     }
   }
 
-  private validate(req: GenerateRequest): number[] {
-    if (req.mode !== 'target' && !this.opts.draftPath) {
-      throw new EngineError('invalid_request', `mode "${req.mode}" needs a draft model and this server runs without one`, { param: 'mode' });
-    }
+  private encodePrompt(req: GenerateRequest): number[] {
     const promptIds = this.codec.encode(req.input);
     if (promptIds.length === 0) throw new EngineError('invalid_request', 'the prompt is empty after tokenization', { param: 'prompt' });
+    return promptIds;
+  }
+
+  /** The router's choice among the modes this engine can serve, from live measurements. */
+  route(req: Pick<GenerateRequest, 'latencyBudget'>, promptTokens: number): RouteDecision {
+    const { running, queued } = this.admission.stats;
+    const t1 = this.costs.target(1);
+    const load: LiveLoad = {
+      running, queued, maxRunning: this.opts.maxRunning, maxK: this.opts.maxK, prefillChunk: PREFILL_CHUNK, alpha: this.alphaPrior,
+      stepMs: this.live.stepMs || t1,
+      streamMs: this.live.streamMs || 100 * t1,
+      prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(this.opts.maxK + 1) / (this.opts.maxK + 1),
+    };
+    const modes: Mode[] = this.opts.draftPath ? ['target', 'speculative', 'draft'] : ['target'];
+    const predictions = Object.fromEntries(modes.map((m) => [m, predict(m, promptTokens, this.costs, load)]));
+    return route(req.latencyBudget ?? {}, predictions);
+  }
+
+  private validate(mode: Mode, promptIds: number[]): void {
+    if (mode !== 'target' && !this.opts.draftPath) {
+      throw new EngineError('invalid_request', `mode "${mode}" needs a draft model and this server runs without one`, { param: 'mode' });
+    }
     const limit = Math.min(this.opts.maxPromptTokens, this.client.target.contextLength - 1);
     if (promptIds.length > limit) {
       throw new EngineError('prompt_too_long', `the prompt has ${promptIds.length} tokens; the limit is ${limit} tokens`,
         { promptTokens: promptIds.length, limit, contextLength: this.client.target.contextLength });
     }
-    return promptIds;
   }
 
-  private async *decode(sid: number, req: GenerateRequest, promptIds: number[], stats: StreamStats): AsyncGenerator<EngineEvent> {
+  private async *decode(sid: number, req: GenerateRequest & { mode: Mode }, promptIds: number[], stats: StreamStats,
+    decision: RouteDecision | undefined): AsyncGenerator<EngineEvent> {
     const text = new StreamText({ decode: this.codec.decode, stop: req.stop, promptIds });
     const maxNew = Math.min(req.maxTokens, this.client.target.contextLength - promptIds.length);
     const acceptance = new Acceptance(this.alphaPrior);
     let generated = 0, completion = '';
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
       type: 'done', finishReason, promptTokens: promptIds.length, completionTokens: generated, text: completion,
-      timings: stats.timings(), speculative: stats.speculative(), ...(error ? { error } : {}),
+      timings: stats.timings(), speculative: stats.speculative(), mode: req.mode, ...(decision ? { route: decision } : {}),
+      ...(error ? { error } : {}),
     });
     const interrupted = (): FinishReason | null =>
       req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null;
@@ -148,10 +175,12 @@ export class SpecEngine implements Engine {
       if (!r || early) return yield done(early ?? 'cancelled');
       if (r.prefill) {
         stats.prefillMs += r.targetMs + r.draftMs;
+        if (r.targetTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.targetMs / r.targetTokens);
         next = request();
         continue;
       }
       this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
+      this.live.stepMs = ewma(this.live.stepMs, r.draftMs + r.targetMs);
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
       const ids = r.tokens.slice(0, maxNew - generated);
@@ -181,7 +210,7 @@ export class SpecEngine implements Engine {
     }
   }
 
-  private pickK(req: GenerateRequest, acceptance: Acceptance): number {
+  private pickK(req: GenerateRequest & { mode: Mode }, acceptance: Acceptance): number {
     if (req.mode !== 'speculative') return 0;
     if (req.k === 'auto') return chooseK(acceptance.alpha, this.costs, this.opts.maxK);
     return Math.min(req.k, this.opts.maxK);
@@ -213,4 +242,8 @@ export class SpecEngine implements Engine {
     this.shutdown.abort();
     await this.client.close();
   }
+}
+
+function ewma(old: number, x: number, w = 0.1): number {
+  return old === 0 ? x : old + w * (x - old);
 }

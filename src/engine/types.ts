@@ -10,6 +10,22 @@ export type Mode = 'speculative' | 'target' | 'draft';
  *  disagreement (or every token in `target` mode), or the free token after all k proposals were accepted. */
 export type TokenSource = 'draft' | 'target' | 'bonus';
 
+/** What a request may ask for: a mode, or 'auto' to let the router pick one that fits its latency budget. */
+export type RequestedMode = Mode | 'auto';
+
+export interface LatencyBudget {
+  ttftMs?: number;
+  /** Mean gap between tokens after the first: (e2e − ttft) / (tokens − 1). */
+  itlMs?: number;
+}
+
+/** The router's choice for a `mode: 'auto'` request, with the predictions it was based on. */
+export interface RouteDecision {
+  mode: Mode;
+  budgetMissed: boolean;
+  predicted: Partial<Record<Mode, { ttftMs: number; itlMs: number }>>;
+}
+
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error' | 'shutdown';
 
 export interface SamplingParams {
@@ -36,7 +52,9 @@ export interface GenerateRequest {
   sampling: SamplingParams;
   /** Never emitted; matched across token boundaries. */
   stop: string[];
-  mode: Mode;
+  mode: RequestedMode;
+  /** With mode 'auto': the latency the request must meet (predicted from live measurements). */
+  latencyBudget?: LatencyBudget;
   /** Draft length per round; 'auto' adapts per stream. 0 means target-only. */
   k: number | 'auto';
   /** Keep generating through end-of-sequence tokens (vLLM's ignore_eos): for benchmarks of fixed length. */
@@ -59,6 +77,8 @@ export interface StartEvent {
   queueMs: number;
   mode: Mode;
   seed: number;
+  /** Present when the request asked for mode 'auto'. */
+  route?: RouteDecision;
 }
 
 /** One engine step: 1..k+1 tokens arrive together. `text` is the stream's text delta (stop-string holdback applied). */
@@ -103,6 +123,9 @@ export interface DoneEvent {
   text: string;
   timings: Timings;
   speculative: SpeculativeStats;
+  /** The mode that served the stream and, for mode 'auto', the router's decision. */
+  mode?: Mode;
+  route?: RouteDecision;
   /** Set when finishReason is 'error'. */
   error?: { code: string; message: string };
 }

@@ -82,6 +82,12 @@ export function createMetrics(opts: MetricsOptions) {
   const errors = new Counter({
     name: 'specd_request_errors_total', help: 'Requests refused or failed, by error code.', labelNames: ['code'] as const, registers,
   });
+  const routes = new Counter({
+    name: 'specd_route_decisions_total', help: 'Modes chosen by the router for mode "auto" requests.', labelNames: ['mode'] as const, registers,
+  });
+  const budgetMissed = new Counter({
+    name: 'specd_budget_missed_total', help: 'mode "auto" requests whose latency budget no mode was predicted to meet.', registers,
+  });
   new Gauge({
     name: 'specd_num_requests_running', help: 'Streams decoding now.', registers,
     collect() { this.set(opts.stats().running); },
@@ -109,6 +115,11 @@ export function createMetrics(opts: MetricsOptions) {
         acceptedTokens.inc(o.accepted);
         o.acceptedPerPosition.forEach((n, position) => { if (n > 0) acceptedPerPos.inc({ position: String(position) }, n); });
       }
+    },
+    /** One routing decision, counted when the routed stream starts. */
+    observeRoute(mode: string, missed: boolean): void {
+      routes.inc({ mode });
+      if (missed) budgetMissed.inc();
     },
     countError(code: string): void {
       errors.inc({ code });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { type Limits, promptSchema, RoleSchema, samplingShape } from './params.ts';
-import type { Usage, WireFinishReason, WireSpeculative, WireTimings } from './stats.ts';
+import { checkBudget, type Limits, promptSchema, RoleSchema, samplingShape } from './params.ts';
+import type { Usage, WireFinishReason, WireRoute, WireSpeculative, WireTimings } from './stats.ts';
 
 /**
  * OpenAI-compatible request bodies for POST /v1/completions and POST /v1/chat/completions.
@@ -66,7 +66,7 @@ export function completionBodySchema(l: Limits) {
     stream: z.boolean().nullish(),
     stream_options: StreamOptionsSchema,
     ...samplingShape(l),
-  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_COMPLETIONS));
+  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_COMPLETIONS)).superRefine(checkBudget);
 }
 
 const TextPartSchema = z.object({ type: z.literal('text'), text: z.string() });
@@ -87,7 +87,7 @@ export function chatBodySchema(l: Limits) {
     /** OpenAI's newer name for max_tokens; wins when both are given. */
     max_completion_tokens: samplingShape(l).max_tokens,
     ...samplingShape(l),
-  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_CHAT));
+  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_CHAT)).superRefine(checkBudget);
 }
 
 export type CompletionBody = z.infer<ReturnType<typeof completionBodySchema>>;
@@ -105,6 +105,7 @@ export interface SpecdExtra {
   seed: number | null;
   timings: WireTimings;
   speculative: WireSpeculative;
+  route?: WireRoute;
   error?: { code: string; message: string };
 }
 

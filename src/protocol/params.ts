@@ -30,6 +30,24 @@ export function limitsFor(config: { maxCompletionTokens: number; maxK: number; m
 }
 
 export const ModeSchema = z.enum(['speculative', 'target', 'draft']);
+/** What a request may ask for: a mode, or "auto" (the router picks the most accurate mode that fits latency_budget). */
+export const RequestedModeSchema = z.enum(['speculative', 'target', 'draft', 'auto']);
+
+const budgetMs = z.number().positive('must be a positive number of milliseconds').max(600_000, 'must be ≤ 600000 ms');
+export const LatencyBudgetSchema = z.object({
+  ttft_ms: budgetMs.optional(),
+  /** Mean gap between tokens after the first. */
+  itl_ms: budgetMs.optional(),
+}, { invalid_type_error: 'must be an object {ttft_ms?, itl_ms?}' }).strict().refine((b) => b.ttft_ms !== undefined || b.itl_ms !== undefined, {
+  message: 'must set ttft_ms, itl_ms or both',
+});
+
+/** latency_budget only means something to the router: with an explicit mode it would be silently ignored. */
+export function checkBudget(v: { mode?: string | null; latency_budget?: unknown }, ctx: z.RefinementCtx): void {
+  if (v.latency_budget != null && v.mode != null && v.mode !== 'auto') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['latency_budget'], message: `needs mode "auto" (the request asks for mode "${v.mode}")` });
+  }
+}
 export const RoleSchema = z.enum(['system', 'user', 'assistant']);
 
 const stopString = z.string().min(1, 'each stop sequence must be 1..64 characters')
@@ -49,7 +67,8 @@ export function samplingShape(l: Limits) {
     stop: z.union([stopString, z.array(stopString).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`)], {
       errorMap: () => ({ message: `must be a string or an array of up to ${MAX_STOP_SEQUENCES} strings of 1..${MAX_STOP_LENGTH} characters` }),
     }).nullish(),
-    mode: ModeSchema.nullish(),
+    mode: RequestedModeSchema.nullish(),
+    latency_budget: LatencyBudgetSchema.nullish(),
     k: z.union([z.literal('auto'), z.number().int().min(0).max(l.maxK)], {
       errorMap: () => ({ message: `must be "auto" or an integer from 0 to ${l.maxK}` }),
     }).nullish(),

@@ -40,10 +40,20 @@ export const SpeculativeSchema = z.object({
   mean_accepted_length: z.number().nullable(),
 });
 
+const PredictionSchema = z.object({ ttft_ms: z.number(), itl_ms: z.number() });
+/** The router's decision for a mode "auto" request: the mode it chose, whether the budget could be met, and the
+ *  predicted TTFT / mean ITL of every mode it considered. */
+export const RouteSchema = z.object({
+  mode: z.enum(['speculative', 'target', 'draft']),
+  budget_missed: z.boolean(),
+  predicted: z.record(PredictionSchema),
+});
+
 export const FinishReasonSchema = z.enum(['stop', 'length', 'cancelled', 'error', 'shutdown']);
 export const TokenSourceSchema = z.enum(['draft', 'target', 'bonus']);
 
 export type Usage = z.infer<typeof UsageSchema>;
+export type WireRoute = z.infer<typeof RouteSchema>;
 export type WireTimings = z.infer<typeof TimingsSchema>;
 export type WireSpeculative = z.infer<typeof SpeculativeSchema>;
 export type WireFinishReason = z.infer<typeof FinishReasonSchema>;

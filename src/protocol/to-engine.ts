@@ -37,7 +37,9 @@ export function toGenerateRequest(
       ...(p.seed != null ? { seed: p.seed } : {}),
     },
     stop,
-    mode: p.mode ?? defaults.mode,
+    // A budget without a mode asks for routing; with an explicit mode the schema has already refused it.
+    mode: p.mode ?? (p.latency_budget ? 'auto' : defaults.mode),
+    ...(p.latency_budget ? { latencyBudget: { ttftMs: p.latency_budget.ttft_ms, itlMs: p.latency_budget.itl_ms } } : {}),
     k: p.k ?? defaults.k,
     ...(p.ignore_eos ? { ignoreEos: true } : {}),
     ...(signal ? { signal } : {}),

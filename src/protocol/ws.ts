@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import {
-  type Limits, MAX_ID_LENGTH, messagesSchema, ModeSchema, promptSchema, samplingShape,
+  checkBudget, type Limits, MAX_ID_LENGTH, messagesSchema, ModeSchema, promptSchema, samplingShape,
 } from './params.ts';
-import { FinishReasonSchema, SpeculativeSchema, TimingsSchema, TokenSourceSchema, UsageSchema } from './stats.ts';
+import { FinishReasonSchema, RouteSchema, SpeculativeSchema, TimingsSchema, TokenSourceSchema, UsageSchema } from './stats.ts';
 
 /**
  * The WebSocket protocol at GET /v1/stream: JSON text frames discriminated on `type`.
@@ -32,6 +32,7 @@ export const CLIENT_FRAME_TYPES = ['generate', 'cancel'] as const;
 export function clientFrameSchema(l: Limits) {
   return z.discriminatedUnion('type', [generateFrameSchema(l), CancelFrameSchema]).superRefine((frame, ctx) => {
     if (frame.type !== 'generate') return;
+    checkBudget(frame, ctx);
     const has = Number(frame.prompt !== undefined) + Number(frame.messages !== undefined);
     if (has !== 1) {
       ctx.addIssue({
@@ -58,6 +59,8 @@ export const StartFrameSchema = z.object({
   queue_ms: z.number(),
   mode: ModeSchema,
   seed: z.number().int(),
+  /** With mode "auto": the mode the router chose, its predictions and whether the budget could be met. */
+  route: RouteSchema.optional(),
 });
 
 export const WireTokenSchema = z.object({
@@ -83,6 +86,7 @@ export const DoneFrameSchema = z.object({
   usage: UsageSchema,
   timings: TimingsSchema,
   speculative: SpeculativeSchema,
+  route: RouteSchema.optional(),
   /** Present when finish_reason is `error`. */
   error: z.object({ code: z.string(), message: z.string() }).optional(),
 });

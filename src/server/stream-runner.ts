@@ -55,7 +55,10 @@ export class StreamRunner {
     try {
       try {
         for await (const ev of this.deps.engine.generate(req)) {
-          if (ev.type === 'start') start = ev;
+          if (ev.type === 'start') {
+            start = ev;
+            if (ev.route) this.deps.metrics.observeRoute(ev.route.mode, ev.route.budgetMissed);
+          }
           else if (ev.type === 'tokens') {
             tokens += ev.tokens.length;
             text += ev.text;
@@ -99,7 +102,7 @@ export class StreamRunner {
   }
 
   private record(meta: StreamMeta, req: GenerateRequest, start: StartEvent | null, done: DoneEvent): void {
-    const mode = start?.mode ?? req.mode;
+    const mode = start?.mode ?? (req.mode === 'auto' ? 'speculative' : req.mode); // 'auto' unresolved: refused before routing
     const s = done.speculative;
     this.deps.metrics.observeStream({
       mode,

@@ -1,6 +1,6 @@
-import type { DoneEvent } from '../engine/types.ts';
+import type { DoneEvent, RouteDecision } from '../engine/types.ts';
 import { round, summarize } from '../lib/percentiles.ts';
-import type { Usage, WireSpeculative, WireTimings } from '../protocol/index.ts';
+import type { Usage, WireRoute, WireSpeculative, WireTimings } from '../protocol/index.ts';
 
 /**
  * A finished stream's figures in wire form (WebSocket `done`, HTTP `specd`, recent streams, JSONL log).
@@ -15,6 +15,7 @@ export interface StreamStatsWire {
   usage: Usage;
   timings: WireTimings;
   speculative: WireSpeculative;
+  route?: WireRoute;
 }
 
 export function wireStats(done: DoneEvent): StreamStatsWire {
@@ -41,6 +42,15 @@ export function wireStats(done: DoneEvent): StreamStatsWire {
       acceptance_rate: s.acceptanceRate === null ? null : round(s.acceptanceRate, 4),
       mean_accepted_length: s.meanAcceptedLength === null ? null : round(s.meanAcceptedLength),
     },
+    ...(done.route ? { route: wireRoute(done.route) } : {}),
+  };
+}
+
+export function wireRoute(r: RouteDecision): WireRoute {
+  return {
+    mode: r.mode,
+    budget_missed: r.budgetMissed,
+    predicted: Object.fromEntries(Object.entries(r.predicted).map(([m, p]) => [m, { ttft_ms: round(p.ttftMs), itl_ms: round(p.itlMs) }])),
   };
 }
 

@@ -111,6 +111,17 @@ describe.runIf(haveModels)('engine runtime', () => {
     expect(cut.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
   });
 
+  it('mode "auto" routes by latency budget and reports the decision', async () => {
+    const loose = await collect(engine.generate(req({ mode: 'auto', latencyBudget: { ttftMs: 60_000, itlMs: 10_000 } })));
+    const start = loose[0]!;
+    expect(start.type === 'start' && start.route).toMatchObject({ mode: 'target', budgetMissed: false });
+    const impossible = await collect(engine.generate(req({ mode: 'auto', latencyBudget: { itlMs: 0.001 } })));
+    const done = impossible.at(-1) as DoneEvent;
+    expect(done.route).toMatchObject({ budgetMissed: true });
+    expect(done.mode).toBe(done.route!.mode);
+    expect(Object.keys(done.route!.predicted).sort()).toEqual(['draft', 'speculative', 'target']);
+  });
+
   it('sequential generations do not grow the heap', async () => {
     const r = await sequentialGenerations(engine, 150, 50, PROMPTS);
     expect(r.heapGrowth).toBeLessThan(0.25);

@@ -123,7 +123,7 @@ export class FakeEngine implements Engine {
     try {
       const queueMs = performance.now() - t0;
       const seed = req.sampling.seed ?? 12345;
-      yield { type: 'start', promptTokens, queueMs, mode: req.mode, seed };
+      yield { type: 'start', promptTokens, queueMs, mode: req.mode === 'auto' ? 'speculative' : req.mode, seed };
       yield* this.decode(req, t0, queueMs, promptTokens);
     } finally {
       release();

@@ -15,8 +15,8 @@ export class OpenAIFormatter {
   ) {}
 
   specd(done: DoneEvent, mode: Mode, seed: number | null): SpecdExtra {
-    const { timings, speculative } = wireStats(done);
-    return { mode, seed, timings, speculative, ...(done.error ? { error: done.error } : {}) };
+    const { timings, speculative, route } = wireStats(done);
+    return { mode, seed, timings, speculative, ...(route ? { route } : {}), ...(done.error ? { error: done.error } : {}) };
   }
 
   usage(done: DoneEvent): Usage {

@@ -82,7 +82,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
     const first = await events.next();
     if (first.done) throw new ApiError('internal', 'the stream ended without events');
     const start: StartEvent | null = first.value.type === 'start' ? first.value : null;
-    const mode = start?.mode ?? req.mode;
+    const mode = start?.mode ?? (req.mode === 'auto' ? 'speculative' : req.mode); // 'auto' unresolved: refused before routing
     const seed = start?.seed ?? null;
     let model = prepared.model ?? 'specd';
     try { model = ctx.runner.modelFor(mode); } catch { /* not loaded: keep the requested name */ }

@@ -6,7 +6,7 @@ import {
 } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError, toApiError } from '../errors.ts';
-import { wireStats } from '../stream-summary.ts';
+import { wireRoute, wireStats } from '../stream-summary.ts';
 
 const DRAIN_POLL_MS = 5;
 let sessionSeq = 0;
@@ -168,6 +168,7 @@ export class WsSession {
         return {
           type: 'start', id, model: this.ctx.runner.modelFor(ev.mode), prompt_tokens: ev.promptTokens,
           queue_ms: Math.round(ev.queueMs * 1000) / 1000, mode: ev.mode, seed: ev.seed,
+          ...(ev.route ? { route: wireRoute(ev.route) } : {}),
         };
       case 'tokens':
         return {
