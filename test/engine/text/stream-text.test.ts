@@ -1,115 +1,153 @@
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { IncrementalDetokenizer } from '../../../src/engine/text/detokenizer.ts';
-import { StopMatcher } from '../../../src/engine/text/stop.ts';
-import { StreamText } from '../../../src/engine/text/output.ts';
-import { tokenizerPath } from '../../helpers/tokenizer-path.ts';
+import { StreamText, type PushResult } from '../../../src/engine/text/output.ts';
+import { chunked, decoderOf, loadTokenizer, rng, settled, TEXTS } from './util.ts';
 
 let tok: PreTrainedTokenizer;
 let decode: (ids: number[]) => string;
 beforeAll(async () => {
-  env.allowRemoteModels = false;
-  env.useFSCache = false;
-  tok = await AutoTokenizer.from_pretrained(tokenizerPath());
-  decode = (ids) => tok.decode(ids, { skip_special_tokens: true });
+  tok = await loadTokenizer();
+  decode = decoderOf(tok);
 });
 
-const TEXTS = [
-  'Once upon a time, there was a little girl named Lily. She liked to play outside.',
-  'Café crème, naïve façade — “quotes” and ‘single’ ones.',
-  '你好世界, 日本語のテキスト and 한국어.',
-  'Emoji 🙂👍🏽🎉 mixed with text 🐶 and a flag 🇫🇷.',
-  '\n\n  spaces   and\ttabs\n',
-];
+const encode = (text: string): number[] => tok.encode(text, { add_special_tokens: false });
 
-function chunks<T>(xs: T[], seed: number): T[][] {
-  const out: T[][] = [];
-  let i = 0, s = seed;
-  while (i < xs.length) { s = (s * 1103515245 + 12345) >>> 0; const n = 1 + (s % 4); out.push(xs.slice(i, i + n)); i += n; }
-  return out;
+/** Runs a stream as the engine does: pushes steps until a stop, then finish() if it did not stop. */
+function stream(s: StreamText, steps: number[][]) {
+  let text = '', used = 0;
+  const results: PushResult[] = [];
+  for (const step of steps) {
+    const r = s.push(step);
+    results.push(r);
+    expect(r.perToken).toHaveLength(r.tokensUsed);
+    expect(r.perToken.join('')).toBe(r.text);
+    expect(r.text.includes('\uFFFD')).toBe(false);
+    expect(r.tokensUsed).toBe(r.stopped ? r.tokensUsed : step.length);
+    text += r.text;
+    used += r.tokensUsed;
+    if (r.stopped) return { text, used, stopped: true, tail: '', results };
+  }
+  const tail = s.finish();
+  return { text: text + tail, used, stopped: false, tail, results };
 }
 
-describe('IncrementalDetokenizer', () => {
-  for (const text of TEXTS) {
-    it(`deltas never end mid-character and join to decode(all): ${JSON.stringify(text.slice(0, 24))}`, () => {
-      const prompt = tok.encode('Prompt: ');
-      const ids = tok.encode(text, { add_special_tokens: false });
-      const d = new IncrementalDetokenizer(decode, prompt);
-      const deltas = ids.map((id) => d.push(id));
-      for (const x of deltas) expect(x.includes('\uFFFD')).toBe(false);
-      expect(deltas.join('') + d.flush()).toBe(decode(ids));
-    });
-  }
-
-  it('holds back an incomplete UTF-8 sequence and releases it with the completing byte', () => {
-    // A fake byte-level vocabulary: each id is one byte of "h你" (e4 bd a0).
-    const bytes = [0x68, 0xe4, 0xbd, 0xa0];
-    const fake = (ids: number[]) => new TextDecoder().decode(Uint8Array.from(ids.map((i) => bytes[i]!)));
-    const d = new IncrementalDetokenizer(fake);
-    expect([0, 1, 2, 3].map((i) => d.push(i))).toEqual(['h', '', '', '你']);
-  });
-
-  it('flush returns a trailing incomplete character as U+FFFD', () => {
-    const bytes = [0x68, 0xe4, 0xbd];
-    const fake = (ids: number[]) => new TextDecoder().decode(Uint8Array.from(ids.map((i) => bytes[i]!)));
-    const d = new IncrementalDetokenizer(fake);
-    expect(d.push(0) + d.push(1) + d.push(2)).toBe('h');
-    expect(d.flush()).toBe('\uFFFD');
-  });
-});
-
-describe('StopMatcher', () => {
-  it('is a pass-through without stop strings', () => {
-    expect(new StopMatcher([]).push('abc')).toEqual({ emit: 'abc', stopped: false });
-  });
-  it('matches across pushes and never emits the stop string', () => {
-    const m = new StopMatcher(['THE END']);
-    const parts = ['and they lived happily. TH', 'E E', 'ND and more'].map((p) => m.push(p));
-    expect(parts.map((p) => p.emit).join('')).toBe('and they lived happily. ');
-    expect(parts.at(-1)!.stopped).toBe(true);
-  });
-  it('releases held-back text that turned out not to be a stop', () => {
-    const m = new StopMatcher(['\n\n']);
-    expect(m.push('a\n')).toEqual({ emit: 'a', stopped: false });
-    expect(m.push('b')).toEqual({ emit: '\nb', stopped: false });
-    expect(m.push('c\n').emit + m.flush()).toBe('c\n');
-  });
-  it('stops at the earliest of several stop strings, one a prefix of another', () => {
-    const m = new StopMatcher(['cat', 'cats']);
-    expect(m.push('the ca')).toEqual({ emit: 'the ', stopped: false });
-    expect(m.push('ts')).toEqual({ emit: '', stopped: true });
-  });
-  it('stops at the very start', () => {
-    expect(new StopMatcher(['Once']).push('Once upon')).toEqual({ emit: '', stopped: true });
-  });
-});
-
 describe('StreamText', () => {
-  it('reports how many tokens reached the stop string and clips their text', () => {
-    const text = 'Lily saw a dog. The dog was big. Lily was happy.';
-    const ids = tok.encode(text, { add_special_tokens: false });
-    const s = new StreamText({ decode, stop: ['was big'] });
+  it('stops on a stop string spanning tokens: tokensUsed reaches it, the text before it is exact', () => {
+    const ids = encode('Lily saw a dog. The dog was big. Lily was happy.');
+    const s = new StreamText({ decode, stop: ['dog was'], promptIds: tok.encode('Story: ') });
     const r = s.push(ids);
     expect(r.stopped).toBe(true);
-    expect(r.text).toBe('Lily saw a dog. The dog ');
-    expect(r.perToken.length).toBe(r.tokensUsed);
+    expect(r.text).toBe('Lily saw a dog. The ');
+    expect(r.perToken).toHaveLength(r.tokensUsed);
     expect(r.perToken.join('')).toBe(r.text);
-    expect(decode(ids.slice(0, r.tokensUsed))).toContain('was big');
-    expect(decode(ids.slice(0, r.tokensUsed - 1))).not.toContain('was big');
+    expect(decode(ids.slice(0, r.tokensUsed))).toContain('dog was');
+    expect(decode(ids.slice(0, r.tokensUsed - 1))).not.toContain('dog was');
+    expect(r.perToken.at(-1)).toBe(''); // the stop string is never emitted
   });
 
-  for (const [i, text] of TEXTS.entries()) {
-    it(`random step sizes join to decode(all) (${i})`, () => {
-      const ids = tok.encode(text, { add_special_tokens: false });
-      const s = new StreamText({ decode, stop: ['zzz'] });
-      let out = '';
-      for (const c of chunks(ids, i + 1)) {
-        const r = s.push(c);
-        expect(r.text.includes('\uFFFD')).toBe(false);
-        expect(r.perToken.join('')).toBe(r.text);
-        out += r.text;
+  it('reports tokensUsed relative to the step in which the stop completes', () => {
+    const ids = encode('Lily saw a dog. The dog was big. Lily was happy.');
+    const full = new StreamText({ decode, stop: ['was big'] }).push(ids);
+    for (let seed = 0; seed < 8; seed++) {
+      const steps = chunked(ids, rng(seed), 5);
+      const r = stream(new StreamText({ decode, stop: ['was big'] }), steps);
+      expect(r).toMatchObject({ stopped: true, text: 'Lily saw a dog. The dog ', used: full.tokensUsed });
+    }
+  });
+
+  it('cuts inside a token: text before the stop string in the same token is emitted', () => {
+    const ids = encode('Lily was happy.');
+    const r = new StreamText({ decode, stop: ['ppy'] }).push(ids);
+    expect(r).toMatchObject({ stopped: true, text: 'Lily was ha' });
+    expect(decode(ids.slice(0, r.tokensUsed))).toContain('ppy');
+    expect(decode(ids.slice(0, r.tokensUsed - 1))).not.toContain('ppy');
+  });
+
+  it('stops at the very start', () => {
+    const ids = encode('Once upon a time');
+    for (const stop of ['Once', 'On', 'Once upon']) {
+      const r = new StreamText({ decode, stop: [stop] }).push(ids);
+      expect(r.stopped).toBe(true);
+      expect(r.text).toBe('');
+      expect(r.perToken).toEqual(Array(r.tokensUsed).fill(''));
+      expect(decode(ids.slice(0, r.tokensUsed)).startsWith(stop)).toBe(true);
+      expect(r.tokensUsed === 1 || !decode(ids.slice(0, r.tokensUsed - 1)).startsWith(stop)).toBe(true);
+    }
+  });
+
+  it('with two stop strings, one a prefix of the other, stops at the first to complete', () => {
+    const ids = encode('Lily said: "The end." The end of it all.');
+    const r = new StreamText({ decode, stop: ['The end of', 'The end'] }).push(ids);
+    expect(r).toMatchObject({ stopped: true, text: 'Lily said: "' });
+  });
+
+  it('stops on a multi-byte stop string whose bytes are split over tokens', () => {
+    const ids = encode('你好世界');
+    const r = new StreamText({ decode, stop: ['世'] }).push(ids);
+    expect(r).toMatchObject({ stopped: true, text: '你好', tokensUsed: encode('你好世').length });
+    expect(r.perToken.filter((t) => t !== '')).toEqual(['你', '好']);
+  });
+
+  it('finish releases the held-back text when no stop string completes', () => {
+    const ids = encode('Lily was happy. The');
+    const s = new StreamText({ decode, stop: ['The end', '\n\n'] });
+    const r = s.push(ids);
+    expect(r).toMatchObject({ stopped: false, text: 'Lily was happy. ', tokensUsed: ids.length });
+    expect(s.finish()).toBe('The');
+  });
+
+  it('finish returns a character left incomplete as U+FFFD, like decode(all)', () => {
+    const ids = encode('ok 你').slice(0, -1);
+    const s = new StreamText({ decode, stop: [] });
+    expect(s.push(ids).text).toBe('ok ');
+    const tail = s.finish();
+    expect(tail).toBe(decode(ids).slice(3));
+    expect(tail).toMatch(/\uFFFD$/);
+  });
+
+  it('without stop strings has no holdback: perToken is the detokenizer output', () => {
+    const ids = encode('The end. The end.');
+    const r = new StreamText({ decode, stop: [] }).push(ids);
+    expect(r.perToken).toEqual(ids.map((id) => decode([id])));
+  });
+
+  it('ignores pushes after a stop', () => {
+    const s = new StreamText({ decode, stop: ['.'] });
+    expect(s.push(encode('Hi. Bye.'))).toMatchObject({ stopped: true, text: 'Hi' });
+    expect(s.push(encode('more'))).toEqual({ text: '', perToken: [], stopped: true, tokensUsed: 0 });
+    expect(s.finish()).toBe('');
+  });
+
+  for (const [n, text] of TEXTS.entries()) {
+    it(`random step sizes join to decode(all) (text ${n})`, () => {
+      const ids = encode(text);
+      for (let seed = 0; seed < 4; seed++) {
+        const r = stream(new StreamText({ decode, stop: seed % 2 ? ['zzz', 'qq'] : [], promptIds: [1] }), chunked(ids, rng(seed + 10)));
+        expect(r.stopped).toBe(false);
+        expect(r.text).toBe(decode(ids));
+        expect(r.used).toBe(ids.length);
       }
-      expect(out + s.finish()).toBe(decode(ids));
     });
   }
+
+  it('agrees with a reference on random stop strings and steps', () => {
+    const rand = rng(5);
+    for (let trial = 0; trial < 150; trial++) {
+      const text = TEXTS[rand(TEXTS.length)]!;
+      const ids = encode(text);
+      const stops = Array.from({ length: 1 + rand(3) }, () => {
+        const a = rand(text.length), b = Math.min(text.length, a + 1 + rand(6));
+        return rand(5) === 0 ? 'not in there' : text.slice(a, b);
+      }).filter((s) => !/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(s)); // whole characters only
+      // Reference: the first token after which the settled text contains a stop string, cut at the earliest one.
+      let expected = { text: decode(ids), used: ids.length, stopped: false };
+      for (let j = 1; j <= ids.length; j++) {
+        const sofar = settled(decode(ids.slice(0, j)));
+        const hits = stops.map((s) => sofar.indexOf(s)).filter((i) => i >= 0);
+        if (hits.length) { expected = { text: sofar.slice(0, Math.min(...hits)), used: j, stopped: true }; break; }
+      }
+      const r = stream(new StreamText({ decode, stop: stops }), chunked(ids, rand, 6));
+      expect({ text: r.text, used: r.used, stopped: r.stopped }).toEqual(expected);
+    }
+  });
 });
