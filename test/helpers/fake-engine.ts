@@ -11,6 +11,7 @@
  *   `shutdown`; close(): end everything now.
  * Timings are measured like the real engine's (ms since generate() was called; gaps as handed over, 0 within a step).
  */
+import { Admission } from '../../src/engine/scheduler/admission.ts';
 import {
   type DoneEvent, type Engine, EngineError, type EngineEvent, type EngineStats, type FinishReason, type GenerateRequest,
   type ModelInfo, type TokenSource,
@@ -43,15 +44,13 @@ export interface FakeEngineOptions {
   failAfterTokens?: number;
 }
 
-interface Waiter { grant: () => void; fail: (e: EngineError) => void }
 
 export class FakeEngine implements Engine {
   readonly requests: GenerateRequest[] = [];
   private isReady: boolean;
   private draining = false;
-  private running = 0;
-  private readonly waiting: Waiter[] = [];
   private readonly active = new Set<Promise<void>>();
+  private readonly admission: Admission;
   private readonly shutdownAc = new AbortController();
   private gate: { promise: Promise<void>; open: () => void } | null = null;
   readonly o: Required<Omit<FakeEngineOptions, 'eosAfter' | 'failAfterTokens'>> & Pick<FakeEngineOptions, 'eosAfter' | 'failAfterTokens'>;
@@ -63,6 +62,8 @@ export class FakeEngine implements Engine {
       autoK: 4, words: FAKE_WORDS, ...opts,
     };
     this.isReady = this.o.ready;
+    // The real admission control: overload and queueing behave exactly as in the engine.
+    this.admission = new Admission(this.o.maxRunning, this.o.maxQueue, this.o.queueTimeoutMs);
   }
 
   get ready(): boolean {
@@ -94,7 +95,7 @@ export class FakeEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { running: this.running, queued: this.waiting.length };
+    return this.admission.stats;
   }
 
   /** Prompt "tokens": whitespace-separated words (+3 per chat message for its template). */
@@ -116,7 +117,7 @@ export class FakeEngine implements Engine {
     if (promptTokens > limit) {
       throw new EngineError('prompt_too_long', `the prompt has ${promptTokens} tokens; the limit is ${limit} tokens`, { promptTokens, limit });
     }
-    const release = await this.acquire(req.signal);
+    const release = await this.admission.acquire(req.signal);
     let finished!: () => void;
     const running = new Promise<void>((r) => { finished = r; });
     this.active.add(running);
@@ -210,46 +211,9 @@ export class FakeEngine implements Engine {
     return wait(null, this.o.stepMs);
   }
 
-  private acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.running < this.o.maxRunning && this.waiting.length === 0) return Promise.resolve(this.take());
-    if (this.waiting.length >= this.o.maxQueue) {
-      return Promise.reject(new EngineError('overloaded', `server is at capacity: ${this.running} streams running and ${this.waiting.length} queued`,
-        { running: this.running, queued: this.waiting.length, retryAfterS: 1 }));
-    }
-    return new Promise((resolve, reject) => {
-      const entry: Waiter = {
-        grant: () => { cleanup(); resolve(this.take()); },
-        fail: (e) => { cleanup(); reject(e); },
-      };
-      const timer = setTimeout(() => entry.fail(new EngineError('overloaded', `queued for ${this.o.queueTimeoutMs} ms without a free slot`,
-        { queueTimeoutMs: this.o.queueTimeoutMs, retryAfterS: 1 })), this.o.queueTimeoutMs);
-      const onAbort = () => entry.fail(new EngineError('invalid_request', 'cancelled while queued', { cancelled: true }));
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const i = this.waiting.indexOf(entry);
-        if (i >= 0) this.waiting.splice(i, 1);
-      };
-      if (signal?.aborted) { onAbort(); return; }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(entry);
-    });
-  }
-
-  private take(): () => void {
-    this.running++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.running--;
-      this.waiting[0]?.grant();
-    };
-  }
-
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    for (const w of [...this.waiting]) w.fail(new EngineError('shutting_down', 'server is shutting down'));
+    this.admission.rejectWaiting(new EngineError('shutting_down', 'server is shutting down'));
     const all = () => Promise.all([...this.active]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), graceMs); });

@@ -35,6 +35,7 @@ export class Admission {
         const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
       };
+      if (signal?.aborted) { onAbort(); return; }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);
     });
