@@ -200,9 +200,10 @@ export class SpecEngine implements Engine {
         const tokens = stats.stamp(ids.slice(0, used).map((id, i) => ({ id, text: out.perToken[i] ?? '', source: SOURCES[r!.sources[i]!]! })));
         yield { type: 'tokens', text: out.text, tokens };
       }
-      const reason: FinishReason | null = out.stopped || r.eos ? 'stop' : generated >= maxNew ? 'length' : null;
+      let reason: FinishReason | null = out.stopped || r.eos ? 'stop' : generated >= maxNew ? 'length' : null;
       if (reason) {
         const tail = out.stopped ? '' : text.finish();
+        if (text.stopped) reason = 'stop'; // the held-back tail itself completed a stop string
         if (tail) { completion += tail; yield { type: 'tokens', text: tail, tokens: [] }; }
         if (stats.proposed > 0) this.alphaPrior += 0.1 * (acceptance.alpha - this.alphaPrior);
         return yield done(reason);
