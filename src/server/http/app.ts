@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { bearerToken, keyMatches } from '../auth.ts';
 import { createContext, type ServerContext, type ServerDeps } from '../context.ts';
 import { ApiError, type ErrorCode, toApiError } from '../errors.ts';
+import { playgroundRoutes } from '../playground/routes.ts';
 import { openaiRoutes } from './openai.ts';
 import { infoRoutes, opsRoutes } from './ops.ts';
 import type { AppEnv } from './types.ts';
@@ -52,6 +53,7 @@ export function createApp(deps: ServerDeps | ServerContext): Hono<AppEnv> {
   }));
 
   app.route('/', opsRoutes(ctx));
+  app.route('/', playgroundRoutes()); // GET / and /playground/*: the web playground (open, like /health)
   app.route('/v1', infoRoutes(ctx));
   app.route('/v1', openaiRoutes(ctx));
   return app;
