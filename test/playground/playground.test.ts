@@ -150,8 +150,8 @@ describe.skipIf(!haveChromium)('web playground in Chromium', () => {
     await expect.poll(() => page.locator('#notice').textContent()).toMatch(/did not accept a parameter.*temperature.*between 0 and 2/);
     await expect.poll(() => page.locator('[name="temperature"]').getAttribute('aria-invalid')).toBe('true');
     await expect.poll(() => pane().locator('.status').textContent()).toBe('refused');
-    await setField('temperature', '0');
     await shot('refused');
+    await setField('temperature', '0');
   });
 
   it('a dropped connection is reported and comes back, on its own and with the button', async () => {
@@ -171,6 +171,30 @@ describe.skipIf(!haveChromium)('web playground in Chromium', () => {
     await page.locator('#generate').click();
     await pane().and(page.locator('[data-state="done"]')).waitFor({ timeout: 10_000 });
     expect(pageErrors).toEqual([]);
+  });
+
+  it('an overloaded server and a server without a draft are explained', async () => {
+    const small = await startServer({ engine: new FakeEngine({ maxRunning: 1, maxQueue: 0, stepMs: 20 }) });
+    const noDraft = await startServer({ engine: new FakeEngine({ hasDraft: false }) });
+    const other = await browser.context.newPage();
+    try {
+      await other.goto(small.url);
+      await other.locator('#conn[data-state="open"]').waitFor();
+      await other.locator('#compare').click(); // two streams, one slot, no queue: the second is refused
+      await other.locator('#verdict:not([hidden])').waitFor({ timeout: 10_000 });
+      await expect.poll(() => other.locator('#notice').textContent()).toMatch(/server is busy/);
+      await expect.poll(() => other.locator('#verdict').textContent()).toMatch(/incomplete: target failed/);
+      await other.screenshot({ path: join(ARTIFACTS, 'playground-overloaded.png'), fullPage: true });
+
+      await other.goto(noDraft.url);
+      await other.locator('#conn[data-state="open"]').waitFor();
+      await expect.poll(() => other.locator('#models').textContent()).toMatch(/draft none/);
+      expect(await other.locator('[name="mode"]').inputValue()).toBe('target');
+      await expect.poll(() => other.locator('#compare').isDisabled()).toBe(true);
+    } finally {
+      await other.close();
+      await Promise.all([small.close(), noDraft.close()]);
+    }
   });
 
   it('passes ?api_key= through, and says so when the key is missing', async () => {

@@ -44,7 +44,8 @@ function notice(text, kind = 'error') {
 }
 
 function showError({ code, message, param }) {
-  notice(`${ERROR_WORDS[code] ?? 'The request failed.'} ${message}`, code === 'disconnected' ? 'connection' : 'error');
+  const detail = message.charAt(0).toUpperCase() + message.slice(1) + (/[.)]$/.test(message) ? '' : '.');
+  notice(`${ERROR_WORDS[code] ?? 'The request failed.'} ${detail}`, code === 'disconnected' ? 'connection' : 'error');
   const input = param && field(param);
   if (input) input.setAttribute('aria-invalid', 'true'); // the refused parameter, outlined in red
 }
@@ -83,6 +84,7 @@ async function loadModels() {
     for (const option of field('mode').options) option.disabled = option.value !== 'target';
     field('mode').value = 'target';
     $('#compare').title = 'this server runs without a draft model';
+    setBusy(runs.some((r) => r.running));
   }
 }
 
@@ -166,9 +168,10 @@ async function compare() {
   ]);
   const verdict = $('#verdict');
   verdict.hidden = false;
-  if (spec.state !== 'done' || target.state !== 'done') {
+  const unfinished = [spec, target].filter((r) => r.state !== 'done');
+  if (unfinished.length > 0) {
     verdict.dataset.identical = '';
-    verdict.textContent = 'Comparison incomplete: a generation did not finish.';
+    verdict.textContent = `Comparison incomplete: ${unfinished.map((r) => `${r.title} ${r.state === 'cancelled' ? 'was stopped' : 'failed'}`).join(', ')}.`;
     return;
   }
   const same = spec.text === target.text;

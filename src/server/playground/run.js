@@ -24,8 +24,9 @@ const percent = (x) => (x === null ? 'n/a' : `${(x * 100).toFixed(0)} %`);
 const fixed = (x, digits) => (x === null ? 'n/a' : x.toFixed(digits));
 
 export class Run {
-  /** The generation's id on the socket. */
+  /** The generation's id on the socket, and the pane's title. */
   id;
+  title;
   /** The completion: the concatenation of the frames' `text` deltas (exactly what the OpenAI API would return). */
   text = '';
   /** waiting → running → done | cancelled | error */
@@ -43,6 +44,7 @@ export class Run {
   #resolve;
 
   constructor(pane, title, id) {
+    this.title = title;
     this.id = id;
     this.#pane = pane;
     pane.querySelector('.title').textContent = title;
@@ -114,6 +116,7 @@ export class Run {
     if (!this.running) return;
     this.error = error;
     this.#setState(state, words);
+    if (error && this.#times.length === 0) this.#q('.text').textContent = error.message; // nothing else to show
     this.#resolve(this);
   }
 
