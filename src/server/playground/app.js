@@ -63,16 +63,18 @@ function showConnection({ state, message, retryInMs }) {
   $('#conn-text').textContent = words[state];
   if (message) notice(message, state === 'open' ? 'error' : 'connection');
   else if (state === 'open' && $('#notice').dataset.kind === 'connection') notice(null); // back: the loss is over
-  if (state === 'open') loadModels();
+  if (state === 'open' && !message) loadModels(); // (open with a message: a frame-level error, not a new socket)
   setBusy(runs.some((r) => r.running));
 }
 
 /** Names the models in the header; without a draft model only target mode is possible. */
+let modelsRetry = 0;
 async function loadModels() {
+  clearTimeout(modelsRetry);
   const res = await fetch('/v1/models', { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch(() => null);
   if (res?.status === 503) {
     $('#models').textContent = 'models loading…';
-    setTimeout(loadModels, 2000);
+    modelsRetry = setTimeout(loadModels, 2000);
     return;
   }
   if (!res?.ok) return;
@@ -129,20 +131,21 @@ function launch(specs) {
   const panes = $('#runs');
   panes.replaceChildren();
   panes.classList.toggle('compare', specs.length > 1);
-  runs = specs.map(({ title, ...overrides }) => {
+  const started = specs.map(({ title, ...overrides }) => {
     const pane = $('#pane').content.firstElementChild.cloneNode(true);
     panes.append(pane);
     const run = new Run(pane, title, `${title}-${n}`);
     conn.generate({ type: 'generate', id: run.id, ...base, ...overrides }, run.handle);
     return run;
   });
+  runs = started;
   setBusy(true);
-  return Promise.all(runs.map(async (run) => {
+  return Promise.all(started.map(async (run) => {
     await run.finished;
     if (run.error) showError(run.error);
   })).then(() => {
     setBusy(false);
-    return runs;
+    return started;
   });
 }
 
