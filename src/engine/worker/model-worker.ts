@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   let target: DecoderModel, draft: DecoderModel | null;
   try {
     target = await DecoderModel.load(init.targetPath, init.load);
-    draft = init.draftPath ? await DecoderModel.load(init.draftPath, init.load) : null;
+    // The draft is tiny: splitting its ops across threads costs more in wake-ups than it saves.
+    draft = init.draftPath ? await DecoderModel.load(init.draftPath, { ...init.load, threads: 1 }) : null;
   } catch (e) {
     post({ type: 'load-failed', message: e instanceof Error ? e.message : String(e) });
     return;
