@@ -22,7 +22,9 @@ interface Prepared {
 
 /** Reads the body as JSON whatever the Content-Type (curl -d sends form encoding by default). */
 export async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
+  const bytes = await c.req.arrayBuffer(); // decoded strictly: JSON is UTF-8, and a lossy decode would alter the prompt
+  let text: string;
+  try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch { throw new ApiError('invalid_json', 'The request body is not valid UTF-8.'); }
   if (text.trim() === '') throw new ApiError('invalid_json', 'The request body is empty; send a JSON object.');
   try {
     return JSON.parse(text);
