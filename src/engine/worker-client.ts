@@ -51,6 +51,8 @@ export class WorkerClient {
 
   async close(): Promise<void> {
     this.dead ??= new Error('engine closed');
+    // Let steps already running in the worker return first: terminating during an ONNX Runtime run aborts the process.
+    for (const until = Date.now() + 5_000; this.pending.size > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 5));
     await this.worker.terminate();
   }
 
