@@ -1,0 +1,67 @@
+/** Runs one scenario end to end: its own server (or --url), the scenario, the crash check, the result record. */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import type { ModelPair } from './models.ts';
+import { ROOT } from './models.ts';
+import { bar, type Scenario, type ScenarioResult } from './result.ts';
+import { attachServer, type ServerHandle, startServer } from './server.ts';
+
+export interface ExecuteOptions {
+  quick: boolean;
+  models: ModelPair | null;
+  /** Drive this server instead of starting one. */
+  url?: string;
+  /** Extra flags for the started server (after the scenario's own). */
+  extraFlags?: string[];
+  log?: (msg: string) => void;
+  options?: Record<string, string>;
+}
+
+function commit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+export function environment(): ScenarioResult['env'] {
+  return {
+    node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?',
+    loadavg: loadavg().map((v) => Math.round(v * 100) / 100), commit: commit(),
+  };
+}
+
+export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise<ScenarioResult> {
+  const log = opts.log ?? (() => {});
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  let server: ServerHandle;
+  if (opts.url) {
+    server = await attachServer(opts.url);
+  } else {
+    if (!opts.models) throw new Error('no models to start the server with');
+    const flags = [...scenario.serverFlags(opts.quick), ...(opts.extraFlags ?? [])];
+    log(`starting the server: ${flags.join(' ')}`);
+    server = await startServer({ models: opts.models, flags });
+    log(`server ready at ${server.url} (pid ${server.pid})`);
+  }
+  const env = environment();
+  try {
+    const outcome = await scenario.run({ server, quick: opts.quick, models: opts.models, log, options: opts.options ?? {} });
+    if (server.spawned && !scenario.stopsServer && !outcome.skipped) {
+      outcome.bars.push(bar('server process still running afterwards (no crash)', server.alive() ? 1 : 0, '==', 1));
+    }
+    return {
+      scenario: scenario.name, quick: opts.quick, pass: !outcome.skipped && outcome.bars.every((b) => b.pass), startedAt,
+      durationS: Math.round((performance.now() - t0) / 100) / 10, env,
+      server: { url: server.url, spawned: server.spawned, flags: server.flags, models: opts.url ? null : opts.models, errorLogs: server.errorLogs() },
+      ...outcome,
+    };
+  } catch (e) {
+    const tail = server.tail();
+    throw new Error(`${scenario.name}: ${e instanceof Error ? e.stack ?? e.message : String(e)}${tail ? `\n--- server output ---\n${tail}` : ''}`);
+  } finally {
+    await server.stop();
+  }
+}

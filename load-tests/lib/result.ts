@@ -1,0 +1,101 @@
+/** What a scenario produces: bars (pass/fail against the thresholds), figures, tables and chart data. */
+import type { ModelPair } from './models.ts';
+import type { ServerHandle } from './server.ts';
+
+export type Op = '<' | '<=' | '==' | '>=' | '>';
+
+export interface Bar {
+  name: string;
+  actual: number;
+  op: Op;
+  limit: number;
+  unit: string;
+  pass: boolean;
+  /** How the figure was measured, when the name alone does not say. */
+  detail?: string;
+}
+
+export function bar(name: string, actual: number, op: Op, limit: number, unit = '', detail?: string): Bar {
+  const pass = Number.isFinite(actual) && (
+    op === '<' ? actual < limit : op === '<=' ? actual <= limit : op === '==' ? actual === limit : op === '>=' ? actual >= limit : actual > limit);
+  return { name, actual: Math.round(actual * 1000) / 1000, op, limit, unit, pass, ...(detail ? { detail } : {}) };
+}
+
+export interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+export type ChartSpec =
+  | {
+    kind: 'line';
+    title: string;
+    xLabel: string;
+    yLabel: string;
+    /** 'percentile': x values are percentiles drawn on HdrHistogram's 1/(1−p) axis; 'category': x are indices. */
+    x: 'linear' | 'log2' | 'percentile';
+    yLog?: boolean;
+    series: Series[];
+    /** Labels for x values (e.g. concurrency levels). */
+    xTicks?: number[];
+  }
+  | {
+    kind: 'bar';
+    title: string;
+    yLabel: string;
+    categories: string[];
+    series: { name: string; values: number[] }[];
+    yLog?: boolean;
+  };
+
+export interface Table {
+  title: string;
+  rows: Record<string, string | number>[];
+}
+
+/** What a scenario's run() returns; the runner adds the rest of ScenarioResult. */
+export interface Outcome {
+  bars: Bar[];
+  figures: Record<string, unknown>;
+  tables: Table[];
+  charts: ChartSpec[];
+  notes: string[];
+  /** Set when the scenario could not run against this server (e.g. SIGTERM to a --url server). */
+  skipped?: string;
+}
+
+export interface ScenarioResult extends Outcome {
+  scenario: string;
+  quick: boolean;
+  /** Every bar passed (false when skipped). */
+  pass: boolean;
+  startedAt: string;
+  durationS: number;
+  env: { node: string; platform: string; cpus: number; cpuModel: string; loadavg: number[]; commit: string | null };
+  server: { url: string; spawned: boolean; flags: readonly string[] | null; models: ModelPair | null; errorLogs: string[] };
+}
+
+export interface ScenarioContext {
+  server: ServerHandle;
+  quick: boolean;
+  models: ModelPair | null;
+  /** Progress lines (the runner prints them; the tests stay quiet). */
+  log: (msg: string) => void;
+  /** Runner options a scenario may need with --url (e.g. the remote server's --max-running). */
+  options: Record<string, string>;
+}
+
+export interface Scenario {
+  name: string;
+  /** One line for --help and the README. */
+  summary: string;
+  /** Server flags of the server the runner starts for it. */
+  serverFlags(quick: boolean): string[];
+  /** The scenario ends the server itself (shutdown): no "still running afterwards" check. */
+  stopsServer?: boolean;
+  run(ctx: ScenarioContext): Promise<Outcome>;
+}
+
+export function emptyOutcome(): Outcome {
+  return { bars: [], figures: {}, tables: [], charts: [], notes: [] };
+}

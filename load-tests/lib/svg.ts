@@ -1,0 +1,150 @@
+/** Inline SVG charts for the self-contained report (no scripts, no external assets). */
+import type { ChartSpec } from './result.ts';
+
+const W = 660;
+const H = 320;
+const M = { left: 64, right: 16, top: 36, bottom: 74 };
+const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4d7c0f', '#be185d'];
+
+export function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 10_000) return `${(v / 1000).toFixed(0)}k`;
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1).replace(/\.0$/, '');
+  if (a >= 1) return v.toFixed(2).replace(/\.?0+$/, '');
+  return v.toPrecision(2);
+}
+
+/** Round numbers for the linear y axis. */
+function niceTicks(max: number, count = 5): number[] {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const ticks: number[] = [];
+  for (let v = 0; v <= max + step * 0.999; v += step) ticks.push(Math.round(v / step) * step);
+  return ticks;
+}
+
+function logTicks(min: number, max: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) out.push(10 ** e);
+  return out;
+}
+
+/** HdrHistogram's percentile axis: x = log10(1 / (1 − p)), with 100 % drawn a little past 99.9 %. */
+const PCT_MAX_X = 3.3;
+function pctX(p: number): number {
+  if (p >= 100) return PCT_MAX_X;
+  return Math.min(PCT_MAX_X - 0.15, Math.log10(100 / (100 - p)));
+}
+const PCT_TICKS: [number, string][] = [[0, '0%'], [50, '50%'], [90, '90%'], [99, '99%'], [99.9, '99.9%'], [100, 'max']];
+
+function frame(title: string, body: string, legend: { name: string; color: string }[], extraBottom = 0): string {
+  const items = legend.map((l, i) => {
+    const col = i % 4;
+    const row = Math.floor(i / 4);
+    const x = M.left + col * 150;
+    const y = H - 30 + extraBottom + row * 14;
+    return `<rect x="${x}" y="${y - 8}" width="10" height="10" fill="${l.color}"/><text x="${x + 14}" y="${y + 1}" class="lg">${esc(l.name.slice(0, 22))}</text>`;
+  }).join('');
+  const extra = Math.max(0, Math.ceil(legend.length / 4) - 1) * 14 + extraBottom;
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H + extra}" width="${W}" height="${H + extra}" role="img" aria-label="${esc(title)}">`
+    + `<style>.t{font:600 13px sans-serif}.ax{font:11px sans-serif;fill:#444}.lg{font:11px sans-serif;fill:#222}.g{stroke:#e5e7eb}</style>`
+    + `<rect width="100%" height="100%" fill="#fff"/><text x="${M.left}" y="20" class="t">${esc(title)}</text>${body}${items}</svg>`;
+}
+
+export function renderChart(c: ChartSpec): string {
+  return c.kind === 'line' ? lineChart(c) : barChart(c);
+}
+
+function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
+  const series = c.series.filter((s) => s.points.length > 0);
+  const pw = W - M.left - M.right;
+  const ph = H - M.top - M.bottom;
+  if (series.length === 0) return frame(c.title, `<text x="${M.left}" y="${M.top + 20}" class="ax">no data</text>`, []);
+  const xs = series.flatMap((s) => s.points.map(([x]) => x));
+  const ys = series.flatMap((s) => s.points.map(([, y]) => y));
+  const tx = (x: number) => (c.x === 'percentile' ? pctX(x) : c.x === 'log2' ? Math.log2(Math.max(x, 1e-9)) : x);
+  const x0 = c.x === 'percentile' ? 0 : Math.min(...xs.map(tx));
+  const x1 = c.x === 'percentile' ? PCT_MAX_X : Math.max(...xs.map(tx));
+  const span = x1 - x0 || 1;
+  const X = (x: number) => M.left + ((tx(x) - x0) / span) * pw;
+  let Y: (y: number) => number;
+  let yTicks: number[];
+  const positive = ys.filter((y) => y > 0);
+  if (c.yLog && positive.length > 0) {
+    const lo = Math.min(...positive);
+    const hi = Math.max(...positive);
+    yTicks = logTicks(lo, hi);
+    const l0 = Math.log10(yTicks[0]!);
+    const l1 = Math.log10(yTicks[yTicks.length - 1]!);
+    Y = (y) => M.top + ph - ((Math.log10(Math.max(y, yTicks[0]!)) - l0) / (l1 - l0 || 1)) * ph;
+  } else {
+    yTicks = niceTicks(Math.max(...ys, 0));
+    const top = yTicks[yTicks.length - 1]!;
+    Y = (y) => M.top + ph - (y / (top || 1)) * ph;
+  }
+  let body = '';
+  for (const t of yTicks) body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
+  const xTicks: [number, string][] = c.x === 'percentile' ? PCT_TICKS
+    : (c.xTicks ?? [...new Set(xs)].sort((a, b) => a - b).filter((_, i, a) => a.length <= 12 || i % Math.ceil(a.length / 12) === 0)).map((v) => [v, fmt(v)]);
+  for (const [v, label] of xTicks) body += `<line x1="${X(v)}" x2="${X(v)}" y1="${M.top}" y2="${M.top + ph}" class="g"/><text x="${X(v)}" y="${M.top + ph + 16}" text-anchor="middle" class="ax">${label}</text>`;
+  body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/><line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" stroke="#888"/>`;
+  body += `<text x="${M.left + pw / 2}" y="${M.top + ph + 32}" text-anchor="middle" class="ax">${esc(c.xLabel)}</text>`;
+  body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="ax">${esc(c.yLabel)}</text>`;
+  const legend = series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! }));
+  series.forEach((s, i) => {
+    const color = PALETTE[i % PALETTE.length]!;
+    const pts = s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ');
+    body += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`;
+    if (s.points.length <= 40) {
+      for (const [x, y] of s.points) body += `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)}: ${fmt(x)} → ${fmt(y)}</title></circle>`;
+    }
+  });
+  return frame(c.title, body, legend);
+}
+
+function barChart(c: Extract<ChartSpec, { kind: 'bar' }>): string {
+  const pw = W - M.left - M.right;
+  const ph = H - M.top - M.bottom;
+  const values = c.series.flatMap((s) => s.values);
+  const positive = values.filter((v) => v > 0);
+  let Y: (y: number) => number;
+  let yTicks: number[];
+  if (c.yLog && positive.length > 0) {
+    yTicks = logTicks(Math.min(...positive, 1), Math.max(...positive));
+    const l1 = Math.log10(yTicks[yTicks.length - 1]!);
+    Y = (y) => (y <= 0 ? M.top + ph : M.top + ph - ((Math.log10(Math.max(y, 1)) + 0.3) / (l1 + 0.3 || 1)) * ph);
+  } else {
+    yTicks = niceTicks(Math.max(...values, 1));
+    const top = yTicks[yTicks.length - 1]!;
+    Y = (y) => M.top + ph - (y / (top || 1)) * ph;
+  }
+  let body = '';
+  for (const t of yTicks) body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
+  const groupW = pw / Math.max(1, c.categories.length);
+  const barW = Math.max(2, (groupW * 0.8) / Math.max(1, c.series.length));
+  c.categories.forEach((cat, ci) => {
+    const gx = M.left + ci * groupW + groupW * 0.1;
+    c.series.forEach((s, si) => {
+      const v = s.values[ci] ?? 0;
+      const y = Y(v);
+      body += `<rect x="${(gx + si * barW).toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(M.top + ph - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${esc(cat)} · ${esc(s.name)}: ${v}</title></rect>`;
+    });
+    const label = cat.length > 18 ? `${cat.slice(0, 17)}…` : cat;
+    const lx = M.left + ci * groupW + groupW / 2;
+    body += c.categories.length > 6 // long category lists: slanted labels (the frame makes room below)
+      ? `<text transform="translate(${lx} ${M.top + ph + 10}) rotate(30)" class="ax">${esc(label)}</text>`
+      : `<text x="${lx}" y="${M.top + ph + 16}" text-anchor="middle" class="ax">${esc(label)}</text>`;
+  });
+  body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/>`;
+  body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="ax">${esc(c.yLabel)}</text>`;
+  const rotated = c.categories.length > 6;
+  return frame(c.title, body, c.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! })), rotated ? 56 : 0);
+}
