@@ -61,11 +61,12 @@ export async function completion(url: string, body: Record<string, unknown>, opt
     }
     r.admitMs = headersAt - r.sentAt;
     if (!stream) {
-      const json = (await res.json()) as { choices?: { finish_reason?: string }[]; usage?: { completion_tokens?: number }; specd?: Record<string, unknown> };
+      const json = (await res.json()) as { id?: string; choices?: { finish_reason?: string }[]; usage?: { completion_tokens?: number }; specd?: Record<string, unknown> };
       const at = performance.now();
       r.ttftMs = at - r.sentAt;
       r.e2eMs = at - r.sentAt;
       r.finishReason = json.choices?.[0]?.finish_reason ?? null;
+      if (json.id) r.serverId = json.id;
       r.tokens = json.usage?.completion_tokens ?? 0;
       if (json.specd) r.final = json.specd;
       r.status = 'done';
@@ -85,9 +86,11 @@ export async function completion(url: string, body: Record<string, unknown>, opt
       for (const data of parsed.events) {
         if (data === '[DONE]') { r.sawDone = true; continue; }
         const chunk = JSON.parse(data) as {
+          id?: string;
           choices?: { text?: string; delta?: { content?: string }; finish_reason?: string | null }[];
           usage?: { completion_tokens?: number } | null; specd?: Record<string, unknown>;
         };
+        if (chunk.id) r.serverId = chunk.id;
         const c = chunk.choices?.[0];
         const text = c?.text ?? c?.delta?.content ?? '';
         if (text !== '') {

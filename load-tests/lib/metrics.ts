@@ -31,6 +31,8 @@ export class Scrape {
   /** Resident set size of the server process, bytes (prom-client's process metrics). */
   get rss(): number { return this.value('process_resident_memory_bytes'); }
   get heapUsed(): number { return this.value('nodejs_heap_size_used_bytes'); }
+  /** Mark-compact collections so far (prom-client's nodejs_gc_duration_seconds{kind="major"}). */
+  get majorGcs(): number { return this.sum('nodejs_gc_duration_seconds_count', { kind: 'major' }); }
 }
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;

@@ -38,6 +38,8 @@ export interface StreamResult {
   errorMessage: string | null;
   /** HTTP status (HTTP transports). */
   httpStatus?: number;
+  /** The server's id of an HTTP stream (`cmpl-…`), as in /v1/streams/recent. */
+  serverId?: string;
   /** Retry-After of an HTTP refusal. */
   retryAfter?: string | null;
   /** Send → the refusal (error frame / non-2xx headers), for rejection latency. */

@@ -5,12 +5,15 @@
  *
  * "Unloaded" is the same server running exactly R streams (every decoding slot busy, nobody waiting, nobody
  * refused): the engine interleaves running streams round-robin, so ITL depends on how many streams run, and only
- * a baseline at the same R isolates what the excess traffic costs the admitted streams.
+ * a baseline at the same R isolates what the excess traffic costs the admitted streams. It is measured before and
+ * after the overload and pooled. ITL is the client's (WebSocket gaps); the server's records of the same streams
+ * (/v1/streams/recent, WS and SSE) are reported alongside.
  *
  * Bars: rejections are 429 / `overloaded` with p99 latency < 50 ms; every admitted stream completes; admitted
  * streams' p99 ITL ≤ 2 × the unloaded p99; no other error.
  */
 import { completion } from '../lib/http.ts';
+import { fetchRecent, matchRecords } from '../lib/recent.ts';
 import { fixed, rng, sleep } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
 import { Dist } from '../lib/stats.ts';
@@ -19,13 +22,16 @@ import { runWsGenerator, type StreamResult, WsConn } from '../lib/ws.ts';
 const OVERLOAD_FACTOR = 10;
 const REJECT_P99_MS = 50;
 const ITL_RATIO = 2;
-/** A refused client waits a back-off drawn uniformly from this range (ms) before it sends again. */
-const BACKOFF_MS: [number, number] = [50, 150];
 
-function plan(quick: boolean) {
+/** backoffMs: a refused client waits a back-off drawn uniformly from this range before it sends again (the
+ *  server's Retry-After is 1 s; these clients are 3–10× more eager, so the excess stays at 10× capacity). */
+function plan(quick: boolean): {
+  maxRunning: number; maxQueue: number; tokens: number; baselineGens: number; warmupMs: number; durationMs: number;
+  minAdmitted: number; deadlineMs: number; backoffMs: [number, number];
+} {
   return quick
-    ? { maxRunning: 2, maxQueue: 1, tokens: 32, baselineGens: 16, warmupMs: 500, durationMs: 3_000, minAdmitted: 12, deadlineMs: 20_000 }
-    : { maxRunning: 4, maxQueue: 4, tokens: 64, baselineGens: 200, warmupMs: 5_000, durationMs: 60_000, minAdmitted: 200, deadlineMs: 600_000 };
+    ? { maxRunning: 2, maxQueue: 1, tokens: 32, baselineGens: 12, warmupMs: 500, durationMs: 3_000, minAdmitted: 12, deadlineMs: 20_000, backoffMs: [100, 300] }
+    : { maxRunning: 4, maxQueue: 4, tokens: 64, baselineGens: 100, warmupMs: 5_000, durationMs: 60_000, minAdmitted: 200, deadlineMs: 600_000, backoffMs: [50, 150] };
 }
 
 export const overload: Scenario = {
@@ -33,7 +39,7 @@ export const overload: Scenario = {
   summary: `10× capacity: refusals are 429/overloaded with p99 < ${REJECT_P99_MS} ms, admitted streams complete with p99 ITL ≤ ${ITL_RATIO}× unloaded`,
   serverFlags: (quick) => {
     const p = plan(quick);
-    return ['--max-running', String(p.maxRunning), '--max-queue', String(p.maxQueue), '--recent-streams', '100'];
+    return ['--max-running', String(p.maxRunning), '--max-queue', String(p.maxQueue), '--recent-streams', '5000'];
   },
   async run(ctx): Promise<Outcome> {
     const { server, quick, log } = ctx;
@@ -51,15 +57,25 @@ export const overload: Scenario = {
     const capacity = p.maxRunning + p.maxQueue;
     const clients = OVERLOAD_FACTOR * capacity;
 
-    // Baseline: exactly R streams at a time.
-    const base = await runWsGenerator({
-      wsUrl: server.wsUrl, sockets: p.maxRunning, perSocket: 1, total: p.baselineGens, idPrefix: 'base-',
-      params: (i) => fixed(i, p.tokens), deadlineMs: p.deadlineMs,
-    });
+    // Unloaded: exactly R streams at a time, before and after the overload (pooled, so that a drift in the
+    // machine's background load during the run does not favour either phase).
+    const baseResults: StreamResult[] = [];
     const baseItl = new Dist();
-    for (const r of base.results) baseItl.recordAll(r.gapsMs);
-    const baseBad = base.results.filter((r) => r.status !== 'done' || r.tokens !== p.tokens).length;
-    log(`unloaded (${p.maxRunning} streams): ${base.results.length} streams, ITL p99 ${baseItl.at(99)} ms`);
+    const baseItlServer = new Dist();
+    let baseMatched = 0;
+    const unloaded = async (phase: string) => {
+      const { results } = await runWsGenerator({
+        wsUrl: server.wsUrl, sockets: p.maxRunning, perSocket: 1, total: p.baselineGens, idPrefix: `base-${phase}-`,
+        params: (i) => fixed(i, p.tokens), deadlineMs: p.deadlineMs,
+      });
+      baseResults.push(...results);
+      for (const r of results) baseItl.recordAll(r.gapsMs);
+      const records = matchRecords(results, await fetchRecent(server.url, p.baselineGens));
+      for (const rec of records.values()) baseItlServer.recordAll(rec.itl_ms_series);
+      baseMatched += records.size;
+      log(`unloaded ${phase} (${p.maxRunning} streams): ${results.length} streams, ITL p99 so far ${baseItl.at(99)} ms`);
+    };
+    await unloaded('before');
 
     // Overload: 10 × C closed-loop clients, started over the first back-off window (not one synchronised burst).
     // The first warmupMs are not measured (JIT of the refusal paths); streams admitted then must still complete.
@@ -80,10 +96,10 @@ export const overload: Scenario = {
     };
     let seq = 0;
     const random = rng(7);
-    const backoff = () => sleep(BACKOFF_MS[0] + random() * (BACKOFF_MS[1] - BACKOFF_MS[0]));
+    const backoff = () => sleep(p.backoffMs[0] + random() * (p.backoffMs[1] - p.backoffMs[0]));
     const wsClient = async (k: number) => {
       const conn = await WsConn.open(server.wsUrl);
-      await sleep(random() * BACKOFF_MS[1]);
+      await sleep(random() * p.backoffMs[1]);
       while (!stop) {
         const r = await conn.generate(`ov-${k}-${seq++}`, fixed(seq, p.tokens), { timeoutMs: 120_000 });
         classify(r);
@@ -93,7 +109,7 @@ export const overload: Scenario = {
       await conn.close();
     };
     const httpClient = async (k: number) => {
-      await sleep(random() * BACKOFF_MS[1]);
+      await sleep(random() * p.backoffMs[1]);
       while (!stop) {
         const r = await completion(server.url, { ...fixed(seq++, p.tokens), stream: true, stream_options: { include_usage: true } }, { id: `h${k}` });
         classify(r);
@@ -102,6 +118,9 @@ export const overload: Scenario = {
     };
     await Promise.all(Array.from({ length: clients }, (_, k) => (k % 2 === 0 ? wsClient(k) : httpClient(k))));
     const wallMs = performance.now() - measureFrom;
+    const loadedRecords = matchRecords(admitted.filter(measured), await fetchRecent(server.url, admitted.length + 10));
+    await unloaded('after');
+    const baseBad = baseResults.filter((r) => r.status !== 'done' || r.tokens !== p.tokens).length;
 
     const rejectMs = new Dist();
     for (const r of rejected) if (measured(r)) rejectMs.record(r.rejectMs!);
@@ -113,6 +132,9 @@ export const overload: Scenario = {
       if (r.ttftMs !== null && measured(r)) loadedTtft.record(r.ttftMs);
       if (r.status !== 'done' || r.finishReason !== 'length' || r.tokens !== p.tokens || (r.transport === 'sse' && !(r as { sawDone?: boolean }).sawDone)) incomplete++;
     }
+    const loadedItlServer = new Dist();
+    for (const rec of loadedRecords.values()) loadedItlServer.recordAll(rec.itl_ms_series);
+    log(`server-side ITL p99: unloaded ${baseItlServer.at(99)} ms (${baseMatched} streams), overloaded ${loadedItlServer.at(99)} ms (${loadedRecords.size} streams)`);
     const missingRetryAfter = rejected.filter((r) => r.transport === 'sse' && !r.retryAfter).length;
     const ratio = baseItl.at(99) > 0 ? loadedItl.at(99) / baseItl.at(99) : Infinity;
     log(`overload (${clients} clients for capacity ${capacity}): ${admitted.length} admitted, ${rejected.length} refused `
@@ -135,17 +157,19 @@ export const overload: Scenario = {
         bar('other errors (neither admitted nor refused with overloaded)', other.length, '==', 0),
       ],
       figures: {
-        max_running: p.maxRunning, max_queue: p.maxQueue, capacity, clients, max_tokens: p.tokens, backoff_ms: BACKOFF_MS,
+        max_running: p.maxRunning, max_queue: p.maxQueue, capacity, clients, max_tokens: p.tokens, backoff_ms: p.backoffMs,
         wall_ms: Math.round(wallMs), admitted: admitted.length, refused: rejected.length, other: otherCodes,
         refusals_per_s: rejectMs.count / (wallMs / 1000), warmup_ms: p.warmupMs,
         reject_ms: rejectMs.summary(), unloaded_itl_ms: baseItl.summary(), loaded_itl_ms: loadedItl.summary(),
+        unloaded_itl_server_ms: baseItlServer.summary(), loaded_itl_server_ms: loadedItlServer.summary(),
+        itl_p99_ratio_server: baseItlServer.at(99) > 0 ? loadedItlServer.at(99) / baseItlServer.at(99) : null,
         loaded_ttft_ms: loadedTtft.summary(), itl_p99_ratio: ratio,
       },
       tables: [{
         title: 'Overload',
         rows: [
-          { phase: `unloaded (${p.maxRunning} streams)`, streams: base.results.length, refused: 0, 'ITL p50': baseItl.at(50), 'ITL p90': baseItl.at(90), 'ITL p99': baseItl.at(99), 'refusal p50': '', 'refusal p99': '' },
-          { phase: `${clients} clients (10× capacity ${capacity})`, streams: admitted.length, refused: rejected.length, 'ITL p50': loadedItl.at(50), 'ITL p90': loadedItl.at(90), 'ITL p99': loadedItl.at(99), 'refusal p50': rejectMs.at(50), 'refusal p99': rejectMs.at(99) },
+          { phase: `unloaded (${p.maxRunning} streams)`, streams: baseResults.length, refused: 0, 'ITL p50': baseItl.at(50), 'ITL p90': baseItl.at(90), 'ITL p99': baseItl.at(99), 'server ITL p99': baseItlServer.at(99), 'refusal p50': '', 'refusal p99': '' },
+          { phase: `${clients} clients (10× capacity ${capacity})`, streams: admitted.length, refused: rejected.length, 'ITL p50': loadedItl.at(50), 'ITL p90': loadedItl.at(90), 'ITL p99': loadedItl.at(99), 'server ITL p99': loadedItlServer.at(99), 'refusal p50': rejectMs.at(50), 'refusal p99': rejectMs.at(99) },
         ],
       }],
       charts: [
@@ -155,7 +179,8 @@ export const overload: Scenario = {
         },
         {
           kind: 'line', title: 'Inter-token gaps of admitted streams: unloaded vs 10× capacity', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
-          series: [{ name: 'unloaded', points: baseItl.curve() }, { name: 'overloaded', points: loadedItl.curve() }],
+          series: [{ name: 'unloaded (client)', points: baseItl.curve() }, { name: 'overloaded (client)', points: loadedItl.curve() },
+            { name: 'unloaded (server)', points: baseItlServer.curve() }, { name: 'overloaded (server)', points: loadedItlServer.curve() }],
         },
         {
           kind: 'bar', title: 'Outcomes under overload', yLabel: 'requests', categories: ['admitted', 'refused (429/overloaded)', 'other'],
@@ -164,8 +189,8 @@ export const overload: Scenario = {
       ],
       notes: [
         `capacity = --max-running ${p.maxRunning} + --max-queue ${p.maxQueue}; ${clients} closed-loop clients (half WebSocket, half HTTP SSE), `
-        + `a back-off drawn uniformly from ${BACKOFF_MS[0]}–${BACKOFF_MS[1]} ms after a refusal `
-        + `(10× more eager than the server's Retry-After: 1, so the excess stays at 10× capacity); max_tokens ${p.tokens} with ignore_eos; `
+        + `a back-off drawn uniformly from ${p.backoffMs[0]}–${p.backoffMs[1]} ms after a refusal `
+        + `(the server's Retry-After is 1 s); max_tokens ${p.tokens} with ignore_eos; `
         + `the first ${p.warmupMs} ms are not measured (their streams must still complete).`,
         ...Object.entries(otherCodes).map(([k, v]) => `other outcome ${k}: ${v}`),
       ],

@@ -36,13 +36,13 @@ export const soak: Scenario = {
     const byTransport: Record<string, number> = {};
     let baseline: { rss: number; heap: number; at: number } | null = null;
     let baselinePromise: Promise<void> | null = null;
-    const samples: { t: number; gens: number; rss: number; heap: number }[] = [];
+    const samples: { t: number; gens: number; rss: number; heap: number; majorGcs: number }[] = [];
     const t0 = performance.now();
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
         const s = await scrape(server.url);
-        samples.push({ t: (s.at - t0) / 1000, gens: finished, rss: s.rss / MiB, heap: s.heapUsed / MiB });
+        samples.push({ t: (s.at - t0) / 1000, gens: finished, rss: s.rss / MiB, heap: s.heapUsed / MiB, majorGcs: s.majorGcs });
         await sleep(p.sampleMs);
       }
     })();
@@ -78,7 +78,7 @@ export const soak: Scenario = {
     const end = await scrape(server.url);
     sampling = false;
     await sampler;
-    samples.push({ t: (end.at - t0) / 1000, gens: finished, rss: end.rss / MiB, heap: end.heapUsed / MiB });
+    samples.push({ t: (end.at - t0) / 1000, gens: finished, rss: end.rss / MiB, heap: end.heapUsed / MiB, majorGcs: end.majorGcs });
     const base = baseline as { rss: number; heap: number; at: number } | null;
     const growth = base ? (end.rss - base.rss) / base.rss : Infinity;
     log(`${finished} generations in ${wallS.toFixed(1)} s; RSS ${base ? (base.rss / MiB).toFixed(1) : '?'} → ${(end.rss / MiB).toFixed(1)} MiB (${(growth * 100).toFixed(1)} %)`);
@@ -100,6 +100,7 @@ export const soak: Scenario = {
         wall_s: wallS, generations_per_s: finished / wallS, tokens_per_s: (finished * p.tokens) / wallS, e2e_ms: e2e.summary(),
         rss_baseline_mib: base ? base.rss / MiB : null, rss_end_mib: end.rss / MiB, rss_growth_pct: growth * 100,
         heap_baseline_mib: base ? base.heap / MiB : null, heap_end_mib: end.heapUsed / MiB, failures: failureKinds,
+        major_gcs: end.majorGcs - (samples[0]?.majorGcs ?? 0),
       },
       tables: [{
         title: 'Soak',
@@ -117,6 +118,8 @@ export const soak: Scenario = {
       notes: [
         `${p.generations} generations of max_tokens ${p.tokens} (ignore_eos), ${p.concurrency} at a time, transports in turn ${TRANSPORTS.join(', ')}; `
         + `the RSS baseline is read when the first ${p.warmup} have finished, the end value 1 s after the last.`,
+        `V8 ran ${end.majorGcs - (samples[0]?.majorGcs ?? 0)} mark-compact (major) collections during the run: between them the JS heap (and so RSS) also holds `
+        + 'garbage not yet collected, so a rising heap line without major collections is not by itself a leak.',
         ...Object.entries(failureKinds).map(([k, v]) => `failed: ${k} ×${v}`),
       ],
     };

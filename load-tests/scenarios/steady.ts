@@ -7,6 +7,7 @@
 import autocannon from 'autocannon';
 import { Dist } from '../lib/stats.ts';
 import { bar, type ChartSpec, type Outcome, type Scenario, type Series } from '../lib/result.ts';
+import { fetchRecent, matchRecords } from '../lib/recent.ts';
 import { fixed, prompt } from '../lib/requests.ts';
 import { runWsGenerator } from '../lib/ws.ts';
 
@@ -74,13 +75,6 @@ async function cannon(url: string, c: number, amount: number, stream: boolean): 
   };
 }
 
-interface ServerRecord {
-  client_id?: string;
-  transport: string;
-  timings: { ttft_ms: number };
-  itl_ms_series: number[];
-}
-
 interface WsRow {
   level: number;
   streams: number;
@@ -123,8 +117,7 @@ export const steady: Scenario = {
       });
       const bad = results.filter((r) => r.status !== 'done' || r.finishReason !== 'length' || r.tokens !== MAX_TOKENS);
       for (const r of bad.slice(0, 5)) failures.push(`ws ${r.id}: ${r.status} ${r.finishReason ?? r.errorCode ?? ''} ${r.tokens} tokens`);
-      const recent = (await (await fetch(`${server.url}/v1/streams/recent?limit=${n}`)).json()) as { data: ServerRecord[] };
-      const byId = new Map(recent.data.filter((d) => d.transport === 'ws' && d.client_id).map((d) => [d.client_id!, d]));
+      const records = matchRecords(results, await fetchRecent(server.url, n));
       const row: WsRow = {
         level: c, streams: results.length, errors: bad.length + (n - results.length), wallMs,
         tokensPerS: results.reduce((a, r) => a + r.tokens, 0) / (wallMs / 1000),
@@ -134,7 +127,7 @@ export const steady: Scenario = {
         if (r.ttftMs !== null) row.ttft.record(r.ttftMs);
         row.itl.recordAll(r.gapsMs);
         if (r.e2eMs !== null) row.e2e.record(r.e2eMs);
-        const rec = byId.get(r.id);
+        const rec = records.get(r);
         if (rec && r.ttftMs !== null) {
           row.matched++;
           row.serverTtft.record(rec.timings.ttft_ms);

@@ -1,0 +1,31 @@
+/**
+ * The quick version of every load-test scenario (load-tests/), against the real server started as a child
+ * process on the bundled models — or SPECD_TEST_TARGET / SPECD_TEST_DRAFT while those are being trained.
+ * Each scenario's bars are asserted as they are in `npm run load -- <scenario> --quick`; nothing is written to
+ * load-tests/results.
+ */
+import { describe, expect, it } from 'vitest';
+import { execute } from '../../load-tests/lib/execute.ts';
+import { findModels, NO_MODELS_MESSAGE } from '../../load-tests/lib/models.ts';
+import { barText } from '../../load-tests/lib/report.ts';
+import { SCENARIOS } from '../../load-tests/scenarios/index.ts';
+
+const models = findModels();
+
+if (!models) {
+  describe.skip(`load tests (quick): skipped, ${NO_MODELS_MESSAGE}`, () => {
+    it('needs a model pair', () => {});
+  });
+} else {
+  describe('load tests, quick versions (real server, real models)', () => {
+    for (const scenario of SCENARIOS) {
+      it(`${scenario.name}: ${scenario.summary}`, async () => {
+        const result = await execute(scenario, { quick: true, models });
+        expect(result.skipped, result.skipped).toBeUndefined();
+        const missed = result.bars.filter((b) => !b.pass).map((b) => `${b.name}: ${barText(b)}${b.detail ? ` (${b.detail})` : ''}`);
+        expect(missed, [...result.notes, ...result.server.errorLogs].join('\n')).toEqual([]);
+        expect(result.bars.length).toBeGreaterThan(0);
+      }, 120_000);
+    }
+  });
+}
