@@ -3,7 +3,8 @@
  * scripts, no CDN), summary.md, and the "Latest results" section of load-tests/README.md (between markers).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { ROOT } from './models.ts';
 import type { Bar, ScenarioResult, Table } from './result.ts';
 import { esc, renderChart } from './svg.ts';
 
@@ -28,7 +29,15 @@ const cell = (v: string | number) => (typeof v === 'number' ? num(v) : v);
 export const barText = (b: Bar) => `${num(b.actual)}${b.unit && b.unit !== 'fraction' ? ` ${b.unit}` : ''} ${b.op} ${num(b.limit)}`;
 const status = (r: ScenarioResult) => (r.skipped ? 'SKIPPED' : r.pass ? 'PASS' : 'FAIL');
 const runKind = (r: ScenarioResult) => (r.quick ? 'quick' : 'full');
-const modelsText = (r: ScenarioResult) => (r.server.models ? `${r.server.models.target.split('/').slice(-1)[0]} + ${r.server.models.draft?.split('/').slice(-1)[0] ?? 'no draft'} (${r.server.models.source})` : 'external server (--url)');
+const shortPath = (p: string) => (p.startsWith(ROOT) ? relative(ROOT, p) : p);
+const modelsText = (r: ScenarioResult) => (r.server.models
+  ? `${shortPath(r.server.models.target)} + ${r.server.models.draft ? shortPath(r.server.models.draft) : 'no draft'}`
+  : 'external server (--url)');
+
+/** One result per scenario for the summary: the full run when there is one, else the quick run. */
+export function latestPerScenario(results: ScenarioResult[]): ScenarioResult[] {
+  return results.filter((r) => !r.quick || !results.some((o) => o.scenario === r.scenario && !o.quick));
+}
 
 function htmlTable(t: Table): string {
   const cols = Object.keys(t.rows[0] ?? {});
@@ -71,7 +80,8 @@ ${sections}
 }
 
 /** The markdown summary (summary.md and the README section): one row per result, one line per bar. */
-export function renderSummary(results: ScenarioResult[], reportHref = 'results/report.html'): string {
+export function renderSummary(all: ScenarioResult[], reportHref = 'results/report.html'): string {
+  const results = latestPerScenario(all);
   if (results.length === 0) return '_No results yet: run `npm run load -- all`._\n';
   const lines = [
     '| scenario | run | result | date (UTC) | models | bars |',
@@ -79,7 +89,8 @@ export function renderSummary(results: ScenarioResult[], reportHref = 'results/r
     ...results.map((r) => `| ${r.scenario} | ${runKind(r)} | **${status(r)}** | ${r.startedAt.slice(0, 16).replace('T', ' ')} | ${modelsText(r)} | `
       + (r.skipped ? r.skipped : r.bars.map((b) => `${b.pass ? '✓' : '✗'} ${b.name}: ${barText(b)}`).join('<br>').replace(/\|/g, '\\|')) + ' |'),
     '',
-    `Machine of the latest run: ${results[0]!.env.cpus} × ${results[0]!.env.cpuModel}, node ${results[0]!.env.node}. Charts and every figure: [report.html](${reportHref}).`,
+    `One row per scenario: its full run, or the quick run when no full run was recorded. Machine: ${results[0]!.env.cpus} × ${results[0]!.env.cpuModel}, `
+    + `node ${results[0]!.env.node}. Charts, tables and every figure: [report.html](${reportHref}).`,
     '',
   ];
   return lines.join('\n');

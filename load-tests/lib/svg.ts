@@ -46,14 +46,15 @@ function pctX(p: number): number {
 const PCT_TICKS: [number, string][] = [[0, '0%'], [50, '50%'], [90, '90%'], [99, '99%'], [99.9, '99.9%'], [100, 'max']];
 
 function frame(title: string, body: string, legend: { name: string; color: string }[], extraBottom = 0): string {
+  const perRow = legend.some((l) => l.name.length > 20) ? 2 : 4;
   const items = legend.map((l, i) => {
-    const col = i % 4;
-    const row = Math.floor(i / 4);
-    const x = M.left + col * 150;
+    const col = i % perRow;
+    const row = Math.floor(i / perRow);
+    const x = M.left + col * (600 / perRow);
     const y = H - 30 + extraBottom + row * 14;
-    return `<rect x="${x}" y="${y - 8}" width="10" height="10" fill="${l.color}"/><text x="${x + 14}" y="${y + 1}" class="lg">${esc(l.name.slice(0, 22))}</text>`;
+    return `<rect x="${x}" y="${y - 8}" width="10" height="10" fill="${l.color}"/><text x="${x + 14}" y="${y + 1}" class="lg">${esc(l.name.slice(0, 44))}</text>`;
   }).join('');
-  const extra = Math.max(0, Math.ceil(legend.length / 4) - 1) * 14 + extraBottom;
+  const extra = Math.max(0, Math.ceil(legend.length / perRow) - 1) * 14 + extraBottom;
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H + extra}" width="${W}" height="${H + extra}" role="img" aria-label="${esc(title)}">`
     + `<style>.t{font:600 13px sans-serif}.ax{font:11px sans-serif;fill:#444}.lg{font:11px sans-serif;fill:#222}.g{stroke:#e5e7eb}</style>`
     + `<rect width="100%" height="100%" fill="#fff"/><text x="${M.left}" y="20" class="t">${esc(title)}</text>${body}${items}</svg>`;
@@ -93,7 +94,9 @@ function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
   let body = '';
   for (const t of yTicks) body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
   const xTicks: [number, string][] = c.x === 'percentile' ? PCT_TICKS
-    : (c.xTicks ?? [...new Set(xs)].sort((a, b) => a - b).filter((_, i, a) => a.length <= 12 || i % Math.ceil(a.length / 12) === 0)).map((v) => [v, fmt(v)]);
+    : c.xTicks ? c.xTicks.map((v) => [v, fmt(v)])
+      : c.x === 'linear' ? niceTicks(Math.max(...xs), 6).filter((v) => v >= Math.min(...xs)).map((v) => [v, fmt(v)])
+        : [...new Set(xs)].sort((a, b) => a - b).filter((_, i, a) => a.length <= 12 || i % Math.ceil(a.length / 12) === 0).map((v) => [v, fmt(v)]);
   for (const [v, label] of xTicks) body += `<line x1="${X(v)}" x2="${X(v)}" y1="${M.top}" y2="${M.top + ph}" class="g"/><text x="${X(v)}" y="${M.top + ph + 16}" text-anchor="middle" class="ax">${label}</text>`;
   body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/><line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" stroke="#888"/>`;
   body += `<text x="${M.left + pw / 2}" y="${M.top + ph + 32}" text-anchor="middle" class="ax">${esc(c.xLabel)}</text>`;
@@ -111,7 +114,8 @@ function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
 }
 
 function barChart(c: Extract<ChartSpec, { kind: 'bar' }>): string {
-  const pw = W - M.left - M.right;
+  const rotated = c.categories.length > 6;
+  const pw = W - M.left - M.right - (rotated ? 70 : 0); // room for the last slanted label
   const ph = H - M.top - M.bottom;
   const values = c.series.flatMap((s) => s.values);
   const positive = values.filter((v) => v > 0);
@@ -139,12 +143,11 @@ function barChart(c: Extract<ChartSpec, { kind: 'bar' }>): string {
     });
     const label = cat.length > 18 ? `${cat.slice(0, 17)}…` : cat;
     const lx = M.left + ci * groupW + groupW / 2;
-    body += c.categories.length > 6 // long category lists: slanted labels (the frame makes room below)
+    body += rotated // long category lists: slanted labels (the frame makes room below)
       ? `<text transform="translate(${lx} ${M.top + ph + 10}) rotate(30)" class="ax">${esc(label)}</text>`
       : `<text x="${lx}" y="${M.top + ph + 16}" text-anchor="middle" class="ax">${esc(label)}</text>`;
   });
   body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/>`;
   body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="ax">${esc(c.yLabel)}</text>`;
-  const rotated = c.categories.length > 6;
   return frame(c.title, body, c.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! })), rotated ? 56 : 0);
 }

@@ -129,6 +129,12 @@ export const disconnects: Scenario = {
     const rssPoll = await pollMetrics(server.url, (s) => s.rss <= rssBefore * (1 + RSS_TOLERANCE), p.rssSettleMs, 250);
     sampling = false;
     await sampler;
+    for (const sc of [...settle.samples, ...rssPoll.samples]) {
+      gauge.push([(sc.at - t0) / 1000, sc.running]);
+      rss.push([(sc.at - t0) / 1000, sc.rss / 2 ** 20]);
+    }
+    gauge.sort((a, b) => a[0] - b[0]);
+    rss.sort((a, b) => a[0] - b[0]);
     const rssAfter = rssPoll.scrape.rss;
     const rssChange = (rssAfter - rssBefore) / rssBefore;
     log(`storm of ${results.length}: gauges 0 after ${zeroMs.toFixed(0)} ms; RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB (${(rssChange * 100).toFixed(1)} %)`);
