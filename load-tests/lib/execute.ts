@@ -1,6 +1,7 @@
 /** Runs one scenario end to end: its own server (or --url), the scenario, the crash check, the result record. */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
+import { isAbsolute, relative } from 'node:path';
 import type { ModelPair } from './models.ts';
 import { ROOT } from './models.ts';
 import { bar, type Scenario, type ScenarioResult } from './result.ts';
@@ -32,6 +33,9 @@ export function environment(): ScenarioResult['env'] {
   };
 }
 
+/** Paths inside the repository are recorded relative to it, so committed results hold no machine paths. */
+const rel = (p: string) => (isAbsolute(p) && p.startsWith(ROOT) ? relative(ROOT, p) || '.' : p);
+
 export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise<ScenarioResult> {
   const log = opts.log ?? (() => {});
   const startedAt = new Date().toISOString();
@@ -55,7 +59,10 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
     return {
       scenario: scenario.name, quick: opts.quick, pass: !outcome.skipped && outcome.bars.every((b) => b.pass), startedAt,
       durationS: Math.round((performance.now() - t0) / 100) / 10, env,
-      server: { url: server.url, spawned: server.spawned, flags: server.flags, models: opts.url ? null : opts.models, errorLogs: server.errorLogs() },
+      server: {
+        url: server.url, spawned: server.spawned, flags: server.flags?.map(rel) ?? null, errorLogs: server.errorLogs(),
+        models: opts.url || !opts.models ? null : { ...opts.models, target: rel(opts.models.target), draft: opts.models.draft === null ? null : rel(opts.models.draft) },
+      },
       ...outcome,
     };
   } catch (e) {

@@ -3,7 +3,7 @@
  * scripts, no CDN), summary.md, and the "Latest results" section of load-tests/README.md (between markers).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { ROOT } from './models.ts';
 import type { Bar, ScenarioResult, Table } from './result.ts';
 import { esc, renderChart } from './svg.ts';
@@ -29,7 +29,7 @@ const cell = (v: string | number) => (typeof v === 'number' ? num(v) : v);
 export const barText = (b: Bar) => `${num(b.actual)}${b.unit && b.unit !== 'fraction' ? ` ${b.unit}` : ''} ${b.op} ${num(b.limit)}`;
 const status = (r: ScenarioResult) => (r.skipped ? 'SKIPPED' : r.pass ? 'PASS' : 'FAIL');
 const runKind = (r: ScenarioResult) => (r.quick ? 'quick' : 'full');
-const shortPath = (p: string) => (p.startsWith(ROOT) ? relative(ROOT, p) : p);
+const shortPath = (p: string) => (isAbsolute(p) && p.startsWith(ROOT) ? relative(ROOT, p) : p);
 const modelsText = (r: ScenarioResult) => (r.server.models
   ? `${shortPath(r.server.models.target)} + ${r.server.models.draft ? shortPath(r.server.models.draft) : 'no draft'}`
   : 'external server (--url)');

@@ -18,6 +18,8 @@ import { Dist } from '../lib/stats.ts';
 import { type Frame, WsConn } from '../lib/ws.ts';
 
 const ANSWER_TIMEOUT_MS = 5_000;
+/** Frames read at most while skipping a generation's own frames (a generation has at most max_tokens of them). */
+const MAX_FRAMES = 2_000;
 
 function plan(quick: boolean) {
   return quick ? { inputs: 600, batch: 200, httpWorkers: 4, sockets: 4 } : { inputs: 10_000, batch: 500, httpWorkers: 4, sockets: 4 };
@@ -126,7 +128,7 @@ class WsFuzzer {
   /** Cancels generation `id` and reads frames until its final one. */
   private async drain(conn: WsConn, id: string): Promise<void> {
     conn.cancel(id);
-    for (;;) {
+    for (let i = 0; i < MAX_FRAMES; i++) {
       const { frame } = await conn.nextUnrouted(ANSWER_TIMEOUT_MS);
       if (!frame || (frame.id === id && (frame.type === 'done' || frame.type === 'error'))) return;
     }
@@ -137,7 +139,8 @@ class WsFuzzer {
     const id = c.duplicateOf!;
     conn.sendRaw(c.data);
     conn.sendRaw(c.data);
-    for (;;) {
+    for (let i = 0; ; i++) {
+      if (i === MAX_FRAMES) return { c, ok: false, answer: 'no answer', why: `no error frame within ${MAX_FRAMES} frames`, ms: performance.now() - t0 };
       const { frame } = await conn.nextUnrouted(ANSWER_TIMEOUT_MS);
       const ms = performance.now() - t0;
       if (!frame) return { c, ok: false, answer: 'no answer', why: 'no error frame for the duplicate', ms };
