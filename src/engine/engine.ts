@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { basename } from 'node:path';
 import type { EngineOptions } from './options.ts';
 import { PromptCodec } from './prompt.ts';
@@ -40,6 +41,7 @@ export class SpecEngine implements Engine {
     private readonly admission: Admission,
   ) {
     this.costs = new StepCosts(client.calibration);
+    setMaxListeners(0, this.shutdown.signal); // every running stream listens for shutdown while its step runs
   }
 
   static async create(opts: EngineOptions): Promise<SpecEngine> {
