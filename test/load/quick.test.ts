@@ -18,7 +18,9 @@ if (!models) {
   });
 } else {
   describe('load tests, quick versions (real server, real models)', () => {
-    for (const scenario of SCENARIOS) {
+    // budget's bars are latency comparisons between modes measured seconds apart: on a shared CI machine that is
+    // noise, so it runs from `npm run load -- budget` (and its committed report), not in the unit suite.
+    for (const scenario of SCENARIOS.filter((s) => s.name !== 'budget')) {
       it(`${scenario.name}: ${scenario.summary}`, async () => {
         const result = await execute(scenario, { quick: true, models });
         expect(result.skipped, result.skipped).toBeUndefined();
