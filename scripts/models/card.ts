@@ -11,6 +11,8 @@ import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR } from './heldout.ts';
 
 const work = process.argv[2] ?? join(ROOT, 'scripts', 'models', 'work');
+/** Optional notes about a run that its summary cannot show (e.g. a schedule changed on resume): CARD_NOTE_TARGET / _DRAFT. */
+const NOTES = { target: process.env['CARD_NOTE_TARGET'], draft: process.env['CARD_NOTE_DRAFT'] };
 env.allowRemoteModels = false;
 env.useFSCache = false;
 const evalReport = JSON.parse(readFileSync(join(ROOT, 'docs', 'bench', 'models-eval.json'), 'utf8'));
@@ -59,7 +61,7 @@ Built by \`npm run models:build\` (scripts/models/); reproducible from the seed 
 | cost ratio (models:eval) | target ${e.cost.target_step_ms.toFixed(2)} ms / draft ${e.cost.draft_step_ms.toFixed(2)} ms per 1-token decode at a ${e.cost.context}-token context = **${e.cost.ratio.toFixed(1)}×** |
 | files | \`onnx/model.onnx\` (fp32, ${cfg.num_hidden_layers}-layer decoder with past: \`input_ids\`, \`attention_mask\`, \`position_ids\`, \`past_key_values.{i}.key\\|value\` → \`logits\`, \`present.{i}.key\\|value\`), \`config.json\`, \`generation_config.json\`, tokenizer files, \`training.json\` (loss curve) |
 
-Export parity (ONNX Runtime vs torch logits, with and without a past) is checked by \`parity.ts\` at build time: max abs diff < 1e-3.
+${NOTES[kind] ? `Note: ${NOTES[kind]}\n\n` : ''}Export parity (ONNX Runtime vs torch logits, with and without a past) is checked by \`parity.ts\` at build time: max abs diff < 1e-3.
 
 ## Greedy sample
 
