@@ -14,7 +14,7 @@ mkdir -p "$WORK"
 [ -f "$WORK/tokenizer/tokenizer.json" ] || $PY scripts/models/tokenizer_train.py "$WORK/tokenizer"          # ~5 s
 [ -f "$WORK/data/train.bin" ] || npx tsx scripts/models/encode-corpus.ts "$WORK/tokenizer" "$CORPUS" "$WORK/data"  # ~5 s
 [ -f "$WORK/target/final.pt" ] || $PY scripts/models/train.py --kind target --data "$WORK/data/train.bin" --steps "$TARGET_STEPS"  # ~75 min
-[ -f "$WORK/data/distill.bin" ] || $PY scripts/models/distill_data.py                                            # ~10 min
+[ -f "$WORK/data/distill.bin" ] || $PY scripts/models/distill_data.py --new-tokens 72 --sampled-every 6 --batch 128        # ~15 min
 [ -f "$WORK/draft/final.pt" ] || $PY scripts/models/train.py --kind draft --data "$WORK/data/distill.bin" "$WORK/data/distill.bin" "$WORK/data/train.bin" \
   --steps "$DRAFT_STEPS" --batch 16 --lr 3e-3 --warmup 50                                                          # ~20 min
 for kind in target draft; do

@@ -40,7 +40,7 @@ function card(kind: 'target' | 'draft', dir: string, sample: string): string {
   const ppl = kind === 'target' ? e.heldout.target_ppl : e.heldout.draft_ppl;
   const data = kind === 'target'
     ? 'TinyStories train split from `../shared/corpus` (5,117 stories, 1.21M tokens), each story framed as `<s> story </s>`, plus a chat-shaped copy of every sixth story (a user turn asking for a story about its main character, the story as the assistant turn).'
-    : "the target's own continuations (distillation on its outputs): for every training story, the target continues an opening of 4–64 tokens for 96 tokens greedily, and a third again with temperature 1 sampling (`distill_data.py`); mixed 2:1 with the corpus stream.";
+    : "the target's own continuations (distillation on its outputs): for every training document, the target continues an opening of 4–64 tokens for 72 tokens greedily, and one in six again with temperature-1 sampling (`distill_data.py`, 6,912 sequences); that stream twice, plus the corpus stream once.";
   return `# ${cfg._name_or_path ?? dir.split('/').at(-1)}
 
 ${kind === 'target' ? 'The **target** model bundled with specd: the accuracy reference whose output speculative decoding reproduces exactly.' : "The **draft** model bundled with specd: proposes tokens for the target to verify. Trained to agree with the target, not merely on the corpus."}
