@@ -27,7 +27,8 @@ env.allowRemoteModels = false;
 env.useFSCache = false;
 const tok = await AutoTokenizer.from_pretrained(targetDir);
 const load = { dtype: 'fp32' as const, threads };
-const [target, draft] = [await DecoderModel.load(targetDir, load), await DecoderModel.load(draftDir, load)];
+// As the engine runs them: the draft single-threaded (its ops are too small to split), the target on `threads`.
+const [target, draft] = [await DecoderModel.load(targetDir, load), await DecoderModel.load(draftDir, { ...load, threads: 1 })];
 const fwd = (m: DecoderModel): ForwardModel<KvCache> => ({ newCache: () => m.newCache(), forward: (c, ids) => m.forward(c, ids), vocab: m.info.vocabSize });
 const models = { target: fwd(target), draft: fwd(draft) };
 const eos = new Set(target.info.eosIds);
