@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts } from '../models/heldout.ts';
-import { mean, percentiles, table } from './stats.ts';
+import { logProb, mean, percentiles, table } from './stats.ts';
 import { pareto, scatter, type Point } from './svg.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -47,14 +47,7 @@ async function logLikelihood(promptIds: number[], out: number[]): Promise<number
   const logits = await scorer.forward(scorer.newCache(), ids.slice(0, -1));
   const V = scorer.info.vocabSize;
   let sum = 0;
-  for (let i = promptIds.length - 1; i < ids.length - 1; i++) {
-    const row = logits.subarray(i * V, (i + 1) * V);
-    let max = -Infinity;
-    for (const x of row) max = Math.max(max, x);
-    let z = 0;
-    for (const x of row) z += Math.exp(x - max);
-    sum += row[ids[i + 1]!]! - max - Math.log(z);
-  }
+  for (let i = promptIds.length - 1; i < ids.length - 1; i++) sum += logProb(logits.subarray(i * V, (i + 1) * V), ids[i + 1]!);
   return sum / out.length;
 }
 

@@ -11,6 +11,15 @@ export function percentiles(values: number[], ps = [50, 95, 99]): Record<string,
   return out;
 }
 
+/** log softmax(row)[id], computed stably: scoring passes of the offline benchmarks, never the serving path. */
+export function logProb(row: Float32Array, id: number): number {
+  let max = -Infinity;
+  for (const x of row) max = Math.max(max, x);
+  let z = 0;
+  for (const x of row) z += Math.exp(x - max);
+  return row[id]! - max - Math.log(z);
+}
+
 export const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 export function table(rows: Record<string, string | number>[]): string {

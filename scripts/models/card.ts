@@ -20,8 +20,7 @@ const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
 
 async function greedySample(dir: string, prompt: string, n = 96): Promise<string> {
   const m = await DecoderModel.load(dir, { dtype: 'fp32', threads: 2 });
-  const fwd = { newCache: () => m.newCache(), forward: m.forward.bind(m), vocab: m.info.vocabSize };
-  const s = new StreamState({ target: fwd, draft: null }, tok.encode(prompt), 'target',
+  const s = new StreamState({ target: m, draft: null }, tok.encode(prompt), 'target',
     { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 }, new Set(m.info.eosIds), 512);
   const ids: number[] = [];
   while (ids.length < n) {

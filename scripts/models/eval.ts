@@ -10,8 +10,8 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import type { KvCache } from '../../src/engine/model/kv-cache.ts';
-import { StreamState, type ForwardModel } from '../../src/engine/spec/stream-state.ts';
+import { logProb } from '../bench/stats.ts';
+import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { DRAFT_DIR, TARGET_DIR, heldoutPrompts, validStories } from './heldout.ts';
 
 const BARS = { alpha: 0.75, costRatio: 6 };
@@ -29,8 +29,7 @@ const tok = await AutoTokenizer.from_pretrained(targetDir);
 const load = { dtype: 'fp32' as const, threads };
 // As the engine runs them: the draft single-threaded (its ops are too small to split), the target on `threads`.
 const [target, draft] = [await DecoderModel.load(targetDir, load), await DecoderModel.load(draftDir, { ...load, threads: 1 })];
-const fwd = (m: DecoderModel): ForwardModel<KvCache> => ({ newCache: () => m.newCache(), forward: (c, ids) => m.forward(c, ids), vocab: m.info.vocabSize });
-const models = { target: fwd(target), draft: fwd(draft) };
+const models = { target, draft };
 const eos = new Set(target.info.eosIds);
 
 /** Held-out perplexity over the first `maxTokens` tokens of the validation stories, in 256-token windows. */
@@ -41,12 +40,7 @@ async function perplexity(m: DecoderModel, ids: number[], window = 256): Promise
     const logits = await m.forward(m.newCache(), chunk.slice(0, -1));
     const V = m.info.vocabSize;
     for (let i = 0; i + 1 < chunk.length; i++) {
-      const row = logits.subarray(i * V, (i + 1) * V);
-      let max = -Infinity;
-      for (const x of row) max = Math.max(max, x);
-      let z = 0;
-      for (const x of row) z += Math.exp(x - max);
-      nll += Math.log(z) + max - row[chunk[i + 1]!]!;
+      nll -= logProb(logits.subarray(i * V, (i + 1) * V), chunk[i + 1]!);
       count++;
     }
   }

@@ -160,12 +160,12 @@ export class SpecEngine implements Engine {
     // The next step is requested as soon as a result arrives, before this one's text is processed and handed
     // over, so the worker computes while the main thread detokenises and the consumer sends (one step of
     // lookahead: a stream that stops on a stop string or a cancel wastes at most that step).
-    const request = (): Promise<StepResult | null> => {
-      const p = this.stepOrInterrupt(sid, this.pickK(req, acceptance), maxNew - generated, req.signal);
+    const request = (remaining: number): Promise<StepResult | null> => {
+      const p = this.stepOrInterrupt(sid, this.pickK(req, acceptance), remaining, req.signal);
       p.catch(() => {}); // a dropped lookahead's failure is reported by nobody
       return p;
     };
-    let next = request();
+    let next = request(maxNew);
     while (true) {
       let r: StepResult | null;
       try {
@@ -178,7 +178,7 @@ export class SpecEngine implements Engine {
       if (r.prefill) {
         stats.prefillMs += r.targetMs + r.draftMs;
         if (r.targetTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.targetMs / r.targetTokens);
-        next = request();
+        next = request(maxNew - generated);
         continue;
       }
       this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
@@ -186,13 +186,7 @@ export class SpecEngine implements Engine {
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
       const ids = r.tokens.slice(0, maxNew - generated);
-      const more = !r.eos && generated + ids.length < maxNew;
-      if (more) {
-        const already = generated;
-        generated += ids.length; // provisional, so the lookahead asks for the right remainder
-        next = request();
-        generated = already;
-      }
+      if (!r.eos && generated + ids.length < maxNew) next = request(maxNew - generated - ids.length);
 
       const out = text.push(ids);
       const used = out.stopped ? out.tokensUsed : ids.length;

@@ -150,7 +150,7 @@ export class EngineError extends Error {
 }
 
 export interface ModelInfo {
-  target: { id: string; path: string; contextLength: number; vocabSize: number; params?: number };
+  target: { id: string; path: string; contextLength: number; vocabSize: number };
   draft: { id: string; path: string } | null;
 }
 

@@ -50,7 +50,11 @@ describe.runIf(haveModels)('greedy speculative decoding is lossless', () => {
   }
 
   it('draft mode runs the draft alone and reports no proposals', async () => {
-    const ids = await tokensOf(engine, { input: { prompt: PROMPTS[0]! }, mode: 'draft' });
-    expect(ids.length).toBeGreaterThan(0);
+    const events: EngineEvent[] = [];
+    for await (const ev of engine.generate({ input: { prompt: PROMPTS[0]! }, maxTokens: MAX_TOKENS, sampling: GREEDY, stop: [], mode: 'draft', k: 'auto' })) events.push(ev);
+    const done = events.at(-1);
+    expect(done?.type === 'done' && done.completionTokens).toBeGreaterThan(0);
+    expect(done?.type === 'done' && done.speculative.proposed).toBe(0);
+    expect(events.flatMap((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.source) : [])).every((s) => s === 'draft')).toBe(true);
   });
 });

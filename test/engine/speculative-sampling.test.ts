@@ -8,7 +8,7 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import type { KvCache } from '../../src/engine/model/kv-cache.ts';
-import { StreamState, type ForwardModel, type Models } from '../../src/engine/spec/stream-state.ts';
+import { StreamState, type Models } from '../../src/engine/spec/stream-state.ts';
 import type { Mode, SamplingParams } from '../../src/engine/types.ts';
 import { chiSquareSurvival } from './sampling/chi-square.ts';
 import { DRAFT_DIR, TARGET_DIR, haveModels } from '../helpers/models.ts';
@@ -48,8 +48,7 @@ describe.runIf(haveModels)('speculative sampling preserves the target distributi
     env.useFSCache = false;
     const load = { dtype: 'fp32' as const, threads: 1 };
     const [t, d] = [await DecoderModel.load(TARGET_DIR, load), await DecoderModel.load(DRAFT_DIR, load)];
-    const fwd = (m: DecoderModel): ForwardModel<KvCache> => ({ newCache: () => m.newCache(), forward: (c, ids) => m.forward(c, ids), vocab: m.info.vocabSize });
-    models = { target: fwd(t), draft: fwd(d) };
+    models = { target: t, draft: d };
     eos = new Set(t.info.eosIds);
     promptIds = (await AutoTokenizer.from_pretrained(TARGET_DIR)).encode(PROMPT);
   });

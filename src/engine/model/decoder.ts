@@ -15,7 +15,6 @@ export interface DecoderInfo {
   vocabSize: number;
   eosIds: number[];
   layers: number;
-  params: number | null;
 }
 
 /**
@@ -51,6 +50,11 @@ export class DecoderModel {
     const { config, generation_config } = model as unknown as { config: Record<string, unknown>; generation_config: Record<string, unknown> | null };
     return new DecoderModel(session, kvLayout(session, config), session.inputNames.includes('position_ids'),
       decoderInfo(config, generation_config ?? {}));
+  }
+
+  /** Logits row length: with newCache/forward this makes a DecoderModel the step logic's ForwardModel as is. */
+  get vocab(): number {
+    return this.info.vocabSize;
   }
 
   newCache(): KvCache {
@@ -117,6 +121,5 @@ function decoderInfo(config: Record<string, unknown>, generation: Record<string,
     vocabSize: num('vocab_size') ?? 0,
     eosIds: [...new Set(ids)],
     layers: num('num_hidden_layers', 'n_layer') ?? 0,
-    params: null,
   };
 }

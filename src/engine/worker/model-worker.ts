@@ -7,16 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DecoderModel } from '../model/decoder.ts';
 import type { KvCache } from '../model/kv-cache.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../ipc/messages.ts';
-import { StreamState, type ForwardModel } from '../spec/stream-state.ts';
+import { StreamState } from '../spec/stream-state.ts';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const post = (m: FromWorker) => port.postMessage(m);
 const NO_EOS: ReadonlySet<number> = new Set();
-
-function asForward(m: DecoderModel): ForwardModel<KvCache> {
-  return { newCache: () => m.newCache(), forward: (c, ids) => m.forward(c, ids), vocab: m.info.vocabSize };
-}
 
 async function main(): Promise<void> {
   let target: DecoderModel, draft: DecoderModel | null;
@@ -28,7 +24,7 @@ async function main(): Promise<void> {
     post({ type: 'load-failed', message: e instanceof Error ? e.message : String(e) });
     return;
   }
-  const models = { target: asForward(target), draft: draft ? asForward(draft) : null };
+  const models = { target, draft };
   const eos = new Set(target.info.eosIds);
   const streams = new Map<number, StreamState<KvCache>>();
   const inbox: ToWorker[] = [];
