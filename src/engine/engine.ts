@@ -183,6 +183,7 @@ export class SpecEngine implements Engine {
       }
       this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
       this.live.stepMs = ewma(this.live.stepMs, r.draftMs + r.targetMs);
+      stats.passes(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens);
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
       const ids = r.tokens.slice(0, maxNew - generated);

@@ -8,6 +8,7 @@ import type { EmittedToken, SpeculativeStats, Timings } from './types.ts';
 export class StreamStats {
   prefillMs = 0;
   ttftMs = -1;
+  readonly decode = { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 };
   readonly itlMs: number[] = [];
   private lastEmit = -1;
   drafts = 0;
@@ -21,6 +22,12 @@ export class StreamStats {
 
   now(): number {
     return performance.now() - this.t0;
+  }
+
+  passes(draftMs: number, draftPasses: number, targetMs: number, targetTokens: number): void {
+    const d = this.decode;
+    d.draftMs += draftMs; d.draftPasses += draftPasses; d.targetMs += targetMs; d.targetTokens += targetTokens;
+    if (targetTokens > 0) d.targetPasses++;
   }
 
   round(proposed: number, accepted: number): void {
@@ -45,7 +52,7 @@ export class StreamStats {
   }
 
   timings(): Timings {
-    return { queueMs: this.queueMs, prefillMs: this.prefillMs, ttftMs: Math.max(0, this.ttftMs), itlMs: this.itlMs, e2eMs: this.now() };
+    return { queueMs: this.queueMs, prefillMs: this.prefillMs, ttftMs: Math.max(0, this.ttftMs), itlMs: this.itlMs, e2eMs: this.now(), decode: { ...this.decode } };
   }
 
   speculative(): SpeculativeStats {

@@ -95,6 +95,9 @@ export interface Timings {
   /** Gap before each token after the first, as the consumer saw them (tokens of one step have gaps of ~0). */
   itlMs: number[];
   e2eMs: number;
+  /** Time inside forward passes during decoding (prefill excluded), as the worker measured it: where a stream's
+   *  time went, and the per-stream cost ratio (draftMs / draftPasses over a one-token target pass). */
+  decode: { draftMs: number; draftPasses: number; targetMs: number; targetPasses: number; targetTokens: number };
 }
 
 export interface SpeculativeStats {

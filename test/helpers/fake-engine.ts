@@ -145,7 +145,7 @@ export class FakeEngine implements Engine {
     const eosAfter = req.ignoreEos ? undefined : this.o.eosAfter;
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
       type: 'done', finishReason, promptTokens, completionTokens: generated, text: emitted,
-      timings: { queueMs, prefillMs, ttftMs: Math.max(0, ttftMs), itlMs, e2eMs: now() },
+      timings: { queueMs, prefillMs, ttftMs: Math.max(0, ttftMs), itlMs, e2eMs: now(), decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 } },
       speculative: {
         drafts, proposed, accepted, acceptanceRate: proposed > 0 ? accepted / proposed : null,
         meanAcceptedLength: drafts > 0 ? 1 + accepted / drafts : null, meanK: drafts > 0 ? kSum / drafts : null, rejections, acceptedPerPosition,

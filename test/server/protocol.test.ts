@@ -73,7 +73,7 @@ describe('protocol', () => {
     expect([s.p50, s.p95, s.p99, s.max]).toEqual([50, 95, 99, 100]);
     const w = wireStats({
       type: 'done', finishReason: 'stop', promptTokens: 3, completionTokens: 4, text: 'abcd',
-      timings: { queueMs: 1, prefillMs: 2, ttftMs: 10, itlMs: [5, 0, 0], e2eMs: 20 },
+      timings: { queueMs: 1, prefillMs: 2, ttftMs: 10, itlMs: [5, 0, 0], e2eMs: 20, decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 } },
       speculative: { drafts: 1, proposed: 3, accepted: 2, acceptanceRate: 2 / 3, meanAcceptedLength: 3, meanK: 3, rejections: 1, acceptedPerPosition: [1, 1] },
     });
     expect(w.timings).toEqual({ queue_ms: 1, ttft_ms: 10, itl_ms: { mean: 1.667, p50: 0, p95: 5, p99: 5, max: 5 }, e2e_ms: 20, tokens_per_second: 200 });
