@@ -97,7 +97,8 @@ export class SpecEngine implements Engine {
     this.active.add(running);
     const sid = this.nextSid++;
     const seed = req.sampling.seed ?? randomSeed();
-    this.client.send({ type: 'open', sid, promptIds, mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false });
+    this.client.send({ type: 'open', sid, promptIds, mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false,
+      maxNew: this.maxNew(req, promptIds) });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
       yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode, seed, ...(decision ? { route: decision } : {}) };
@@ -146,7 +147,7 @@ export class SpecEngine implements Engine {
   private async *decode(sid: number, req: GenerateRequest & { mode: Mode }, promptIds: number[], stats: StreamStats,
     decision: RouteDecision | undefined): AsyncGenerator<EngineEvent> {
     const text = new StreamText({ decode: this.codec.decode, stop: req.stop, promptIds });
-    const maxNew = Math.min(req.maxTokens, this.client.target.contextLength - promptIds.length);
+    const maxNew = this.maxNew(req, promptIds);
     const acceptance = new Acceptance(this.alphaPrior);
     let generated = 0, completion = '';
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
@@ -157,19 +158,27 @@ export class SpecEngine implements Engine {
     const interrupted = (): FinishReason | null =>
       req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null;
 
-    // The next step is requested as soon as a result arrives, before this one's text is processed and handed
-    // over, so the worker computes while the main thread detokenises and the consumer sends (one step of
-    // lookahead: a stream that stops on a stop string or a cancel wastes at most that step).
-    const request = (remaining: number): Promise<StepResult | null> => {
-      const p = this.stepOrInterrupt(sid, this.pickK(req, acceptance), remaining, req.signal);
-      p.catch(() => {}); // a dropped lookahead's failure is reported by nobody
-      return p;
+    // Steps are requested ahead, before a result's text is processed and handed over, so the worker computes while
+    // the main thread detokenises and the consumer sends. A stream running alone keeps two steps queued: the worker
+    // then starts the next step the moment it finishes one, instead of idling for the round trip through this
+    // thread (~0.3 ms a step). With company, one is enough (the others' steps fill that gap) and keeps the worker's
+    // queue, which a newcomer's prefill waits behind, short. A stream that stops on a stop string or a cancel
+    // wastes at most the step already running: the close drops the queued one.
+    const inFlight: Promise<StepResult | null>[] = [];
+    const topUp = (made: number) => {
+      const depth = this.admission.stats.running <= 1 ? 2 : 1;
+      // Every queued step makes at least one token (or ends the stream), so never queue more than are left.
+      while (inFlight.length < depth && (inFlight.length === 0 || made + inFlight.length < maxNew)) {
+        const p = this.stepOrInterrupt(sid, this.pickK(req, acceptance), req.signal);
+        p.catch(() => {}); // a dropped lookahead's failure is reported by nobody
+        inFlight.push(p);
+      }
     };
-    let next = request(maxNew);
+    topUp(0);
     while (true) {
       let r: StepResult | null;
       try {
-        r = await next;
+        r = await inFlight.shift()!;
       } catch (e) {
         return yield done('error', { code: 'internal', message: e instanceof Error ? e.message : String(e) });
       }
@@ -178,7 +187,7 @@ export class SpecEngine implements Engine {
       if (r.prefill) {
         stats.prefillMs += r.targetMs + r.draftMs;
         if (r.targetTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.targetMs / r.targetTokens);
-        next = request(maxNew - generated);
+        topUp(generated);
         continue;
       }
       this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
@@ -187,7 +196,7 @@ export class SpecEngine implements Engine {
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
       const ids = r.tokens.slice(0, maxNew - generated);
-      if (!r.eos && generated + ids.length < maxNew) next = request(maxNew - generated - ids.length);
+      if (!r.eos && generated + ids.length < maxNew) topUp(generated + ids.length);
 
       const out = text.push(ids);
       const used = out.stopped ? out.tokensUsed : ids.length;
@@ -208,6 +217,10 @@ export class SpecEngine implements Engine {
     }
   }
 
+  private maxNew(req: GenerateRequest, promptIds: number[]): number {
+    return Math.min(req.maxTokens, this.client.target.contextLength - promptIds.length);
+  }
+
   private pickK(req: GenerateRequest & { mode: Mode }, acceptance: Acceptance): number {
     if (req.mode !== 'speculative') return 0;
     if (req.k === 'auto') return chooseK(acceptance.alpha, this.costs, this.opts.maxK);
@@ -216,13 +229,13 @@ export class SpecEngine implements Engine {
 
   /** The step's result, or null if the stream was cancelled or the engine shut down first (the step still
    *  completes in the worker; its result is dropped and the close that follows frees the caches). */
-  private stepOrInterrupt(sid: number, k: number, maxNew: number, signal?: AbortSignal): Promise<StepResult | null> {
+  private stepOrInterrupt(sid: number, k: number, signal?: AbortSignal): Promise<StepResult | null> {
     const signals = [this.shutdown.signal, ...(signal ? [signal] : [])];
     return new Promise((resolve, reject) => {
       const onAbort = () => { cleanup(); resolve(null); };
       const cleanup = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
       signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-      this.client.step(sid, k, maxNew).then((r) => { cleanup(); resolve(r); }, (e) => { cleanup(); reject(e); });
+      this.client.step(sid, k).then((r) => { cleanup(); resolve(r); }, (e) => { cleanup(); reject(e); });
     });
   }
 

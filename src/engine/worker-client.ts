@@ -4,12 +4,12 @@ import type { DecoderInfo } from './model/decoder.ts';
 import { EngineError } from './types.ts';
 
 /**
- * The main thread's handle on the model worker: a READY handshake, then request/response by stream id
- * (each stream has at most one step in flight, so the id is the correlation key). If the worker dies, every
- * in-flight step fails instead of hanging.
+ * The main thread's handle on the model worker: a READY handshake, then request/response by stream id (a stream's
+ * steps are answered in the order they were sent, so the id and that order correlate them). If the worker dies,
+ * every in-flight step fails instead of hanging.
  */
 export class WorkerClient {
-  private readonly pending = new Map<number, { resolve: (r: StepResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: StepResult | null) => void; reject: (e: Error) => void }[]>();
   private dead: Error | null = null;
 
   private constructor(private readonly worker: Worker, readonly target: DecoderInfo, readonly draft: DecoderInfo | null,
@@ -38,14 +38,19 @@ export class WorkerClient {
   }
 
   send(msg: Extract<ToWorker, { type: 'open' | 'close' }>): void {
+    // Nobody awaits a closed stream's steps any more: settle them now (with null). They stay pending until the worker
+    // answers them, so close() still knows whether a forward pass is running.
+    if (msg.type === 'close') for (const p of this.pending.get(msg.sid) ?? []) p.resolve(null);
     if (!this.dead) this.worker.postMessage(msg);
   }
 
-  step(sid: number, k: number, maxNew: number): Promise<StepResult> {
+  step(sid: number, k: number): Promise<StepResult | null> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
-      this.pending.set(sid, { resolve, reject });
-      this.worker.postMessage({ type: 'step', sid, k, maxNew } satisfies ToWorker);
+      const queue = this.pending.get(sid) ?? [];
+      queue.push({ resolve, reject });
+      this.pending.set(sid, queue);
+      this.worker.postMessage({ type: 'step', sid, k } satisfies ToWorker);
     });
   }
 
@@ -57,17 +62,19 @@ export class WorkerClient {
   }
 
   private onMessage(m: FromWorker): void {
-    if (m.type !== 'stepped' && m.type !== 'failed') return;
-    const p = this.pending.get(m.sid);
+    if (m.type !== 'stepped' && m.type !== 'failed' && m.type !== 'dropped') return;
+    const queue = this.pending.get(m.sid);
+    const p = queue?.shift();
     if (!p) return;
-    this.pending.delete(m.sid);
-    if (m.type === 'stepped') p.resolve(m);
+    if (queue!.length === 0) this.pending.delete(m.sid);
+    if (m.type === 'dropped') p.resolve(null);
+    else if (m.type === 'stepped') p.resolve(m);
     else p.reject(new EngineError('internal', m.message));
   }
 
   private fail(e: Error): void {
     this.dead ??= e;
-    for (const p of this.pending.values()) p.reject(e);
+    for (const p of [...this.pending.values()].flat()) p.reject(e);
     this.pending.clear();
   }
 }

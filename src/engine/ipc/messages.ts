@@ -1,7 +1,8 @@
 /**
  * The main thread ↔ model worker boundary: plain, structured-cloneable data only (no classes), tagged by `type`.
  * The main thread owns scheduling (which stream steps next, with which k); the worker owns models, caches and
- * logits, and answers every `step` with exactly one `stepped` or `failed`.
+ * logits, and answers every `step` with exactly one `stepped`, `failed` or (for a step still queued when its
+ * stream's `close` arrives) `dropped`. The one-answer rule lets the main thread know when the worker is idle.
  */
 import type { Mode, SamplingParams } from '../types.ts';
 import type { DecoderInfo, LoadOptions } from '../model/decoder.ts';
@@ -28,8 +29,10 @@ export interface Calibration {
 export type SourceCode = 0 | 1 | 2;
 
 export type ToWorker =
-  | { type: 'open'; sid: number; promptIds: number[]; mode: Mode; sampling: SamplingParams & { seed: number }; ignoreEos: boolean }
-  | { type: 'step'; sid: number; k: number; maxNew: number }
+  // maxNew caps the stream's completion: the worker clamps every step to what is left of it, so the main thread can
+  // queue a step before it has seen how many tokens the previous one made.
+  | { type: 'open'; sid: number; promptIds: number[]; mode: Mode; sampling: SamplingParams & { seed: number }; ignoreEos: boolean; maxNew: number }
+  | { type: 'step'; sid: number; k: number }
   | { type: 'close'; sid: number };
 
 export interface StepResult {
@@ -55,4 +58,5 @@ export type FromWorker =
   | { type: 'ready'; target: DecoderInfo; draft: DecoderInfo | null; calibration: Calibration }
   | { type: 'load-failed'; message: string }
   | StepResult
-  | { type: 'failed'; sid: number; message: string };
+  | { type: 'failed'; sid: number; message: string }
+  | { type: 'dropped'; sid: number };

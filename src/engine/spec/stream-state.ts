@@ -52,7 +52,7 @@ export class StreamState<C extends Cache = Cache> {
 
   /** One unit of work: a prefill chunk while the prompt is not cached yet, else one decoding step of ≥ 1 token. */
   async step(k: number, maxNew: number): Promise<StepResult> {
-    const r = emptyResult();
+    const r = emptyStep();
     if (await this.prefillStep(r)) return r;
     if (this.mode === 'draft') await this.draftOnlyStep(r);
     else await this.round(Math.max(0, Math.min(k, maxNew - 1)), r);
@@ -168,7 +168,7 @@ function row(logits: Float32Array, V: number, j: number): Float32Array {
 function lastRow(logits: Float32Array, V: number): Float32Array {
   return logits.subarray(logits.length - V);
 }
-function emptyResult(): StepResult {
+export function emptyStep(): StepResult {
   return { type: 'stepped', sid: 0, prefill: false, tokens: [], sources: [], proposed: 0, accepted: 0, eos: false,
     draftMs: 0, draftCalls: 0, targetMs: 0, targetTokens: 0 };
 }

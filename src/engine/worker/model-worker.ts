@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DecoderModel } from '../model/decoder.ts';
 import type { KvCache } from '../model/kv-cache.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../ipc/messages.ts';
-import { StreamState } from '../spec/stream-state.ts';
+import { StreamState, emptyStep } from '../spec/stream-state.ts';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -26,14 +26,17 @@ async function main(): Promise<void> {
   }
   const models = { target, draft };
   const eos = new Set(target.info.eosIds);
-  const streams = new Map<number, StreamState<KvCache>>();
+  // `left`: completion tokens the stream may still make; a stream that is out of them (or ended on EOS) answers a
+  // step queued ahead with an empty result.
+  const streams = new Map<number, { state: StreamState<KvCache>; left: number; ended: boolean }>();
   const inbox: ToWorker[] = [];
   let busy = false;
 
   async function handle(msg: ToWorker): Promise<void> {
     switch (msg.type) {
       case 'open':
-        streams.set(msg.sid, new StreamState(models, msg.promptIds, msg.mode, msg.sampling, msg.ignoreEos ? NO_EOS : eos, init.prefillChunk));
+        streams.set(msg.sid, { state: new StreamState(models, msg.promptIds, msg.mode, msg.sampling, msg.ignoreEos ? NO_EOS : eos, init.prefillChunk),
+          left: msg.maxNew, ended: false });
         return;
       case 'close':
         streams.delete(msg.sid); // caches are plain CPU tensors: dropping the state frees them
@@ -41,7 +44,10 @@ async function main(): Promise<void> {
       case 'step': {
         const s = streams.get(msg.sid);
         if (!s) return post({ type: 'failed', sid: msg.sid, message: `unknown stream ${msg.sid}` });
-        const r = await s.step(msg.k, msg.maxNew);
+        if (s.ended || s.left <= 0) return post({ ...emptyStep(), sid: msg.sid });
+        const r = await s.state.step(msg.k, s.left);
+        s.left -= r.tokens.length;
+        s.ended = r.eos;
         r.sid = msg.sid;
         return post(r);
       }
@@ -65,6 +71,12 @@ async function main(): Promise<void> {
   }
 
   port.on('message', (msg: ToWorker) => {
+    // Steps queued ahead for a stream that has closed would only burn time the other streams are waiting for.
+    if (msg.type === 'close') {
+      for (let i = inbox.length - 1; i >= 0; i--) {
+        if (inbox[i]!.sid === msg.sid && inbox[i]!.type === 'step') { inbox.splice(i, 1); post({ type: 'dropped', sid: msg.sid }); }
+      }
+    }
     inbox.push(msg);
     void drain();
   });
