@@ -4,8 +4,9 @@ import type { EngineOptions } from './options.ts';
 import { PromptCodec } from './prompt.ts';
 import { randomSeed } from './sampling/index.ts';
 import { Admission } from './scheduler/admission.ts';
-import { Acceptance, chooseK, StepCosts } from './scheduler/adaptive-k.ts';
-import { predict, route, type LiveLoad } from './scheduler/router.ts';
+import { Acceptance, chooseK, expectedTokens, StepCosts } from './scheduler/adaptive-k.ts';
+import { epochMs, StreamClock, UNBUDGETED_ITL_MS } from './scheduler/deadlines.ts';
+import { predict, route, stepCost, type LiveLoad } from './scheduler/router.ts';
 import { StreamStats } from './stream-stats.ts';
 import { StreamText } from './text/output.ts';
 import {
@@ -17,12 +18,15 @@ import { WorkerClient } from './worker-client.ts';
 
 const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
 const PREFILL_CHUNK = 64;
+/** Steps each stream keeps queued in the worker (see decode). */
+const LOOKAHEAD = 2;
 
 /**
  * The speculative engine on the main thread: admission, per-stream scheduling and the choice of k, text output.
- * It never touches a model: each stream sends one step at a time to the worker, and because the worker serves
- * steps in arrival order, concurrent streams interleave round-robin (a long prompt is cut into prefill chunks,
- * so it delays the others by one chunk at a time, not by the whole prompt).
+ * It never touches a model: each stream queues its next step in the worker with a deadline from its per-token
+ * allowance (its ITL budget, else a relaxed default), and the worker runs the earliest deadline first. Equal
+ * allowances interleave streams round-robin by tokens; a tight budget gets its stream stepped more often. A long
+ * prompt is cut into prefill chunks, so it delays the others by one chunk at a time, not by the whole prompt.
  */
 export class SpecEngine implements Engine {
   private nextSid = 1;
@@ -31,7 +35,10 @@ export class SpecEngine implements Engine {
   private readonly costs: StepCosts;
   private alphaPrior = 0.7;
   /** Live figures the router predicts from (EWMAs over recent steps and streams). */
-  private readonly live = { stepMs: 0, streamMs: 0, prefillMsPerToken: 0 };
+  private readonly live = { overheadMs: 0, streamMs: 0, prefillMsPerToken: 0 };
+  /** Running streams' clocks: their summed demand is the share of the worker's time already spoken for. */
+  private readonly clocks = new Map<number, StreamClock>();
+  private readonly itlCorrection: Record<Mode, number> = { target: 1, speculative: 1, draft: 1 };
   private readonly active = new Set<Promise<void>>();
 
   private constructor(
@@ -96,16 +103,23 @@ export class SpecEngine implements Engine {
     const running = new Promise<void>((r) => (finished = r));
     this.active.add(running);
     const sid = this.nextSid++;
+    const expected = stepCost(mode, this.costs, { alpha: this.alphaPrior, maxK: this.opts.maxK, overheadMs: this.live.overheadMs });
+    const clock = new StreamClock(req.latencyBudget?.itlMs ?? UNBUDGETED_ITL_MS, expected.stepMs, expected.tokensPerStep,
+      this.clocks.size > 0 ? Math.min(...[...this.clocks.values()].map((c) => c.virtualTime)) : epochMs());
+    const predictedItl = predict(mode, promptIds.length, this.costs, this.liveLoad(), clock.allowanceMs).itlMs;
+    this.clocks.set(sid, clock);
     const seed = req.sampling.seed ?? randomSeed();
     this.client.send({ type: 'open', sid, promptIds, mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false,
       maxNew: this.maxNew(req, promptIds) });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
       yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode, seed, ...(decision ? { route: decision } : {}) };
-      yield* this.decode(sid, { ...req, mode }, promptIds, stats, decision);
+      yield* this.decode(sid, { ...req, mode }, promptIds, stats, decision, clock);
       this.live.streamMs = ewma(this.live.streamMs, stats.now());
+      this.learnItl(mode, predictedItl, stats);
     } finally {
       this.client.send({ type: 'close', sid });
+      this.clocks.delete(sid);
       release();
       finished();
       this.active.delete(running);
@@ -120,17 +134,37 @@ export class SpecEngine implements Engine {
 
   /** The router's choice among the modes this engine can serve, from live measurements. */
   route(req: Pick<GenerateRequest, 'latencyBudget'>, promptTokens: number): RouteDecision {
+    const load = this.liveLoad();
+    const modes: Mode[] = this.opts.draftPath ? ['target', 'speculative', 'draft'] : ['target'];
+    const predictions = Object.fromEntries(modes.map((m) => {
+      const p = predict(m, promptTokens, this.costs, load, req.latencyBudget?.itlMs);
+      return [m, { ...p, itlMs: p.itlMs * this.itlCorrection[m] }];
+    }));
+    return route(req.latencyBudget ?? {}, predictions);
+  }
+
+  /**
+   * The model predicts worker time; what a client sees also includes what the worker cannot measure (the main
+   * thread's share of the two cores while the target's threads run, detokenising, sending). Each mode's
+   * predictions are scaled by the measured ÷ predicted mean ITL of its recent streams.
+   */
+  private learnItl(mode: Mode, predictedMs: number, stats: StreamStats): void {
+    const gaps = stats.itlMs;
+    if (gaps.length < 7 || !(predictedMs > 0)) return;
+    const ratio = gaps.reduce((a, b) => a + b, 0) / gaps.length / predictedMs;
+    this.itlCorrection[mode] = Math.min(3, Math.max(0.5, ewma(this.itlCorrection[mode], ratio)));
+  }
+
+  private liveLoad(): LiveLoad {
     const { running, queued } = this.admission.stats;
     const t1 = this.costs.target(1);
-    const load: LiveLoad = {
+    return {
       running, queued, maxRunning: this.opts.maxRunning, maxK: this.opts.maxK, prefillChunk: PREFILL_CHUNK, alpha: this.alphaPrior,
-      stepMs: this.live.stepMs || t1,
+      demand: [...this.clocks.values()].reduce((a, c) => a + c.demand(), 0),
+      overheadMs: this.live.overheadMs,
       streamMs: this.live.streamMs || 100 * t1,
       prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(this.opts.maxK + 1) / (this.opts.maxK + 1),
     };
-    const modes: Mode[] = this.opts.draftPath ? ['target', 'speculative', 'draft'] : ['target'];
-    const predictions = Object.fromEntries(modes.map((m) => [m, predict(m, promptTokens, this.costs, load)]));
-    return route(req.latencyBudget ?? {}, predictions);
   }
 
   private validate(mode: Mode, promptIds: number[]): void {
@@ -145,7 +179,7 @@ export class SpecEngine implements Engine {
   }
 
   private async *decode(sid: number, req: GenerateRequest & { mode: Mode }, promptIds: number[], stats: StreamStats,
-    decision: RouteDecision | undefined): AsyncGenerator<EngineEvent> {
+    decision: RouteDecision | undefined, clock: StreamClock): AsyncGenerator<EngineEvent> {
     const text = new StreamText({ decode: this.codec.decode, stop: req.stop, promptIds });
     const maxNew = this.maxNew(req, promptIds);
     const acceptance = new Acceptance(this.alphaPrior);
@@ -158,18 +192,19 @@ export class SpecEngine implements Engine {
     const interrupted = (): FinishReason | null =>
       req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null;
 
-    // Steps are requested ahead, before a result's text is processed and handed over, so the worker computes while
-    // the main thread detokenises and the consumer sends. A stream running alone keeps two steps queued: the worker
-    // then starts the next step the moment it finishes one, instead of idling for the round trip through this
-    // thread (~0.3 ms a step). With company, one is enough (the others' steps fill that gap) and keeps the worker's
-    // queue, which a newcomer's prefill waits behind, short. A stream that stops on a stop string or a cancel
-    // wastes at most the step already running: the close drops the queued one.
+    // Every stream keeps two steps queued in the worker, requested before a result's text is processed and handed
+    // over. The worker then never waits for a round trip through this thread (~0.3 ms a step), and a stream whose
+    // deadline is earliest can have step after step: with one step queued, it would always wait for someone else's
+    // step in between, whatever its budget. Deadlines, not queue position, decide the order, so a newcomer's prefill
+    // is not stuck behind the queue. A stream that stops on a stop string or a cancel wastes at most the step
+    // already running: the close drops the queued one.
     const inFlight: Promise<StepResult | null>[] = [];
     const topUp = (made: number) => {
-      const depth = this.admission.stats.running <= 1 ? 2 : 1;
       // Every queued step makes at least one token (or ends the stream), so never queue more than are left.
-      while (inFlight.length < depth && (inFlight.length === 0 || made + inFlight.length < maxNew)) {
-        const p = this.stepOrInterrupt(sid, this.pickK(req, acceptance), req.signal);
+      while (inFlight.length < LOOKAHEAD && (inFlight.length === 0 || made + inFlight.length < maxNew)) {
+        const k = this.pickK(req, acceptance);
+        const deadline = clock.nextDeadline(k > 0 ? expectedTokens(acceptance.alpha, k) : 1);
+        const p = this.stepOrInterrupt(sid, k, deadline, req.signal);
         p.catch(() => {}); // a dropped lookahead's failure is reported by nobody
         inFlight.push(p);
       }
@@ -187,11 +222,13 @@ export class SpecEngine implements Engine {
       if (r.prefill) {
         stats.prefillMs += r.targetMs + r.draftMs;
         if (r.targetTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.targetMs / r.targetTokens);
+        clock.observe(r.wallMs, 0); // a prefill chunk holds the worker like a step: it counts in the stream's demand
         topUp(generated);
         continue;
       }
       this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
-      this.live.stepMs = ewma(this.live.stepMs, r.draftMs + r.targetMs);
+      this.live.overheadMs = ewma(this.live.overheadMs, Math.max(0, r.wallMs - r.draftMs - r.targetMs));
+      clock.observe(r.wallMs, r.tokens.length + (r.eos ? 1 : 0));
       stats.passes(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens);
       stats.round(r.proposed, r.accepted);
       acceptance.observe(r.accepted, r.proposed);
@@ -229,13 +266,13 @@ export class SpecEngine implements Engine {
 
   /** The step's result, or null if the stream was cancelled or the engine shut down first (the step still
    *  completes in the worker; its result is dropped and the close that follows frees the caches). */
-  private stepOrInterrupt(sid: number, k: number, signal?: AbortSignal): Promise<StepResult | null> {
+  private stepOrInterrupt(sid: number, k: number, deadline: number, signal?: AbortSignal): Promise<StepResult | null> {
     const signals = [this.shutdown.signal, ...(signal ? [signal] : [])];
     return new Promise((resolve, reject) => {
       const onAbort = () => { cleanup(); resolve(null); };
       const cleanup = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
       signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-      this.client.step(sid, k).then((r) => { cleanup(); resolve(r); }, (e) => { cleanup(); reject(e); });
+      this.client.step(sid, k, deadline).then((r) => { cleanup(); resolve(r); }, (e) => { cleanup(); reject(e); });
     });
   }
 

@@ -44,13 +44,13 @@ export class WorkerClient {
     if (!this.dead) this.worker.postMessage(msg);
   }
 
-  step(sid: number, k: number): Promise<StepResult | null> {
+  step(sid: number, k: number, deadline: number): Promise<StepResult | null> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
       const queue = this.pending.get(sid) ?? [];
       queue.push({ resolve, reject });
       this.pending.set(sid, queue);
-      this.worker.postMessage({ type: 'step', sid, k } satisfies ToWorker);
+      this.worker.postMessage({ type: 'step', sid, k, deadline } satisfies ToWorker);
     });
   }
 

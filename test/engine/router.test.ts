@@ -4,7 +4,7 @@ import { predict, route, type LiveLoad } from '../../src/engine/scheduler/router
 
 // Costs shaped like the bundled pair: a 4 ms target pass (+0.3 ms per extra token), a 0.4 ms draft pass.
 const costs = new StepCosts({ draftMs: 0.4, targetMs: [0, ...Array.from({ length: 9 }, (_, i) => 4 + 0.3 * i)] });
-const idle: LiveLoad = { running: 0, queued: 0, maxRunning: 4, stepMs: 5, streamMs: 400, prefillMsPerToken: 0.5, alpha: 0.8, maxK: 8, prefillChunk: 64 };
+const idle: LiveLoad = { running: 0, queued: 0, maxRunning: 4, demand: 0, overheadMs: 0, streamMs: 400, prefillMsPerToken: 0.5, alpha: 0.8, maxK: 8, prefillChunk: 64 };
 const P = (ttftMs: number, itlMs: number) => ({ ttftMs, itlMs });
 
 describe('router decision table', () => {
@@ -40,12 +40,21 @@ describe('predictions from live measurements', () => {
     expect(s!.itlMs).toBeLessThan(t!.itlMs);
   });
 
-  it('grows with running streams and adds queueing when every slot is busy', () => {
+  it("adds the others' demand × the allowance per token, and queueing when every slot is busy", () => {
     const alone = predict('target', 20, costs, idle);
-    const shared = predict('target', 20, costs, { ...idle, running: 3 });
-    const queued = predict('target', 20, costs, { ...idle, running: 4, queued: 2 });
-    expect(shared.itlMs).toBeGreaterThan(alone.itlMs * 2);
+    const shared = predict('target', 20, costs, { ...idle, running: 3, demand: 0.6 }, 10);
+    const queued = predict('target', 20, costs, { ...idle, running: 4, queued: 2, demand: 0.6 }, 10);
+    expect(shared.itlMs).toBeCloseTo(alone.itlMs + 6, 6);
+    // A budget fits exactly while the total demand, ours included, stays within the worker: 4/10 + 0.6 = 1.
+    expect(predict('target', 20, costs, { ...idle, demand: 0.6 }, 10).itlMs).toBeCloseTo(10, 6);
     expect(queued.ttftMs - shared.ttftMs).toBeGreaterThanOrEqual((3 / 4) * idle.streamMs - 1);
+  });
+
+  it('counts the worker overhead in every step, and stays finite when the worker is oversubscribed', () => {
+    expect(predict('draft', 20, costs, { ...idle, overheadMs: 0.2 }).itlMs).toBeCloseTo(0.6, 6);
+    const over = predict('target', 20, costs, { ...idle, running: 3, demand: 1.7 }, 10);
+    expect(Number.isFinite(over.itlMs)).toBe(true);
+    expect(over.itlMs).toBeGreaterThan(10); // oversubscribed: no budget of 10 ms can fit
   });
 
   it('charges long prompts to TTFT', () => {

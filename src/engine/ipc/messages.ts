@@ -32,7 +32,8 @@ export type ToWorker =
   // maxNew caps the stream's completion: the worker clamps every step to what is left of it, so the main thread can
   // queue a step before it has seen how many tokens the previous one made.
   | { type: 'open'; sid: number; promptIds: number[]; mode: Mode; sampling: SamplingParams & { seed: number }; ignoreEos: boolean; maxNew: number }
-  | { type: 'step'; sid: number; k: number }
+  // deadline: epoch ms; the worker runs the queued step with the earliest one first (scheduler/deadlines.ts).
+  | { type: 'step'; sid: number; k: number; deadline: number }
   | { type: 'close'; sid: number };
 
 export interface StepResult {
@@ -52,6 +53,8 @@ export interface StepResult {
   targetMs: number;
   /** Tokens in the target pass of this step (k + 1 in a speculative round), 0 if none ran. */
   targetTokens: number;
+  /** Worker time for the whole step: the passes plus sampling, verification and cache rollback. */
+  wallMs: number;
 }
 
 export type FromWorker =

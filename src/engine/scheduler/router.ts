@@ -4,11 +4,16 @@
  * Accuracy order is target > speculative > draft (speculative is lossless, but the issue's contract keeps the
  * reference first). When nothing fits, the fastest mode serves it and the decision says `budgetMissed`.
  *
- * The model is deliberately simple and fed only with measured numbers: one worker serves the running streams
- * round-robin, so each of our steps also waits for one step of every other running stream.
+ * The model is deliberately simple and fed only with measured numbers. One worker serves every stream, earliest
+ * step deadline first (deadlines.ts), and every running stream always has a step queued, so the worker never idles
+ * and shares its time in proportion to 1 / allowance. Per token of ours, the others therefore take our allowance ×
+ * their demand (Σ step time / (allowance × tokens per step)) of worker time: a new stream's per-token latency is
+ * its own step time per token plus allowance × demand. A budget fits exactly when the total demand stays ≤ 1, which
+ * is also when every budgeted stream already running keeps its own budget.
  */
 import type { LatencyBudget, Mode, RouteDecision } from '../types.ts';
 import { chooseK, expectedTokens, type StepCosts } from './adaptive-k.ts';
+import { UNBUDGETED_ITL_MS } from './deadlines.ts';
 
 export interface Prediction {
   ttftMs: number;
@@ -20,8 +25,10 @@ export interface LiveLoad {
   running: number;
   queued: number;
   maxRunning: number;
-  /** Mean duration of one worker step of any stream (what we wait for per other running stream). */
-  stepMs: number;
+  /** Summed demand of the running streams: the share of the worker's time they need to keep their allowances. */
+  demand: number;
+  /** Worker time per step beyond the forward passes (sampling, verification, cache rollback), ms. */
+  overheadMs: number;
   /** Mean lifetime of an admitted stream (queue estimate when all slots are busy). */
   streamMs: number;
   /** Prefill cost per prompt token on the target (the draft's is scaled by the cost ratio). */
@@ -33,30 +40,37 @@ export interface LiveLoad {
 
 export const ACCURACY_ORDER: readonly Mode[] = ['target', 'speculative', 'draft'];
 
-export function predict(mode: Mode, promptTokens: number, costs: StepCosts, load: LiveLoad): Prediction {
-  const others = Math.min(load.running, load.maxRunning - 1) * load.stepMs;
+/** `allowanceMs`: the new stream's per-token allowance (its ITL budget, else the unbudgeted default). */
+export function predict(mode: Mode, promptTokens: number, costs: StepCosts, load: LiveLoad, allowanceMs = UNBUDGETED_ITL_MS): Prediction {
   const c = costs.ratio() ?? 0.1;
-  const t1 = costs.target(1);
-  let stepMs: number, tokensPerStep: number, prefillPerToken: number;
-  if (mode === 'target') {
-    stepMs = t1; tokensPerStep = 1; prefillPerToken = load.prefillMsPerToken;
-  } else if (mode === 'draft') {
-    stepMs = costs.draftMs; tokensPerStep = 1; prefillPerToken = load.prefillMsPerToken * c;
-  } else {
-    const k = chooseK(load.alpha, costs, load.maxK);
-    stepMs = k * costs.draftMs + costs.target(k + 1);
-    tokensPerStep = expectedTokens(load.alpha, k);
-    prefillPerToken = load.prefillMsPerToken * (1 + c);
-  }
+  const { stepMs, tokensPerStep } = stepCost(mode, costs, load);
+  const waitPerToken = allowanceMs * load.demand;
+  const prefillPerToken = load.prefillMsPerToken * (mode === 'target' ? 1 : mode === 'draft' ? c : 1 + c);
   const queueMs = load.running >= load.maxRunning ? ((load.queued + 1) / load.maxRunning) * load.streamMs : 0;
   const chunks = Math.ceil(Math.max(0, promptTokens - 1) / load.prefillChunk);
-  const prefillMs = Math.max(0, promptTokens - 1) * prefillPerToken + chunks * others;
-  return { ttftMs: queueMs + prefillMs + stepMs + others, itlMs: (stepMs + others) / tokensPerStep };
+  const prefillMs = Math.max(0, promptTokens - 1) * prefillPerToken + chunks * (load.overheadMs + waitPerToken);
+  return { ttftMs: queueMs + prefillMs + stepMs + waitPerToken, itlMs: stepMs / tokensPerStep + waitPerToken };
 }
 
-const fits = (p: Prediction, b: LatencyBudget) => (b.ttftMs === undefined || p.ttftMs <= b.ttftMs) && (b.itlMs === undefined || p.itlMs <= b.itlMs);
+/** One decode step of `mode` in worker time (passes plus overhead) and the tokens it is expected to make. */
+export function stepCost(mode: Mode, costs: StepCosts, load: Pick<LiveLoad, 'alpha' | 'maxK' | 'overheadMs'>): { stepMs: number; tokensPerStep: number } {
+  if (mode === 'target') return { stepMs: costs.target(1) + load.overheadMs, tokensPerStep: 1 };
+  if (mode === 'draft') return { stepMs: costs.draftMs + load.overheadMs, tokensPerStep: 1 };
+  const k = chooseK(load.alpha, costs, load.maxK);
+  return { stepMs: k * costs.draftMs + costs.target(k + 1) + load.overheadMs, tokensPerStep: expectedTokens(load.alpha, k) };
+}
 
-/** The most accurate available mode whose prediction fits; else the fastest, flagged. */
+/**
+ * A prediction fits when it is within this fraction of the budget. Predictions come from averages (step times,
+ * acceptance, the others' demand) and a stream's own latency scatters around them by ~10 %; routing right up to
+ * the budget would miss it about half the time.
+ */
+export const HEADROOM = 0.85;
+
+const fits = (p: Prediction, b: LatencyBudget) =>
+  (b.ttftMs === undefined || p.ttftMs <= HEADROOM * b.ttftMs) && (b.itlMs === undefined || p.itlMs <= HEADROOM * b.itlMs);
+
+/** The most accurate available mode whose prediction fits (within HEADROOM of the budget); else the closest, flagged. */
 export function route(budget: LatencyBudget, predictions: Partial<Record<Mode, Prediction>>): RouteDecision {
   const modes = ACCURACY_ORDER.filter((m) => predictions[m]);
   const ok = modes.find((m) => fits(predictions[m]!, budget));

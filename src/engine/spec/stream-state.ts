@@ -170,5 +170,5 @@ function lastRow(logits: Float32Array, V: number): Float32Array {
 }
 export function emptyStep(): StepResult {
   return { type: 'stepped', sid: 0, prefill: false, tokens: [], sources: [], proposed: 0, accepted: 0, eos: false,
-    draftMs: 0, draftCalls: 0, targetMs: 0, targetTokens: 0 };
+    draftMs: 0, draftCalls: 0, targetMs: 0, targetTokens: 0, wallMs: 0 };
 }

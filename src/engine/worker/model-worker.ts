@@ -8,6 +8,7 @@ import { DecoderModel } from '../model/decoder.ts';
 import type { KvCache } from '../model/kv-cache.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../ipc/messages.ts';
 import { StreamState, emptyStep } from '../spec/stream-state.ts';
+import { takeNext } from '../scheduler/deadlines.ts';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -45,7 +46,9 @@ async function main(): Promise<void> {
         const s = streams.get(msg.sid);
         if (!s) return post({ type: 'failed', sid: msg.sid, message: `unknown stream ${msg.sid}` });
         if (s.ended || s.left <= 0) return post({ ...emptyStep(), sid: msg.sid });
+        const t0 = performance.now();
         const r = await s.state.step(msg.k, s.left);
+        r.wallMs = performance.now() - t0;
         s.left -= r.tokens.length;
         s.ended = r.eos;
         r.sid = msg.sid;
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
     if (busy) return;
     busy = true;
     while (inbox.length > 0) {
-      const msg = inbox.shift()!;
+      const msg = takeNext(inbox);
       try {
         await handle(msg);
       } catch (e) {
