@@ -1,7 +1,7 @@
 /**
  * `npm run bench:frontier`: the latency–accuracy frontier of specd's own pair, measured side by side in one run.
- * Points: draft, speculative k = 1…8 and auto, target; greedy and temperature 0.8. Per point: ms/token (decode time
- * per token after the first), p95 ITL, TTFT, and quality against the target: (a) agreement with the target's greedy
+ * Points: draft, speculative k = 1…8 and auto, target; greedy and temperature 0.8 (3 samples per prompt). Per
+ * point: ms/token (decode time per token after the first), p95 ITL, TTFT, and quality against the target: (a) agreement with the target's greedy
  * continuation (exact-match prefix length, token match rate), (b) mean log-likelihood of the produced tokens under
  * the target (an offline scoring pass here, never on the serving path). Writes docs/bench/frontier.json and
  * docs/frontier.svg, prints the verdict on the seed's claims, and exits 1 if speculative is not lossless (greedy
@@ -22,6 +22,8 @@ const NEW = Number(args.get('new-tokens') ?? 48);
 const TARGET = args.get('target') ?? TARGET_DIR;
 const DRAFT = args.get('draft') ?? DRAFT_DIR;
 const OUT = args.get('out') ?? join(ROOT, 'docs');
+// Samples per prompt for the sampled setting: one sample per prompt leaves ±0.1 nats/token of noise between points.
+const SAMPLES = Number(args.get('samples') ?? 3);
 
 type Point_ = { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] };
 const POINTS: Point_[] = [
@@ -51,7 +53,7 @@ async function logLikelihood(promptIds: number[], out: number[]): Promise<number
   return sum / out.length;
 }
 
-interface Run { ids: number[]; done: DoneEvent }
+interface Run { ids: number[]; done: DoneEvent; prompt: number }
 async function run(prompt: string, p: Point_, sampling: GenerateRequest['sampling'], seed: number): Promise<Run> {
   const ids: number[] = [];
   let done: DoneEvent | undefined;
@@ -59,7 +61,7 @@ async function run(prompt: string, p: Point_, sampling: GenerateRequest['samplin
     if (ev.type === 'tokens') ids.push(...ev.tokens.map((t) => t.id));
     if (ev.type === 'done') done = ev;
   }
-  return { ids, done: done! };
+  return { ids, done: done!, prompt: -1 };
 }
 
 const prompts = heldoutPrompts().slice(0, N);
@@ -72,7 +74,10 @@ for (const setting of SETTINGS) {
   const refGreedy: number[][] = [];
   for (const [i, prompt] of prompts.entries()) {
     refGreedy.push((await run(prompt, POINTS.at(-1)!, SETTINGS[0]!.sampling, 0)).ids);
-    for (const p of POINTS) runs.get(p.name)!.push(await run(prompt, p, setting.sampling, 1000 + i));
+    const samples = setting.sampling.temperature > 0 ? SAMPLES : 1;
+    for (const p of POINTS) {
+      for (let j = 0; j < samples; j++) runs.get(p.name)!.push({ ...(await run(prompt, p, setting.sampling, 1000 * (j + 1) + i)), prompt: i });
+    }
     process.stderr.write(`\r${setting.name}: prompt ${i + 1}/${prompts.length}`);
   }
   process.stderr.write('\n');
@@ -81,16 +86,18 @@ for (const setting of SETTINGS) {
     const msPerToken = mean(rs.map((r) => (r.done.timings.e2eMs - r.done.timings.ttftMs) / Math.max(1, r.ids.length - 1)));
     const itl = percentiles(rs.flatMap((r) => r.done.timings.itlMs), [95]);
     let prefix = 0, match = 0, total = 0;
-    rs.forEach((r, i) => {
-      const ref = refGreedy[i]!;
+    rs.forEach((r) => {
+      const ref = refGreedy[r.prompt]!;
       let k = 0;
       while (k < r.ids.length && k < ref.length && r.ids[k] === ref[k]) k++;
       prefix += k;
       for (let j = 0; j < Math.min(r.ids.length, ref.length); j++) { total++; if (r.ids[j] === ref[j]) match++; }
     });
-    const ll = mean(await Promise.all(rs.map(async (r, i) => logLikelihood(tok.encode(prompts[i]!), r.ids))));
+    const lls = await Promise.all(rs.map(async (r) => logLikelihood(tok.encode(prompts[r.prompt]!), r.ids)));
+    const ll = mean(lls);
+    const llSe = Math.sqrt(lls.reduce((a, x) => a + (x - ll) ** 2, 0) / Math.max(1, lls.length - 1) / lls.length);
     const row = { setting: setting.name, point: p.name, 'ms/token': msPerToken, 'ITL p95': itl['p95']!, 'TTFT ms': mean(rs.map((r) => r.done.timings.ttftMs)),
-      'agree prefix': prefix / rs.length, 'agree rate': match / total, 'target loglik': ll };
+      'agree prefix': prefix / rs.length, 'agree rate': match / total, 'target loglik': ll, 'loglik ± se': llSe, runs: rs.length };
     rows.push(row);
     results.push(row);
     chart.push({ x: msPerToken, y: ll, label: p.name.replace('spec ', ''), series: setting.name });

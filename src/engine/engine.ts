@@ -103,9 +103,7 @@ export class SpecEngine implements Engine {
     const running = new Promise<void>((r) => (finished = r));
     this.active.add(running);
     const sid = this.nextSid++;
-    const expected = stepCost(mode, this.costs, { alpha: this.alphaPrior, maxK: this.opts.maxK, overheadMs: this.live.overheadMs });
-    const clock = new StreamClock(req.latencyBudget?.itlMs ?? UNBUDGETED_ITL_MS, expected.stepMs, expected.tokensPerStep,
-      this.clocks.size > 0 ? Math.min(...[...this.clocks.values()].map((c) => c.virtualTime)) : epochMs());
+    const clock = this.newClock(mode, req.latencyBudget?.itlMs ?? UNBUDGETED_ITL_MS);
     const predictedItl = predict(mode, promptIds.length, this.costs, this.liveLoad(), clock.allowanceMs).itlMs;
     this.clocks.set(sid, clock);
     const seed = req.sampling.seed ?? randomSeed();
@@ -252,6 +250,13 @@ export class SpecEngine implements Engine {
         return yield done(reason);
       }
     }
+  }
+
+  /** A stream's clock starts at the earliest clock of the running streams, and with the demand its mode should have. */
+  private newClock(mode: Mode, allowanceMs: number): StreamClock {
+    const expected = stepCost(mode, this.costs, { alpha: this.alphaPrior, maxK: this.opts.maxK, overheadMs: this.live.overheadMs });
+    const startAt = this.clocks.size > 0 ? Math.min(...[...this.clocks.values()].map((c) => c.virtualTime)) : epochMs();
+    return new StreamClock(allowanceMs, expected.stepMs, expected.tokensPerStep, startAt);
   }
 
   private maxNew(req: GenerateRequest, promptIds: number[]): number {
