@@ -1,16 +1,8 @@
-import type { PreTrainedTokenizer } from '@huggingface/transformers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IncrementalDetokenizer } from '../../../src/engine/text/detokenizer.ts';
-import { byteDecoder, chunked, decoderOf, loadTokenizer, rng, settled, TEXTS } from './util.ts';
+import { byteDecoder, chunked, rng, settled, TEXTS, useTokenizer } from './util.ts';
 
-let tok: PreTrainedTokenizer;
-let decode: (ids: number[]) => string;
-beforeAll(async () => {
-  tok = await loadTokenizer();
-  decode = decoderOf(tok);
-});
-
-const encode = (text: string): number[] => tok.encode(text, { add_special_tokens: false });
+const { tokenizer, decode, encode } = useTokenizer();
 
 /** Pushes `ids` in `chunks`, checking after each push that the text so far is decode(so far) less a trailing
  *  U+FFFD run (as eager as possible, never an incomplete character), then returns all deltas and the flush. */
@@ -41,7 +33,7 @@ describe('IncrementalDetokenizer with the project tokenizer', () => {
   for (const [n, text] of TEXTS.entries()) {
     it(`one token at a time: no U+FFFD, deltas join to decode(all) (text ${n})`, () => {
       const ids = encode(text);
-      const d = new IncrementalDetokenizer(decode, tok.encode('Prompt: '));
+      const d = new IncrementalDetokenizer(decode, tokenizer().encode('Prompt: '));
       const { deltas, flush, out } = run(d, ids.map((id) => [id]), decode);
       for (const x of deltas) expect(x.includes('\uFFFD')).toBe(false);
       expect(flush).toBe('');
@@ -87,7 +79,7 @@ describe('IncrementalDetokenizer with the project tokenizer', () => {
       windows.push(ids.length);
       return decode(ids);
     };
-    const eos = tok.eos_token_id!;
+    const eos = tokenizer().eos_token_id!;
     const base = encode(TEXTS.join(' '));
     const ids: number[] = [];
     while (ids.length < 4000) ids.push(...base, ...(ids.length % 3 === 0 ? Array(50).fill(eos) : []));

@@ -1,16 +1,8 @@
-import type { PreTrainedTokenizer } from '@huggingface/transformers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StreamText, type PushResult } from '../../../src/engine/text/output.ts';
-import { chunked, decoderOf, loadTokenizer, rng, settled, TEXTS } from './util.ts';
+import { chunked, rng, settled, TEXTS, useTokenizer } from './util.ts';
 
-let tok: PreTrainedTokenizer;
-let decode: (ids: number[]) => string;
-beforeAll(async () => {
-  tok = await loadTokenizer();
-  decode = decoderOf(tok);
-});
-
-const encode = (text: string): number[] => tok.encode(text, { add_special_tokens: false });
+const { tokenizer, decode, encode } = useTokenizer();
 
 /** Runs a stream as the engine does: pushes steps until a stop, then finish() if it did not stop. */
 function stream(s: StreamText, steps: number[][]) {
@@ -34,7 +26,7 @@ function stream(s: StreamText, steps: number[][]) {
 describe('StreamText', () => {
   it('stops on a stop string spanning tokens: tokensUsed reaches it, the text before it is exact', () => {
     const ids = encode('Lily saw a dog. The dog was big. Lily was happy.');
-    const s = new StreamText({ decode, stop: ['dog was'], promptIds: tok.encode('Story: ') });
+    const s = new StreamText({ decode, stop: ['dog was'], promptIds: tokenizer().encode('Story: ') });
     const r = s.push(ids);
     expect(r.stopped).toBe(true);
     expect(r.text).toBe('Lily saw a dog. The ');

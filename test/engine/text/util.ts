@@ -1,3 +1,4 @@
+import { beforeAll } from 'vitest';
 import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { tokenizerPath } from '../../helpers/tokenizer-path.ts';
 
@@ -57,3 +58,19 @@ export const TEXTS = [
   '\n\n  spaces   and\ttabs\n',
   'mixed: a😀b你c\u00e9d\u0301e 👍🏽!',
 ];
+
+/** The bundled tokenizer for a test file, loaded once before its tests (call at the top level). `encode` adds no
+ *  special tokens; `decode` is the engine's decoder of ids to text. */
+export function useTokenizer() {
+  let tok: PreTrainedTokenizer | undefined;
+  let dec: ((ids: number[]) => string) | undefined;
+  beforeAll(async () => {
+    tok = await loadTokenizer();
+    dec = decoderOf(tok);
+  });
+  return {
+    tokenizer: () => tok!,
+    decode: (ids: number[]) => dec!(ids),
+    encode: (text: string): number[] => tok!.encode(text, { add_special_tokens: false }),
+  };
+}
