@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
+import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts, validStories } from '../models/heldout.ts';
 import { mean, percentiles, table } from './stats.ts';
 
@@ -107,11 +108,12 @@ const rows = CONFIGS.map((cfg) => {
   const k = drafts ? proposed / drafts : NaN;
   const own = decodeTotals(rs);
   const c = own.draftPasses ? own.draftMs / own.draftPasses / targetPassMs : NaN;
-  const bound = proposed ? (1 - alpha ** (k + 1)) / ((1 - alpha) * (k * c + 1)) : NaN;
+  // Leviathan's bound: expected tokens per round over the round's cost in 1-token target passes.
+  const bound = proposed ? expectedTokens(alpha, k) / (k * c + 1) : NaN;
   // The same bound with the verify pass at its measured cost (the row's mean target pass over a 1-token one)
   // instead of Leviathan's assumption that k + 1 tokens cost one step: what an overhead-free loop could reach here.
   const verify = own.targetPasses ? own.targetMs / own.targetPasses / targetPassMs : NaN;
-  const boundAtVerifyCost = proposed ? (1 - alpha ** (k + 1)) / ((1 - alpha) * (k * c + verify)) : NaN;
+  const boundAtVerifyCost = proposed ? expectedTokens(alpha, k) / (k * c + verify) : NaN;
   const tps = tokensPerSecond(rs);
   const itl = percentiles(rs.flatMap((r) => r.itl));
   const identical = cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === ref[i]!.tokens.join()) ? 'yes' : 'NO';
