@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { isAbsolute, relative } from 'node:path';
+import { round } from '../../src/lib/stats.ts';
 import type { ModelPair } from './models.ts';
 import { ROOT } from './models.ts';
 import { bar, type Scenario, type ScenarioResult } from './result.ts';
@@ -29,7 +30,7 @@ function commit(): string | null {
 export function environment(): ScenarioResult['env'] {
   return {
     node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?',
-    loadavg: loadavg().map((v) => Math.round(v * 100) / 100), commit: commit(),
+    loadavg: loadavg().map((v) => round(v, 2)), commit: commit(),
   };
 }
 
@@ -58,7 +59,7 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
     }
     return {
       scenario: scenario.name, quick: opts.quick, pass: !outcome.skipped && outcome.bars.every((b) => b.pass), startedAt,
-      durationS: Math.round((performance.now() - t0) / 100) / 10, env,
+      durationS: round((performance.now() - t0) / 1000, 1), env,
       server: {
         url: server.url, spawned: server.spawned, flags: server.flags?.map(rel) ?? null, errorLogs: server.errorLogs(),
         models: opts.url || !opts.models ? null : { ...opts.models, target: rel(opts.models.target), draft: opts.models.draft === null ? null : rel(opts.models.draft) },

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { ROOT } from './models.ts';
 import type { Bar, ScenarioResult, Table } from './result.ts';
-import { esc, renderChart } from './svg.ts';
+import { esc, renderChart } from '../../src/lib/svg-chart.ts';
 
 export const README_BEGIN = '<!-- load-results:begin (written by load-tests/run.ts) -->';
 export const README_END = '<!-- load-results:end -->';

@@ -1,6 +1,10 @@
 /** What a scenario produces: bars (pass/fail against the thresholds), figures, tables and chart data. */
+import { round } from '../../src/lib/stats.ts';
+import type { ChartSpec } from '../../src/lib/svg-chart.ts';
 import type { ModelPair } from './models.ts';
 import type { ServerHandle } from './server.ts';
+
+export type { ChartSpec, Series } from '../../src/lib/svg-chart.ts';
 
 export type Op = '<' | '<=' | '==' | '>=' | '>';
 
@@ -18,35 +22,8 @@ export interface Bar {
 export function bar(name: string, actual: number, op: Op, limit: number, unit = '', detail?: string): Bar {
   const pass = Number.isFinite(actual) && (
     op === '<' ? actual < limit : op === '<=' ? actual <= limit : op === '==' ? actual === limit : op === '>=' ? actual >= limit : actual > limit);
-  return { name, actual: Math.round(actual * 1000) / 1000, op, limit, unit, pass, ...(detail ? { detail } : {}) };
+  return { name, actual: round(actual), op, limit, unit, pass, ...(detail ? { detail } : {}) };
 }
-
-export interface Series {
-  name: string;
-  points: [number, number][];
-}
-
-export type ChartSpec =
-  | {
-    kind: 'line';
-    title: string;
-    xLabel: string;
-    yLabel: string;
-    /** 'percentile': x values are percentiles drawn on HdrHistogram's 1/(1−p) axis; 'category': x are indices. */
-    x: 'linear' | 'log2' | 'percentile';
-    yLog?: boolean;
-    series: Series[];
-    /** Labels for x values (e.g. concurrency levels). */
-    xTicks?: number[];
-  }
-  | {
-    kind: 'bar';
-    title: string;
-    yLabel: string;
-    categories: string[];
-    series: { name: string; values: number[] }[];
-    yLog?: boolean;
-  };
 
 export interface Table {
   title: string;

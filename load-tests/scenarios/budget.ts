@@ -13,6 +13,7 @@
  * mix, so the calibration only sets the budgets.
  */
 import { HEADROOM } from '../../src/engine/scheduler/router.ts';
+import { mean, percentile } from '../../src/lib/stats.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
 import { fixed } from '../lib/requests.ts';
 import { type StreamResult, WsConn } from '../lib/ws.ts';
@@ -29,8 +30,6 @@ function plan(quick: boolean) {
 }
 
 const meanItl = (r: StreamResult) => (r.e2eMs !== null && r.ttftMs !== null && r.tokens > 1 ? (r.e2eMs - r.ttftMs) / (r.tokens - 1) : NaN);
-const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)]! : NaN; };
 const NOT_PESSIMISTIC = 0.8;
 
 /** c clients, each running `perClient` generations back to back; request i of a client gets params(i). */
@@ -63,7 +62,7 @@ export const budget: Scenario = {
       // Calibration: the same mix with fixed modes, so each mode's latency is measured under this load.
       const cal = await closedLoop(server.wsUrl, c, p.perClient, (client, i) => fixed(client * 100 + i, p.tokens, { mode: MODES[(client + i) % 3] }), `cal${c}`);
       const itl: Record<ServedMode, number> = { target: 0, speculative: 0, draft: 0 };
-      for (const m of MODES) itl[m] = avg(cal.filter(({ client, i }) => MODES[(client + i) % 3] === m).map(({ r }) => meanItl(r)).filter(Number.isFinite));
+      for (const m of MODES) itl[m] = mean(cal.filter(({ client, i }) => MODES[(client + i) % 3] === m).map(({ r }) => meanItl(r)).filter(Number.isFinite));
       const budgets: Record<BudgetClass, { itl_ms: number } | null> = { tight: { itl_ms: SLACK * itl.draft }, medium: { itl_ms: SLACK * itl.speculative }, none: null };
       log(`c=${c}: calibrated mean ITL target ${itl.target.toFixed(2)} ms, speculative ${itl.speculative.toFixed(2)} ms, draft ${itl.draft.toFixed(2)} ms`);
 
@@ -98,7 +97,7 @@ export const budget: Scenario = {
         routes: Object.entries(served).map(([k, v]) => `${k} ${v}`).join(', ') });
       notes.push(`c=${c}: ${Object.entries(served).map(([k, v]) => `${k} ×${v}`).join(', ')}`);
     }
-    const ratios = Object.fromEntries(MODES.filter((m) => measuredOverPredicted[m].length > 0).map((m) => [m, median(measuredOverPredicted[m])]));
+    const ratios = Object.fromEntries(MODES.filter((m) => measuredOverPredicted[m].length > 0).map((m) => [m, percentile(measuredOverPredicted[m], 50)]));
     log(`median measured ÷ predicted ITL: ${Object.entries(ratios).map(([m, v]) => `${m} ${v.toFixed(2)}`).join(', ')}`);
     return {
       bars: [

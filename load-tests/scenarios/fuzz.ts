@@ -14,7 +14,7 @@ import { completion } from '../lib/http.ts';
 import { CaseFactory, categoryAt, type Category, type FuzzCase, HTTP_MIX, type HttpCase, type Limits, WS_MIX, type WsCase } from '../lib/fuzz-cases.ts';
 import { fixed } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
-import { Dist } from '../lib/stats.ts';
+import { Dist } from '../../src/lib/stats.ts';
 import { type Frame, WsConn } from '../lib/ws.ts';
 
 const ANSWER_TIMEOUT_MS = 5_000;

@@ -16,7 +16,7 @@ import { completion } from '../lib/http.ts';
 import { fetchRecent, matchRecords } from '../lib/recent.ts';
 import { fixed, rng, sleep } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
-import { Dist } from '../lib/stats.ts';
+import { Dist } from '../../src/lib/stats.ts';
 import { runWsGenerator, type StreamResult, WsConn } from '../lib/ws.ts';
 
 const OVERLOAD_FACTOR = 10;

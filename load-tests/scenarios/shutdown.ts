@@ -8,7 +8,7 @@ import { completion } from '../lib/http.ts';
 import { sleep } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
 import { prompt } from '../lib/requests.ts';
-import { Dist } from '../lib/stats.ts';
+import { Dist } from '../../src/lib/stats.ts';
 import { type StreamResult, WsConn } from '../lib/ws.ts';
 
 const EXIT_SLACK_MS = 10_000;

@@ -8,7 +8,7 @@ import { completion } from '../lib/http.ts';
 import { pollMetrics, scrape } from '../lib/metrics.ts';
 import { fixed, sleep } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
-import { Dist } from '../lib/stats.ts';
+import { Dist } from '../../src/lib/stats.ts';
 import { type StreamResult, WsConn } from '../lib/ws.ts';
 
 const RSS_GROWTH = 0.10;

@@ -5,7 +5,7 @@
  * Bars: no errors; median |client − server| TTFT ≤ 5 ms; every WS stream found in the server's records.
  */
 import autocannon from 'autocannon';
-import { Dist } from '../lib/stats.ts';
+import { Dist } from '../../src/lib/stats.ts';
 import { bar, type ChartSpec, type Outcome, type Scenario, type Series } from '../lib/result.ts';
 import { fetchRecent, matchRecords } from '../lib/recent.ts';
 import { fixed, prompt } from '../lib/requests.ts';

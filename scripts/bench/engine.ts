@@ -12,7 +12,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts, validStories } from '../models/heldout.ts';
-import { mean, percentiles, table } from './stats.ts';
+import { dist, mean } from '../../src/lib/stats.ts';
+import { table } from './table.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const N_PROMPTS = Number(args.get('prompts') ?? 20);
@@ -115,11 +116,11 @@ const rows = CONFIGS.map((cfg) => {
   const verify = own.targetPasses ? own.targetMs / own.targetPasses / targetPassMs : NaN;
   const boundAtVerifyCost = proposed ? expectedTokens(alpha, k) / (k * c + verify) : NaN;
   const tps = tokensPerSecond(rs);
-  const itl = percentiles(rs.flatMap((r) => r.itl));
+  const itl = dist(rs.flatMap((r) => r.itl));
   const identical = cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === ref[i]!.tokens.join()) ? 'yes' : 'NO';
   return {
     config: cfg.name, 'tok/s': tps, 'vs generate()': tps / tjsTps, 'vs target': tps / targetTps, 'TTFT ms': mean(rs.map((r) => r.ttft)),
-    'ITL p50': itl['p50']!, 'ITL p95': itl['p95']!, 'ITL p99': itl['p99']!,
+    'ITL p50': itl.at(50), 'ITL p95': itl.at(95), 'ITL p99': itl.at(99),
     'accept rate': proposed ? accepted / proposed : NaN, alpha, 'mean k': k, c, bound, 'of bound': proposed ? tps / targetTps / bound : NaN,
     'verify ×': verify, 'of bound at verify cost': proposed ? tps / targetTps / boundAtVerifyCost : NaN, identical,
   };

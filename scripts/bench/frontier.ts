@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts } from '../models/heldout.ts';
-import { logProb, mean, percentiles, table } from './stats.ts';
-import { pareto, scatter, type Point } from './svg.ts';
+import { dist, logProb, mean } from '../../src/lib/stats.ts';
+import { pareto, renderChart, type Point } from '../../src/lib/svg-chart.ts';
+import { table } from './table.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const N = Number(args.get('prompts') ?? 20);
@@ -84,7 +85,7 @@ for (const setting of SETTINGS) {
   for (const p of POINTS) {
     const rs = runs.get(p.name)!;
     const msPerToken = mean(rs.map((r) => (r.done.timings.e2eMs - r.done.timings.ttftMs) / Math.max(1, r.ids.length - 1)));
-    const itl = percentiles(rs.flatMap((r) => r.done.timings.itlMs), [95]);
+    const itl = dist(rs.flatMap((r) => r.done.timings.itlMs));
     let prefix = 0, match = 0, total = 0;
     rs.forEach((r) => {
       const ref = refGreedy[r.prompt]!;
@@ -96,7 +97,7 @@ for (const setting of SETTINGS) {
     const lls = await Promise.all(rs.map(async (r) => logLikelihood(tok.encode(prompts[r.prompt]!), r.ids)));
     const ll = mean(lls);
     const llSe = Math.sqrt(lls.reduce((a, x) => a + (x - ll) ** 2, 0) / Math.max(1, lls.length - 1) / lls.length);
-    const row = { setting: setting.name, point: p.name, 'ms/token': msPerToken, 'ITL p95': itl['p95']!, 'TTFT ms': mean(rs.map((r) => r.done.timings.ttftMs)),
+    const row = { setting: setting.name, point: p.name, 'ms/token': msPerToken, 'ITL p95': itl.at(95), 'TTFT ms': mean(rs.map((r) => r.done.timings.ttftMs)),
       'agree prefix': prefix / rs.length, 'agree rate': match / total, 'target loglik': ll, 'loglik ± se': llSe, runs: rs.length };
     rows.push(row);
     results.push(row);
@@ -129,6 +130,6 @@ for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAI
 const frontier = Object.fromEntries(SETTINGS.map(({ name }) => [name, pareto(chart.filter((p) => p.series === name)).map((p) => p.label)]));
 mkdirSync(join(OUT, 'bench'), { recursive: true });
 writeFileSync(join(OUT, 'bench', 'frontier.json'), JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW, rows: results, frontier, verdict, bars }, null, 2));
-writeFileSync(join(OUT, 'frontier.svg'), scatter(chart, { title: 'specd latency–accuracy frontier (bundled pair)', xLabel: 'ms per token (decode, lower is faster)', yLabel: 'mean log-likelihood under the target (nats/token)' }));
+writeFileSync(join(OUT, 'frontier.svg'), renderChart({ kind: 'scatter', points: chart, title: 'specd latency–accuracy frontier (bundled pair)', xLabel: 'ms per token (decode, lower is faster)', yLabel: 'mean log-likelihood under the target (nats/token)' }));
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

@@ -13,7 +13,8 @@ import { createEngine, type GenerateRequest } from '../../src/engine/index.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { createServer, StreamRecorder } from '../../src/server/index.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts } from '../models/heldout.ts';
-import { mean, percentiles, table } from './stats.ts';
+import { dist, mean } from '../../src/lib/stats.ts';
+import { table } from './table.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const N = Number(args.get('prompts') ?? 20);
@@ -83,9 +84,9 @@ for (const [i, p] of prompts.entries()) {
 }
 const tps = (rs: Run[]) => rs.reduce((a, r) => a + r.tokens, 0) / (rs.reduce((a, r) => a + r.ms, 0) / 1000);
 const rows = (['engine', 'server'] as const).map((name) => {
-  const ttft = percentiles(runs[name].map((r) => r.ttft), [50, 95]);
+  const ttft = dist(runs[name].map((r) => r.ttft));
   return { path: name === 'engine' ? 'engine.generate() direct' : 'WebSocket /v1/stream', 'tok/s': tps(runs[name]),
-    'TTFT mean ms': mean(runs[name].map((r) => r.ttft)), 'TTFT p50': ttft['p50']!, 'TTFT p95': ttft['p95']! };
+    'TTFT mean ms': mean(runs[name].map((r) => r.ttft)), 'TTFT p50': ttft.at(50), 'TTFT p95': ttft.at(95) };
 });
 const ratio = tps(runs.server) / tps(runs.engine);
 const ttftOverhead = mean(runs.server.map((r, i) => r.ttft - runs.engine[i]!.ttft));

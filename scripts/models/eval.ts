@@ -11,8 +11,8 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import { logProb } from '../bench/stats.ts';
 import { StreamState } from '../../src/engine/spec/stream-state.ts';
+import { logProb } from '../../src/lib/stats.ts';
 import { DRAFT_DIR, TARGET_DIR, heldoutPrompts, validStories } from './heldout.ts';
 
 const BARS = { alpha: 0.75, costRatio: 6 };

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { basename } from 'node:path';
+import { mean } from '../lib/stats.ts';
 import type { EngineOptions } from './options.ts';
 import { PromptCodec } from './prompt.ts';
 import { randomSeed } from './sampling/index.ts';
@@ -149,7 +150,7 @@ export class SpecEngine implements Engine {
   private learnItl(mode: Mode, predictedMs: number, stats: StreamStats): void {
     const gaps = stats.itlMs;
     if (gaps.length < 7 || !(predictedMs > 0)) return;
-    const ratio = gaps.reduce((a, b) => a + b, 0) / gaps.length / predictedMs;
+    const ratio = mean(gaps) / predictedMs;
     this.itlCorrection[mode] = Math.min(3, Math.max(0.5, ewma(this.itlCorrection[mode], ratio)));
   }
 

@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DoneEvent, Mode } from '../engine/types.ts';
-import { round } from '../lib/percentiles.ts';
+import { round } from '../lib/stats.ts';
 import type { WireFinishReason } from '../protocol/index.ts';
 import { type StreamStatsWire, wireStats } from './stream-summary.ts';
 

@@ -1,5 +1,5 @@
 import type { DoneEvent, RouteDecision } from '../engine/types.ts';
-import { round, summarize } from '../lib/percentiles.ts';
+import { round, summarize } from '../lib/stats.ts';
 import type { Usage, WireRoute, WireSpeculative, WireTimings } from '../protocol/index.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/types.ts';
-import { summarize } from '../../src/lib/percentiles.ts';
+import { summarize } from '../../src/lib/stats.ts';
 import {
   chatBodySchema, clientFrameSchema, completionBodySchema, describeIssue, limitsFor, toGenerateRequest,
 } from '../../src/protocol/index.ts';

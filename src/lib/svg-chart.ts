@@ -1,5 +1,57 @@
-/** Inline SVG charts for the self-contained report (no scripts, no external assets). */
-import type { ChartSpec } from './result.ts';
+/**
+ * Charts in plain SVG, no dependencies, no scripts, no external assets: line and bar charts for the load-test
+ * report (load-tests/lib/report.ts) and the scatter of the latency–accuracy frontier (bench:frontier). One entry
+ * point, `renderChart`, takes a chart's data (`ChartSpec`), the form load-test results store their charts in.
+ */
+
+export interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+/** One point of a scatter chart; points of one `series` share a colour and a Pareto frontier. */
+export interface Point {
+  x: number;
+  y: number;
+  label: string;
+  series: string;
+}
+
+export type ChartSpec =
+  | {
+    kind: 'line';
+    title: string;
+    xLabel: string;
+    yLabel: string;
+    /** 'percentile': x values are percentiles drawn on HdrHistogram's 1/(1−p) axis; 'log2': a log2 axis. */
+    x: 'linear' | 'log2' | 'percentile';
+    yLog?: boolean;
+    series: Series[];
+    /** Labels for x values (e.g. concurrency levels). */
+    xTicks?: number[];
+  }
+  | {
+    kind: 'bar';
+    title: string;
+    yLabel: string;
+    categories: string[];
+    series: { name: string; values: number[] }[];
+    yLog?: boolean;
+  }
+  | {
+    /** Points by series, each series' Pareto frontier drawn as a dashed line. */
+    kind: 'scatter';
+    title: string;
+    xLabel: string;
+    yLabel: string;
+    points: Point[];
+    width?: number;
+    height?: number;
+  };
+
+export function renderChart(c: ChartSpec): string {
+  return c.kind === 'line' ? lineChart(c) : c.kind === 'bar' ? barChart(c) : scatterChart(c);
+}
 
 const W = 660;
 const H = 320;
@@ -58,10 +110,6 @@ function frame(title: string, body: string, legend: { name: string; color: strin
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H + extra}" width="${W}" height="${H + extra}" role="img" aria-label="${esc(title)}">`
     + `<style>.t{font:600 13px sans-serif}.ax{font:11px sans-serif;fill:#444}.lg{font:11px sans-serif;fill:#222}.g{stroke:#e5e7eb}</style>`
     + `<rect width="100%" height="100%" fill="#fff"/><text x="${M.left}" y="20" class="t">${esc(title)}</text>${body}${items}</svg>`;
-}
-
-export function renderChart(c: ChartSpec): string {
-  return c.kind === 'line' ? lineChart(c) : barChart(c);
 }
 
 function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
@@ -150,4 +198,53 @@ function barChart(c: Extract<ChartSpec, { kind: 'bar' }>): string {
   body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/>`;
   body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="ax">${esc(c.yLabel)}</text>`;
   return frame(c.title, body, c.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! })), rotated ? 56 : 0);
+}
+
+/** Points not dominated by another of their series: nothing both faster (lower x) and at least as good (higher y). */
+export function pareto(points: Point[]): Point[] {
+  return points
+    .filter((p) => !points.some((q) => q !== p && q.series === p.series && q.x <= p.x && q.y >= p.y && (q.x < p.x || q.y > p.y)))
+    .sort((a, b) => a.x - b.x);
+}
+
+/** The scatter's own colours and layout (those of docs/frontier.svg), not the report's. */
+const SCATTER_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+
+function scatterChart(c: Extract<ChartSpec, { kind: 'scatter' }>): string {
+  const { points } = c;
+  const W = c.width ?? 760, H = c.height ?? 460, m = { l: 70, r: 160, t: 40, b: 50 };
+  const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
+  const [x0, x1] = [0, Math.max(...xs) * 1.08];
+  const pad = (Math.max(...ys) - Math.min(...ys)) * 0.1 || 0.1;
+  const [y0, y1] = [Math.min(...ys) - pad, Math.max(...ys) + pad];
+  const X = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const Y = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const series = [...new Set(points.map((p) => p.series))];
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2 - m.r / 2}" y="20" text-anchor="middle" font-size="14">${esc(c.title)}</text>`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">${esc(c.xLabel)}</text>`,
+    `<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(c.yLabel)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const xv = x0 + ((x1 - x0) * i) / 5, yv = y0 + ((y1 - y0) * i) / 5;
+    out.push(`<text x="${X(xv)}" y="${H - m.b + 15}" text-anchor="middle">${xv.toFixed(xv < 10 ? 1 : 0)}</text>`);
+    out.push(`<text x="${m.l - 6}" y="${Y(yv) + 4}" text-anchor="end">${yv.toFixed(2)}</text>`);
+    out.push(`<line x1="${m.l}" y1="${Y(yv)}" x2="${W - m.r}" y2="${Y(yv)}" stroke="#eee"/>`);
+  }
+  series.forEach((s, i) => {
+    const color = SCATTER_COLORS[i % SCATTER_COLORS.length]!;
+    const front = pareto(points.filter((p) => p.series === s));
+    out.push(`<polyline fill="none" stroke="${color}" stroke-dasharray="4 3" points="${front.map((p) => `${X(p.x)},${Y(p.y)}`).join(' ')}"/>`);
+    for (const p of points.filter((q) => q.series === s)) {
+      out.push(`<circle cx="${X(p.x)}" cy="${Y(p.y)}" r="4" fill="${color}"/>`);
+      out.push(`<text x="${X(p.x) + 6}" y="${Y(p.y) - 5}" fill="${color}">${esc(p.label)}</text>`);
+    }
+    out.push(`<circle cx="${W - m.r + 15}" cy="${m.t + 15 + i * 18}" r="4" fill="${color}"/><text x="${W - m.r + 24}" y="${m.t + 19 + i * 18}">${esc(s)}</text>`);
+  });
+  out.push(`<text x="${W - m.r + 10}" y="${m.t + 30 + series.length * 18}" fill="#555">dashed: Pareto frontier</text>`, '</svg>');
+  return out.join('\n');
 }
