@@ -5,10 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
 
-export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const BUNDLED_TARGET = join(ROOT, 'target-models', 'specd-story-16m');
-export const BUNDLED_DRAFT = join(ROOT, 'draft-models', 'specd-story-draft-1.5m');
+export const ROOT = resolve(PACKAGE_ROOT);
+export const BUNDLED_TARGET = join(ROOT, DEFAULT_TARGET);
+export const BUNDLED_DRAFT = join(ROOT, DEFAULT_DRAFT);
 
 export interface ModelPair {
   target: string;

@@ -9,9 +9,10 @@ import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, env } from '@hugging
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
+import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts, validStories } from '../models/heldout.ts';
+import { heldoutPrompts, validStories } from '../models/heldout.ts';
+import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
 
@@ -37,8 +38,8 @@ interface Run { tokens: number[]; ms: number; ttft: number; itl: number[]; done?
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
-const engine = await createEngine({ targetPath: TARGET, draftPath: DRAFT, dtype: 'fp32', threads: THREADS, maxRunning: 1,
-  maxQueue: 4, queueTimeoutMs: 600_000, maxPromptTokens: 768, maxK: 8 });
+const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: THREADS, maxRunning: 1,
+  maxQueue: 4, queueTimeoutMs: 600_000, maxPromptTokens: 768 });
 const tok = await AutoTokenizer.from_pretrained(TARGET);
 const tjs = await AutoModelForCausalLM.from_pretrained(TARGET, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
 

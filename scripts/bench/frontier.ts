@@ -10,9 +10,10 @@
 import { AutoTokenizer } from '@huggingface/transformers';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createEngine, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
+import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts } from '../models/heldout.ts';
+import { heldoutPrompts } from '../models/heldout.ts';
+import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { dist, logProb, mean } from '../../src/lib/stats.ts';
 import { pareto, renderChart, type Point } from '../../src/lib/svg-chart.ts';
 import { table } from './table.ts';
@@ -38,8 +39,8 @@ const SETTINGS = [
   { name: 'T=0.8', sampling: { temperature: 0.8, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 } },
 ];
 
-const engine = await createEngine({ targetPath: TARGET, draftPath: DRAFT, dtype: 'fp32', threads: 1, maxRunning: 1, maxQueue: 2,
-  queueTimeoutMs: 600_000, maxPromptTokens: 512, maxK: 8 });
+const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: 1, maxRunning: 1, maxQueue: 2,
+  queueTimeoutMs: 600_000, maxPromptTokens: 512 });
 const scorer = await DecoderModel.load(TARGET, { dtype: 'fp32', threads: 1 });
 const tok = await AutoTokenizer.from_pretrained(TARGET);
 

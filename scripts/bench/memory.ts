@@ -3,8 +3,9 @@
  * 10% at the end (caches freed per stream, nothing retained per request). Heap is measured after a forced GC
  * when node runs with --expose-gc; RSS includes the worker's ONNX Runtime arenas.
  */
-import { createEngine, type Engine } from '../../src/engine/index.ts';
-import { DRAFT_DIR, TARGET_DIR, heldoutPrompts } from '../models/heldout.ts';
+import { createEngine, DEFAULT_ENGINE_OPTIONS, type Engine } from '../../src/engine/index.ts';
+import { heldoutPrompts } from '../models/heldout.ts';
+import { DRAFT_DIR, TARGET_DIR } from './cli.ts';
 
 export interface MemoryReport { generations: number; warm: number; heapWarmMB: number; heapEndMB: number; rssWarmMB: number; rssEndMB: number; heapGrowth: number; rssGrowth: number }
 
@@ -25,8 +26,8 @@ export async function sequentialGenerations(engine: Engine, n: number, warm: num
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const n = Number(process.argv[2] ?? 1000);
-  const engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 2, maxRunning: 1, maxQueue: 1,
-    queueTimeoutMs: 60_000, maxPromptTokens: 512, maxK: 8 });
+  const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET_DIR, draftPath: DRAFT_DIR, maxRunning: 1, maxQueue: 1,
+    queueTimeoutMs: 60_000, maxPromptTokens: 512 });
   const r = await sequentialGenerations(engine, n, Math.round(n / 10), heldoutPrompts());
   await engine.close();
   console.log(JSON.stringify(r, null, 2));

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { configFrom } from '../../src/config/index.ts';
-import { createEngine, type GenerateRequest } from '../../src/engine/index.ts';
+import { createEngine, DEFAULT_ENGINE_OPTIONS, type GenerateRequest } from '../../src/engine/index.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { createServer, StreamRecorder } from '../../src/server/index.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR, heldoutPrompts } from '../models/heldout.ts';
+import { heldoutPrompts } from '../models/heldout.ts';
+import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
 
@@ -23,8 +24,8 @@ const TARGET = args.get('target') ?? TARGET_DIR;
 const DRAFT = args.get('draft') ?? DRAFT_DIR;
 const OUT = args.get('out') ?? join(ROOT, 'docs', 'bench');
 
-const engine = await createEngine({ targetPath: TARGET, draftPath: DRAFT, dtype: 'fp32', threads: 1, maxRunning: 2, maxQueue: 4,
-  queueTimeoutMs: 60_000, maxPromptTokens: 512, maxK: 8 });
+const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: 1, maxRunning: 2, maxQueue: 4,
+  queueTimeoutMs: 60_000, maxPromptTokens: 512 });
 const config = configFrom({ port: 0, wsHeartbeatMs: 0 });
 const logger = pino({ level: 'silent' });
 const server = createServer({ engine, config, metrics: createMetrics({ stats: () => engine.stats() }), logger,

@@ -8,7 +8,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/spec/stream-state.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR } from './heldout.ts';
+import { DRAFT_DIR, ROOT, TARGET_DIR } from '../bench/cli.ts';
 
 const work = process.argv[2] ?? join(ROOT, 'scripts', 'models', 'work');
 /** Optional notes about a run that its summary cannot show (e.g. a schedule changed on resume): CARD_NOTE_TARGET / _DRAFT. */

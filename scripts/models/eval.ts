@@ -13,7 +13,8 @@ import { dirname } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
-import { DRAFT_DIR, TARGET_DIR, heldoutPrompts, validStories } from './heldout.ts';
+import { DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
+import { heldoutPrompts, validStories } from './heldout.ts';
 
 const BARS = { alpha: 0.75, costRatio: 6 };
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));

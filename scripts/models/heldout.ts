@@ -6,10 +6,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CORPUS = process.env['SPECD_CORPUS'] ?? resolve(ROOT, '..', 'shared', 'corpus');
-export const TARGET_DIR = join(ROOT, 'target-models', 'specd-story-16m');
-export const DRAFT_DIR = join(ROOT, 'draft-models', 'specd-story-draft-1.5m');
 
 /** The validation file has no story markers; a line opening with a classic first phrase starts a new story. */
 export function validStories(corpus = CORPUS): string[] {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type DoneEvent, type GenerateRequest, type SpecEngine } from '../../src/engine/index.ts';
-import { DRAFT_DIR, GREEDY, PROMPTS, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { engineOptions, GREEDY, PROMPTS, haveModels } from '../helpers/models.ts';
 
 const req = (over: Partial<GenerateRequest>): GenerateRequest => ({
   input: { prompt: PROMPTS[0]! }, maxTokens: 16, sampling: GREEDY, stop: [], mode: 'target', k: 'auto', ignoreEos: true, ...over,
@@ -15,8 +15,7 @@ const req = (over: Partial<GenerateRequest>): GenerateRequest => ({
 describe.runIf(haveModels)('deadline scheduling', () => {
   let engine: SpecEngine;
   beforeAll(async () => {
-    engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 1, maxRunning: 4,
-      maxQueue: 2, queueTimeoutMs: 20_000, maxPromptTokens: 768, maxK: 8 });
+    engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 2, queueTimeoutMs: 20_000, maxPromptTokens: 768 }));
   });
   afterAll(() => engine?.close());
 

@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, EngineError, type DoneEvent, type EngineEvent, type GenerateRequest, type SpecEngine } from '../../src/engine/index.ts';
 import { sequentialGenerations } from '../../scripts/bench/memory.ts';
-import { DRAFT_DIR, GREEDY, PROMPTS, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { engineOptions, GREEDY, PROMPTS, haveModels } from '../helpers/models.ts';
 
 const req = (over: Partial<GenerateRequest> = {}): GenerateRequest => ({
   input: { prompt: PROMPTS[0]! }, maxTokens: 16, sampling: GREEDY, stop: [], mode: 'speculative', k: 'auto', ...over,
@@ -23,8 +23,7 @@ const LONG_PROMPT = Array.from({ length: 80 }, (_, i) => `The ${['dog', 'cat', '
 describe.runIf(haveModels)('engine runtime', () => {
   let engine: SpecEngine;
   beforeAll(async () => {
-    engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 1, maxRunning: 2,
-      maxQueue: 1, queueTimeoutMs: 20_000, maxPromptTokens: 768, maxK: 8 });
+    engine = await createEngine(engineOptions({ threads: 1, maxRunning: 2, maxQueue: 1, queueTimeoutMs: 20_000, maxPromptTokens: 768 }));
   });
   afterAll(() => engine?.close());
 

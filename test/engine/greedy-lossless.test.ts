@@ -1,7 +1,7 @@
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type EngineEvent, type GenerateRequest } from '../../src/engine/index.ts';
-import { DRAFT_DIR, GREEDY, PROMPTS, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { engineOptions, GREEDY, PROMPTS, TARGET_DIR, haveModels } from '../helpers/models.ts';
 
 const MAX_TOKENS = 24;
 
@@ -21,8 +21,7 @@ describe.runIf(haveModels)('greedy speculative decoding is lossless', () => {
   const reference = new Map<string, number[]>();
 
   beforeAll(async () => {
-    engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 2, maxRunning: 4,
-      maxQueue: 64, queueTimeoutMs: 60_000, maxPromptTokens: 512, maxK: 8 });
+    engine = await createEngine(engineOptions({ maxRunning: 4, maxQueue: 64, queueTimeoutMs: 60_000, maxPromptTokens: 512 }));
     for (const p of PROMPTS) reference.set(p, await tokensOf(engine, { input: { prompt: p }, mode: 'target', k: 0 }));
   });
   afterAll(() => engine?.close());

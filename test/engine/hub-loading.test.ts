@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type DoneEvent, type SpecEngine } from '../../src/engine/index.ts';
-import { DRAFT_DIR, GREEDY, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { DRAFT_DIR, engineOptions, GREEDY, TARGET_DIR, haveModels } from '../helpers/models.ts';
 
 describe.runIf(haveModels)('loading from a hub', () => {
   let server: Server;
@@ -30,8 +30,9 @@ describe.runIf(haveModels)('loading from a hub', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    engine = await createEngine({ targetPath: 'specd-test/story-target', draftPath: 'specd-test/story-draft', dtype: 'fp32',
-      threads: 1, maxRunning: 1, maxQueue: 1, queueTimeoutMs: 10_000, maxPromptTokens: 512, maxK: 8, allowRemote: true, remoteHost: host, cacheDir: mkdtempSync(join(tmpdir(), 'specd-hub-')) });
+    engine = await createEngine(engineOptions({ targetPath: 'specd-test/story-target', draftPath: 'specd-test/story-draft', threads: 1,
+      maxRunning: 1, maxQueue: 1, queueTimeoutMs: 10_000, maxPromptTokens: 512, allowRemote: true, remoteHost: host,
+      cacheDir: mkdtempSync(join(tmpdir(), 'specd-hub-')) }));
   });
   afterAll(async () => {
     await engine?.close();

@@ -3,12 +3,18 @@
  * (e.g. random-weight exports of the same shapes while the bundled pair is being trained).
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/options.ts';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-export const TARGET_DIR = process.env['SPECD_TEST_TARGET'] ?? join(ROOT, 'target-models', 'specd-story-16m');
-export const DRAFT_DIR = process.env['SPECD_TEST_DRAFT'] ?? join(ROOT, 'draft-models', 'specd-story-draft-1.5m');
+export const TARGET_DIR = process.env['SPECD_TEST_TARGET'] ?? join(PACKAGE_ROOT, DEFAULT_TARGET);
+export const DRAFT_DIR = process.env['SPECD_TEST_DRAFT'] ?? join(PACKAGE_ROOT, DEFAULT_DRAFT);
 export const haveModels = existsSync(join(TARGET_DIR, 'onnx', 'model.onnx')) && existsSync(join(DRAFT_DIR, 'onnx', 'model.onnx'));
+
+/** Engine options of a model-backed suite: the engine's defaults on the pair above, plus the suite's differences. */
+export function engineOptions(over: Partial<EngineOptions> = {}): EngineOptions {
+  return { ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET_DIR, draftPath: DRAFT_DIR, ...over };
+}
 
 export const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 } as const;
 

@@ -10,7 +10,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { ConfigKey } from '../../src/config/index.ts';
 import type { Engine } from '../../src/engine/types.ts';
 import { FakeEngine } from '../helpers/fake-engine.ts';
-import { DRAFT_DIR, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { DRAFT_DIR, engineOptions, TARGET_DIR, haveModels } from '../helpers/models.ts';
 import { startServer, type Harness } from '../server/harness.ts';
 
 export const CHROMIUM = process.env['SPECD_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -50,8 +50,7 @@ export async function startPlaygroundServer(config: Partial<Record<ConfigKey, un
   let engineKind: string;
   if (haveModels) {
     const { createEngine } = await import('../../src/engine/index.ts');
-    engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 1, maxRunning: 4,
-      maxQueue: 8, queueTimeoutMs: 30_000, maxPromptTokens: 512, maxK: 8 });
+    engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 8, maxPromptTokens: 512 }));
     engineKind = `models ${TARGET_DIR} + ${DRAFT_DIR}`;
   } else {
     engine = new FakeEngine({ stepMs: 15 });

@@ -6,14 +6,13 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type SpecEngine } from '../../src/engine/index.ts';
-import { DRAFT_DIR, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { engineOptions, haveModels } from '../helpers/models.ts';
 import { startServer, until, WsClient, type Harness } from './harness.ts';
 
 describe.runIf(haveModels)('server on the real engine', () => {
   let h: Harness<SpecEngine>;
   beforeAll(async () => {
-    const engine = await createEngine({ targetPath: TARGET_DIR, draftPath: DRAFT_DIR, dtype: 'fp32', threads: 1, maxRunning: 4,
-      maxQueue: 8, queueTimeoutMs: 30_000, maxPromptTokens: 512, maxK: 8 });
+    const engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 8, maxPromptTokens: 512 }));
     h = (await startServer({ engine })) as unknown as Harness<SpecEngine>;
   });
   afterAll(async () => {
