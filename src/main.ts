@@ -34,6 +34,14 @@ async function main(): Promise<number | null> {
     }
   }
   const logger = pino({ level: config.logLevel, base: { svc: 'specd' } });
+  // Last resort only: every request and frame has its own boundary, so reaching this is a bug. A process in an
+  // unknown state should not keep serving; exit non-zero so that the orchestrator restarts it.
+  const die = (kind: string) => (err: unknown) => {
+    logger.fatal({ err }, `${kind}: exiting`);
+    process.exit(70); // EX_SOFTWARE
+  };
+  process.on('uncaughtException', die('uncaught exception'));
+  process.on('unhandledRejection', die('unhandled promise rejection'));
   const engine = new EngineHolder();
   const metrics = createMetrics({ stats: () => engine.stats(), processMetrics: true });
   const recorder = new StreamRecorder({ capacity: config.recentStreams, logPath: config.streamLogPath, logger });

@@ -49,6 +49,11 @@ export const configShape = {
   maxBodyBytes: int(1).default(1024 * 1024).describe('larger HTTP bodies get 413'),
   wsMaxFrameBytes: int(1).default(1024 * 1024).describe('larger WebSocket frames close the socket with 1009'),
   wsBufferedLimitBytes: int(1).default(1024 * 1024).describe('a socket with more unsent bytes than this pauses its streams until it drains'),
+  maxConnections: int(1, 1_000_000).default(1024)
+    .describe('open connections (HTTP and WebSocket together) beyond which new ones get 503 too_many_connections'),
+  wsMaxStreams: int(1, 4096).default(16).describe('generations in flight per WebSocket; more get an error frame too_many_streams'),
+  wsIdleTimeoutMs: int(0).default(300_000)
+    .describe('a WebSocket with no generation in flight and no frame from its client for this long is closed (0 disables)'),
   wsHeartbeatMs: int(0).default(30_000).describe('WebSocket ping interval; a socket that missed the previous pong is terminated (0 disables)'),
   allowRemote: bool.default(false).describe('let the engine fetch --target/--draft hub ids from --remote-host'),
   remoteHost: z.string().url().optional().describe('model hub address used with --allow-remote'),

@@ -1,13 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { configureHub } from './model/decoder.ts';
 import { EngineError, type GenerateRequest } from './types.ts';
 
+type Message = Extract<GenerateRequest['input'], { messages: unknown }>['messages'][number];
+
+/** What transformers.js keeps of the files it built a tokenizer from (not in its typings). */
+interface TokenizerSources {
+  _tokenizerJSON: { added_tokens?: { content: string; special?: boolean }[] } & Record<string, unknown>;
+  _tokenizerConfig: Record<string, unknown>;
+}
+
 /**
  * Text in, token ids out (and back), on the main thread: encoding a prompt takes microseconds, and keeping the
  * tokenizer here lets the worker deal in ids only.
+ *
+ * Message content is text, never control: only the chat template emits control tokens. The template is rendered
+ * once with the real contents and once with an unguessable placeholder per message; the placeholders cut the
+ * rendering into template text (tokenized with special tokens, as the template means them) and contents
+ * (tokenized by a twin tokenizer that knows no special tokens, so `<|im_end|>` in a message is just characters).
+ * A raw `prompt` keeps parsing special tokens, as vLLM does: whoever writes raw prompts writes the whole sequence.
  */
 export class PromptCodec {
-  private constructor(readonly tokenizer: PreTrainedTokenizer) {}
+  /** The tokenizer without its special added tokens: special-token text becomes ordinary text. */
+  private readonly plain: Tokenizer;
+  /** Special tokens' texts, to notice content that spells one. */
+  private readonly specialTexts: string[];
+
+  private constructor(readonly tokenizer: PreTrainedTokenizer) {
+    const src = tokenizer as unknown as TokenizerSources;
+    const added = src._tokenizerJSON.added_tokens ?? [];
+    this.specialTexts = added.filter((t) => t.special).map((t) => t.content);
+    this.plain = new Tokenizer({ ...src._tokenizerJSON, added_tokens: added.filter((t) => !t.special) }, src._tokenizerConfig);
+  }
 
   static async load(path: string, hub: Parameters<typeof configureHub>[0] = {}): Promise<PromptCodec> {
     configureHub(hub);
@@ -21,8 +47,46 @@ export class PromptCodec {
   encode(input: GenerateRequest['input']): number[] {
     if ('prompt' in input) return this.tokenizer.encode(input.prompt);
     if (!this.hasChatTemplate) throw new EngineError('invalid_request', 'this model has no chat template: send `prompt` instead of `messages`');
-    const text = this.tokenizer.apply_chat_template(input.messages, { tokenize: false, add_generation_prompt: true }) as string;
-    return this.tokenizer.encode(text, { add_special_tokens: false });
+    return this.encodeChat(input.messages);
+  }
+
+  /** Ids of `text` as plain text: special-token spellings are characters like any other. */
+  encodePlain(text: string): number[] {
+    return text === '' ? [] : this.plain.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  private render(messages: readonly Message[]): string {
+    return this.tokenizer.apply_chat_template(messages as Message[], { tokenize: false, add_generation_prompt: true }) as string;
+  }
+
+  private encodeChat(messages: readonly Message[]): number[] {
+    const rendered = this.render(messages);
+    let nonce = randomBytes(12).toString('hex');
+    while (messages.some((m) => m.content.includes(nonce))) nonce = randomBytes(12).toString('hex');
+    const marker = (i: number) => `\u{E000}${nonce}:${i}\u{E001}`;
+    const marked = this.render(messages.map((m, i) => ({ ...m, content: marker(i) })));
+    // split() with a capture group alternates template text (even indices) and message numbers (odd).
+    const parts = marked.split(new RegExp(`\u{E000}${nonce}:(\\d+)\u{E001}`, 'u'));
+    const contentOf = (part: string) => messages[Number(part)]?.content;
+    const rebuilt = parts.map((p, i) => (i % 2 === 0 ? p : contentOf(p) ?? '\u{FFFD}')).join('');
+    if (rebuilt !== rendered) {
+      // The template rewrites content (filters such as trim or upper), so the placeholders cannot be mapped back.
+      // Plain content is safe to tokenize whole; special-token text in it cannot be kept as text, so refuse it.
+      if (messages.some((m) => this.specialTexts.some((t) => m.content.includes(t)))) {
+        throw new EngineError('invalid_request', "message content contains a special token's text, and this model's chat "
+          + 'template rewrites content, so it cannot be kept as plain text; remove it or send a raw `prompt`', { param: 'messages' });
+      }
+      return this.tokenizer.encode(rendered, { add_special_tokens: false });
+    }
+    const ids: number[] = [];
+    parts.forEach((p, i) => {
+      if (i % 2 === 0) {
+        if (p !== '') ids.push(...this.tokenizer.encode(p, { add_special_tokens: false }));
+      } else {
+        ids.push(...this.encodePlain(contentOf(p)!));
+      }
+    });
+    return ids;
   }
 
   decode = (ids: number[]): string => this.tokenizer.decode(ids, { skip_special_tokens: true });

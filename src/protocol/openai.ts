@@ -74,7 +74,8 @@ const TextPartSchema = z.object({ type: z.literal('text'), text: z.string() });
 export function chatBodySchema(l: Limits) {
   const content = z.union([
     z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
-    z.array(TextPartSchema).transform((parts) => parts.map((p) => p.text).join('')),
+    z.array(TextPartSchema).transform((parts) => parts.map((p) => p.text).join(''))
+      .pipe(z.string().max(l.maxPromptChars, `its text parts must add up to at most ${l.maxPromptChars} characters`)),
   ], { errorMap: () => ({ message: 'must be a string or an array of {"type": "text", "text": …} parts' }) });
   const role = z.union([RoleSchema, z.literal('developer').transform(() => 'system' as const)], {
     errorMap: () => ({ message: 'must be one of system, user, assistant (or developer, read as system)' }),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { previewValue } from './json.ts';
 
 /**
  * Generation parameters shared by the WebSocket `generate` frame and the OpenAI bodies (snake_case, as on the
@@ -128,14 +129,9 @@ export function describeIssue(error: z.ZodError, input: unknown): ParamProblem {
     return { code, param, message: `Unrecognized parameter '${param}'` };
   }
   const given = valueAt(input, issue.path);
-  const quoted = given === undefined ? '' : ` (got ${truncate(JSON.stringify(given))})`;
+  const quoted = given === undefined ? '' : ` (got ${previewValue(given)})`;
   const message = issue.code === 'invalid_type' && issue.received === 'undefined'
     ? `Missing required parameter '${param}'`
     : param ? `Invalid '${param}': ${issue.message}${quoted}` : `Invalid request: ${issue.message}`;
   return { code, param, message };
-}
-
-function truncate(s: string | undefined, max = 80): string {
-  if (s === undefined) return 'undefined';
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }

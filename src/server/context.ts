@@ -5,6 +5,7 @@ import type { Engine } from '../engine/types.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { type Limits, limitsFor, type RequestDefaults } from '../protocol/index.ts';
 import type { StreamRecorder } from './recorder.ts';
+import { ConnectionCap } from './connection-cap.ts';
 import { StreamRunner } from './stream-runner.ts';
 
 /** What the server is built from: everything injected, no globals (tests pass a FakeEngine and a silent logger). */
@@ -20,6 +21,7 @@ export interface ServerDeps {
 export interface ServerContext extends ServerDeps {
   runner: StreamRunner;
   lifecycle: { shuttingDown: boolean };
+  connections: ConnectionCap;
   limits: Limits;
   defaults: RequestDefaults;
 }
@@ -29,6 +31,7 @@ export function createContext(deps: ServerDeps): ServerContext {
     ...deps,
     runner: new StreamRunner(deps),
     lifecycle: { shuttingDown: false },
+    connections: new ConnectionCap(deps.config.maxConnections),
     limits: limitsFor(deps.config),
     defaults: { mode: deps.config.defaultMode, k: deps.config.defaultK, maxTokens: deps.config.maxCompletionTokens },
   };

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'duplicate_id'          // WebSocket: a generate id already in flight on this socket
   | 'unauthorized'          // API key missing or wrong
   | 'too_large'             // body / frame over the size limit
+  | 'too_many_streams'      // WebSocket: the socket already has wsMaxStreams generations in flight
+  | 'too_many_connections'  // the server already holds maxConnections connections
   | 'not_found';            // no such route
 
 interface ErrorSpec {
@@ -36,9 +38,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   not_found: { status: 404, type: 'not_found_error' },
   too_large: { status: 413, type: 'invalid_request_error', wsClose: 1009 },
   overloaded: { status: 429, type: 'overloaded', retryAfter: true },
+  too_many_streams: { status: 429, type: 'overloaded' },
   cancelled: { status: 499, type: 'cancelled' }, // nginx's "client closed request": nobody is left to read it
   internal: { status: 500, type: 'server_error', wsClose: 1011 },
   not_ready: { status: 503, type: 'unavailable', retryAfter: true },
+  too_many_connections: { status: 503, type: 'unavailable', wsClose: 1013, retryAfter: true },
   shutting_down: { status: 503, type: 'unavailable', wsClose: 1001, retryAfter: true },
 });
 
@@ -123,4 +127,9 @@ export function toApiError(e: unknown, inputParam: 'prompt' | 'messages' | null 
   }
   const message = e instanceof Error ? e.message : String(e);
   return new ApiError('internal', `internal error: ${message}`);
+}
+
+export function tooManyConnections(limit: number): ApiError {
+  return new ApiError('too_many_connections', `The server already holds ${limit} connections (its limit); retry shortly or on another instance.`,
+    null, { limit });
 }

@@ -1,9 +1,11 @@
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server, type ServerOptions as ServerOptionsHttp } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { settleWithin, until } from '../lib/async.ts';
+import { refuseRequest } from './connection-cap.ts';
 import { createContext, type ServerContext, type ServerDeps } from './context.ts';
+import { tooManyConnections } from './errors.ts';
 import { createApp } from './http/app.ts';
 import type { AppEnv } from './http/types.ts';
 import { attachWebSocket, type WsHub } from './ws/hub.ts';
@@ -33,7 +35,19 @@ export function createServer(deps: ServerDeps, options: ServerOptions = {}): Spe
   const FLUSH_MS = options.flushMs ?? 5_000;
   const ctx = createContext(deps);
   const app = createApp(ctx);
-  const http = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const http = createAdaptorServer({
+    fetch: app.fetch,
+    // The connection cap answers before Hono sees the request: a full server should spend nothing on it.
+    createServer: ((options: ServerOptionsHttp, listener: RequestListener) => createHttpServer(options, (req, res) => {
+      if (ctx.connections.refuses(req.socket, req.url)) {
+        ctx.metrics.countError('too_many_connections');
+        refuseRequest(req, res, tooManyConnections(ctx.connections.limit));
+        return;
+      }
+      listener(req, res);
+    })) as typeof createHttpServer,
+  }) as Server;
+  ctx.connections.attach(http);
   const ws = attachWebSocket(http, ctx);
   let shuttingDown: Promise<void> | null = null;
   let responding = 0; // HTTP responses not yet finished

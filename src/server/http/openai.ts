@@ -3,7 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import type { DoneEvent, EngineEvent, StartEvent } from '../../engine/types.ts';
 import { linkedAbort } from '../../lib/async.ts';
 import {
-  chatBodySchema, completionBodySchema, describeIssue, toGenerateRequest, type WireInput, type WireSampling,
+  chatBodySchema, completionBodySchema, describeIssue, parseClientJson, toGenerateRequest, type WireInput, type WireSampling,
 } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { newId } from '../context.ts';
@@ -26,11 +26,9 @@ export async function readJson(c: Context): Promise<unknown> {
   let text: string;
   try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch { throw new ApiError('invalid_json', 'The request body is not valid UTF-8.'); }
   if (text.trim() === '') throw new ApiError('invalid_json', 'The request body is empty; send a JSON object.');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ApiError('invalid_json', `The request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const parsed = parseClientJson(text, 'request body');
+  if (!parsed.ok) throw new ApiError('invalid_json', parsed.message);
+  return parsed.value;
 }
 
 function requireObject(body: unknown): Record<string, unknown> {
@@ -112,9 +110,14 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       await forward(first.value);
       for await (const ev of events) await forward(ev);
       await sse.writeSSE({ data: '[DONE]' });
-    }, async (err) => {
+    }, async (err, sse) => {
+      // Headers are gone: the stream's last word is an error event in OpenAI's envelope, then [DONE].
       ctx.logger.error({ err, id }, 'SSE stream failed');
+      ctx.metrics.countError('internal');
       abort.abort(err);
+      const e = new ApiError('internal', 'internal error while streaming this response; the server logged it.');
+      await sse.writeSSE({ data: JSON.stringify(e.envelope()) });
+      await sse.writeSSE({ data: '[DONE]' });
     });
   };
 

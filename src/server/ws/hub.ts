@@ -4,7 +4,8 @@ import { WebSocketServer } from 'ws';
 import { settleWithin } from '../../lib/async.ts';
 import { bearerToken, keyMatches } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { refuseUpgradeSocket } from '../connection-cap.ts';
+import { ApiError, tooManyConnections } from '../errors.ts';
 import { WsSession } from './session.ts';
 
 export const WS_PATH = '/v1/stream';
@@ -20,17 +21,7 @@ export interface WsHub {
 }
 
 function refuseUpgrade(socket: Duplex, e: ApiError): void {
-  const body = JSON.stringify(e.envelope());
-  const retry = e.retryAfterS;
-  socket.end([
-    `HTTP/1.1 ${e.status} ${e.code}`,
-    'Content-Type: application/json; charset=UTF-8',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    ...(retry !== null ? [`Retry-After: ${retry}`] : []),
-    'Connection: close',
-    '',
-    body,
-  ].join('\r\n'));
+  refuseUpgradeSocket(socket, e);
 }
 
 /**
@@ -52,6 +43,11 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
     if (!accepting) {
       ctx.metrics.countError('shutting_down');
       refuseUpgrade(socket, new ApiError('shutting_down', 'The server is shutting down.'));
+      return;
+    }
+    if (ctx.connections.refuses(socket, req.url)) {
+      ctx.metrics.countError('too_many_connections');
+      refuseUpgrade(socket, tooManyConnections(ctx.connections.limit));
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

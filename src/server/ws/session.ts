@@ -2,7 +2,8 @@ import { WebSocket } from 'ws';
 import type { EngineEvent } from '../../engine/types.ts';
 import { sleep } from '../../lib/async.ts';
 import {
-  CLIENT_FRAME_TYPES, type ClientFrame, clientFrameSchema, describeIssue, type GenerateFrame, type ServerFrame, toGenerateRequest,
+  CLIENT_FRAME_TYPES, type ClientFrame, clientFrameSchema, describeIssue, type GenerateFrame, parseClientJson, previewValue,
+  type ServerFrame, toGenerateRequest,
 } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError, toApiError } from '../errors.ts';
@@ -12,12 +13,17 @@ const DRAIN_POLL_MS = 5;
 let sessionSeq = 0;
 
 /**
- * One WebSocket connection: any number of generations multiplexed by the client's `id`.
+ * One WebSocket connection: any number of generations (up to wsMaxStreams in flight) multiplexed by the
+ * client's `id`.
  *
  * Backpressure: every frame is sent from the `for await` over the stream's engine events, and before each send
- * the loop waits while the socket holds more than wsBufferedLimitBytes unsent. Not pulling the iterator is what
- * pauses the stream (the engine only steps a stream when asked for its next event), so a slow reader costs at
- * most one step of frames per stream instead of unbounded memory.
+ * the loop waits while the socket holds more than wsBufferedLimitBytes unsent. The worker keeps at most two steps
+ * of a stream queued ahead of its reader, so a slow reader costs a couple of steps of frames per stream, never
+ * unbounded memory.
+ *
+ * Fault boundary: whatever the frame handler or a stream's event handling throws becomes one `error` frame
+ * (code `internal`, logged once with its stack and counted) for that frame or that generation; the socket stays
+ * open and the other generations on it go on.
  */
 export class WsSession {
   readonly seq = ++sessionSeq;
@@ -26,13 +32,25 @@ export class WsSession {
   private readonly tasks = new Set<Promise<void>>();
   alive = true;
   private readonly clientFrame;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly ws: WebSocket, private readonly ctx: ServerContext) {
     this.clientFrame = clientFrameSchema(ctx.limits);
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onMessage(data, isBinary);
+      } catch (e) {
+        this.internalError(e, 'websocket frame handler failed');
+      }
+      this.armIdleTimer();
+    });
     ws.on('pong', () => { this.alive = true; });
-    ws.on('close', () => this.abortAll('socket closed'));
+    ws.on('close', () => {
+      this.disarmIdleTimer();
+      this.abortAll('socket closed');
+    });
     ws.on('error', (err) => ctx.logger.debug({ err, session: this.seq }, 'websocket error'));
+    this.armIdleTimer();
   }
 
   get inFlight(): number {
@@ -65,6 +83,32 @@ export class WsSession {
     return true;
   }
 
+  /** A socket with no generation in flight and no frame from its client for wsIdleTimeoutMs is closed (1000). */
+  private armIdleTimer(): void {
+    this.disarmIdleTimer();
+    const ms = this.ctx.config.wsIdleTimeoutMs;
+    if (ms <= 0 || this.streams.size > 0 || this.ws.readyState !== WebSocket.OPEN) return;
+    this.idleTimer = setTimeout(() => {
+      this.ctx.logger.debug({ session: this.seq, idleMs: ms }, 'closing an idle websocket');
+      this.close(1000, 'idle timeout');
+    }, ms).unref();
+  }
+
+  private disarmIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  /** The last line of the boundary: an unexpected exception becomes one error frame, logged and counted. */
+  private internalError(e: unknown, what: string, id?: string): void {
+    this.ctx.logger.error({ err: e, session: this.seq, id }, what);
+    try {
+      this.sendError(new ApiError('internal', 'internal error while handling this frame; the server logged it.'), id);
+    } catch (sendErr) {
+      this.ctx.logger.error({ err: sendErr, session: this.seq }, 'could not report an internal error');
+    }
+  }
+
   private abortAll(reason: string): void {
     for (const ac of this.streams.values()) ac.abort(new Error(reason));
   }
@@ -90,14 +134,12 @@ export class WsSession {
       return;
     }
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (e) {
-      this.sendError(new ApiError('invalid_json', `The frame is not valid JSON: ${e instanceof Error ? e.message : String(e)}`));
+    const json = parseClientJson(text, 'frame');
+    if (!json.ok) {
+      this.sendError(new ApiError('invalid_json', json.message));
       return;
     }
-    const frame = this.parse(raw);
+    const frame = this.parse(json.value);
     if (!frame) return;
     if (frame.type === 'cancel') {
       this.streams.get(frame.id)?.abort(new Error('cancelled by client')); // unknown / finished ids: no-op
@@ -114,7 +156,7 @@ export class WsSession {
     const obj = raw as Record<string, unknown>;
     const id = typeof obj['id'] === 'string' ? obj['id'] : undefined;
     if (typeof obj['type'] !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(obj['type'])) {
-      const got = obj['type'] === undefined ? 'no "type"' : `type ${JSON.stringify(obj['type'])}`;
+      const got = obj['type'] === undefined ? 'no "type"' : `type ${previewValue(obj['type'])}`;
       this.sendError(new ApiError('invalid_frame', `Unknown frame: ${got}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}.`, 'type'), id);
       return null;
     }
@@ -135,11 +177,19 @@ export class WsSession {
       this.sendError(new ApiError('shutting_down', 'The server is shutting down; no new generations.'), frame.id);
       return;
     }
+    const cap = this.ctx.config.wsMaxStreams;
+    if (this.streams.size >= cap) {
+      this.sendError(new ApiError('too_many_streams', `This socket already has ${cap} generations in flight (this server's `
+        + 'limit per socket); wait for one to finish or open another socket.', 'id', { limit: cap }), frame.id);
+      return;
+    }
     const ac = new AbortController();
     this.streams.set(frame.id, ac);
+    this.disarmIdleTimer();
     const task = this.generate(frame, ac).finally(() => {
       this.streams.delete(frame.id);
       this.tasks.delete(task);
+      this.armIdleTimer();
     });
     this.tasks.add(task);
   }
@@ -152,13 +202,19 @@ export class WsSession {
       id: `ws-${this.seq}-${frame.id}`, clientId: frame.id, transport: 'ws' as const, endpoint: '/v1/stream',
       created: Math.floor(Date.now() / 1000),
     };
+    let started = false;
     try {
       for await (const ev of this.ctx.runner.run(req, meta, inputParam)) {
+        started = true;
         await this.writable();
         this.send(this.toFrame(frame.id, ev));
       }
     } catch (e) {
-      this.sendError(toApiError(e, inputParam), frame.id);
+      // Before the first event: a refusal, normalised (and, if internal, logged) by the runner. After it: our own
+      // event handling failed, and leaving the loop has stopped the stream. Either way one error frame ends this id.
+      ac.abort(new Error('stream failed'));
+      if (started) this.internalError(e, 'websocket stream event handling failed', frame.id);
+      else this.sendError(toApiError(e, inputParam), frame.id);
     }
   }
 
