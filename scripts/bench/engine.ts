@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
-import { heldoutPrompts, validStories } from '../models/heldout.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { heldoutPrompts, heldoutStories } from './heldout.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
 
@@ -128,7 +128,7 @@ const rows = CONFIGS.map((cfg) => {
 });
 
 // Event-loop delay on the main thread while a 512-token prompt is prefilled in the worker.
-const longPrompt = tok.decode(tok.encode(validStories().slice(0, 40).join('\n')).slice(1, 512), { skip_special_tokens: true });
+const longPrompt = tok.decode(tok.encode(heldoutStories().slice(0, 40).join('\n')).slice(1, 512), { skip_special_tokens: true });
 const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
 const prefill = await runEngine(longPrompt, 'target', 0);

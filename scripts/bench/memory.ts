@@ -4,8 +4,8 @@
  * when node runs with --expose-gc; RSS includes the worker's ONNX Runtime arenas.
  */
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type Engine } from '../../src/engine/index.ts';
-import { heldoutPrompts } from '../models/heldout.ts';
 import { DRAFT_DIR, TARGET_DIR } from './cli.ts';
+import { heldoutPrompts } from './heldout.ts';
 
 export interface MemoryReport { generations: number; warm: number; heapWarmMB: number; heapEndMB: number; rssWarmMB: number; rssEndMB: number; heapGrowth: number; rssGrowth: number }
 

@@ -12,8 +12,8 @@ import { configFrom } from '../../src/config/index.ts';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type GenerateRequest } from '../../src/engine/index.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { createServer, StreamRecorder } from '../../src/server/index.ts';
-import { heldoutPrompts } from '../models/heldout.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { heldoutPrompts } from './heldout.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
 

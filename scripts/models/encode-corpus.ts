@@ -8,7 +8,7 @@
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { heldoutPrompts, validStories } from './heldout.ts';
+import { promptsOf, validStories } from './heldout.ts';
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
@@ -52,6 +52,6 @@ const validDocs = validStories(corpus);
 const valid = encodeDocs(validDocs, 0);
 writeFileSync(join(out, 'train.bin'), Buffer.from(train.buffer));
 writeFileSync(join(out, 'valid.bin'), Buffer.from(valid.buffer));
-const prompts = heldoutPrompts(corpus);
+const prompts = promptsOf(validDocs);
 writeFileSync(join(out, 'prompts.json'), JSON.stringify(prompts, null, 0));
 console.log(JSON.stringify({ train_tokens: train.length, valid_tokens: valid.length, valid_stories: validDocs.length, prompts: prompts.length }));

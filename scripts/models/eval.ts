@@ -14,7 +14,7 @@ import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
 import { DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
-import { heldoutPrompts, validStories } from './heldout.ts';
+import { heldoutPrompts, heldoutStories } from '../bench/heldout.ts';
 
 const BARS = { alpha: 0.75, costRatio: 6 };
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -79,7 +79,7 @@ async function acceptance() {
  * strict 1:1 alternation (every draft step cold) and back-to-back blocks (every step warm) are reported beside it.
  */
 async function costRatio(reps = 200) {
-  const ctx = tok.encode(validStories()[0]!).slice(0, 128);
+  const ctx = tok.encode(heldoutStories()[0]!).slice(0, 128);
   const caches = [target.newCache(), draft.newCache()] as const;
   await target.forward(caches[0], ctx);
   await draft.forward(caches[1], ctx);
@@ -108,7 +108,7 @@ async function costRatio(reps = 200) {
     alternating_1_to_1: await pattern(1), draft_warm_blocks: await pattern(16) };
 }
 
-const valText = validStories().slice(0, 60).join('\n');
+const valText = heldoutStories().slice(0, 60).join('\n');
 const valIds = tok.encode(valText).slice(0, 8192);
 const result = {
   target: targetDir, draft: draftDir, threads,
