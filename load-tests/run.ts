@@ -1,13 +1,14 @@
 /**
- * `npm run load -- <scenario|all> [--quick] [--url URL] [--target DIR --draft DIR] [-- server flags…]`
+ * `npm run load -- <scenario|all> [--quick] [--save] [--url URL] [--target DIR --draft DIR] [-- server flags…]`
  *
  * Starts the real server (one per scenario, with the flags the scenario needs) unless --url is given, drives it,
- * writes load-tests/results/<scenario>[.quick].json, then report.html and summary.md from every result file there,
- * and rewrites the "Latest results" section of load-tests/README.md. Exit code: 0 when every bar passed, 1 when one
- * was missed (or a scenario failed to run), 2 for a usage error or no models.
+ * writes results/load/<scenario>[.quick].json (git-ignored), then report.html and summary.md from every result file
+ * there. With --save the results go to the committed load-tests/results/ instead, and the "Latest results" section
+ * of load-tests/README.md is rewritten. Exit code: 0 when every bar passed, 1 when one was missed (or a scenario
+ * failed to run), 2 for a usage error or no models.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execute } from './lib/execute.ts';
 import { findModels, NO_MODELS_MESSAGE, ROOT } from './lib/models.ts';
@@ -27,8 +28,10 @@ Options:
                        (overload then needs --max-running N --max-queue N as that server has them; shutdown is skipped)
   --target DIR         target model folder (default: the bundled model, else $SPECD_TEST_TARGET)
   --draft DIR          draft model folder, or "none" (default: the bundled draft, else $SPECD_TEST_DRAFT)
-  --out DIR            where results go (default: load-tests/results)
-  --no-readme          do not rewrite the "Latest results" section of load-tests/README.md
+  --save               write the results to the committed load-tests/results/ and rewrite the "Latest results"
+                       section of load-tests/README.md (default: results/load/, which git ignores)
+  --out DIR            write the results to DIR instead
+  --no-readme          with --save: leave load-tests/README.md as it is
   -h, --help           this text
   -- FLAGS             everything after -- is passed to every server the runner starts (e.g. -- --threads 1)
 `;
@@ -49,7 +52,7 @@ async function main(): Promise<number> {
       args: own, allowPositionals: true, strict: true,
       options: {
         quick: { type: 'boolean' }, url: { type: 'string' }, target: { type: 'string' }, draft: { type: 'string' },
-        out: { type: 'string' }, 'no-readme': { type: 'boolean' }, 'max-running': { type: 'string' }, 'max-queue': { type: 'string' },
+        out: { type: 'string' }, save: { type: 'boolean' }, 'no-readme': { type: 'boolean' }, 'max-running': { type: 'string' }, 'max-queue': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -69,7 +72,8 @@ async function main(): Promise<number> {
     return 2;
   }
   if (models) process.stdout.write(`models: ${models.target} + ${models.draft ?? '(no draft)'} (${models.source})\n`);
-  const outDir = resolve(values.out ?? join(ROOT, 'load-tests', 'results'));
+  if (values.save && values.out) usage('--save and --out exclude each other');
+  const outDir = resolve(values.out ?? (values.save ? join(ROOT, 'load-tests', 'results') : join(ROOT, 'results', 'load')));
   mkdirSync(outDir, { recursive: true });
   const options: Record<string, string> = {};
   if (values['max-running']) options['max-running'] = values['max-running'];
@@ -98,10 +102,9 @@ async function main(): Promise<number> {
   }
 
   const all = loadResults(outDir, SCENARIOS.map((s) => s.name));
-  writeFileSync(join(outDir, 'report.html'), renderHtml(all));
+  writeFileSync(join(outDir, 'report.html'), renderHtml(all, new Date(), relative(ROOT, outDir) || outDir));
   writeFileSync(join(outDir, 'summary.md'), `# specd load tests: latest results\n\n${renderSummary(all, 'report.html')}`);
-  const defaultOut = outDir === resolve(ROOT, 'load-tests', 'results');
-  if (defaultOut && !values['no-readme']) updateReadme(join(ROOT, 'load-tests', 'README.md'), renderSummary(all));
+  if (values.save && !values['no-readme']) updateReadme(join(ROOT, 'load-tests', 'README.md'), renderSummary(all));
   process.stdout.write(`\n${ran.map((r) => `${r.scenario}${r.quick ? ' (quick)' : ''}: ${r.skipped ? 'SKIPPED' : r.pass ? 'PASS' : 'FAIL'}`).join('\n')}\n`);
   process.stdout.write(`results: ${outDir} (report.html, summary.md)\n`);
   return failed ? 1 : 0;

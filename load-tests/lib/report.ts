@@ -1,6 +1,7 @@
 /**
- * Turns the result files in load-tests/results/ into report.html (self-contained: inline CSS and SVG, no
- * scripts, no CDN), summary.md, and the "Latest results" section of load-tests/README.md (between markers).
+ * Turns the result files of a folder (results/load/, or load-tests/results/ with --save) into report.html
+ * (self-contained: inline CSS and SVG, no scripts, no CDN), summary.md, and the "Latest results" section of
+ * load-tests/README.md (between markers).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
@@ -46,7 +47,7 @@ function htmlTable(t: Table): string {
     + t.rows.map((r) => `<tr>${cols.map((c) => `<td>${esc(String(cell(r[c] ?? '')))}</td>`).join('')}</tr>`).join('') + '</tbody></table>';
 }
 
-export function renderHtml(results: ScenarioResult[], generatedAt = new Date()): string {
+export function renderHtml(results: ScenarioResult[], generatedAt = new Date(), sourceDir = 'load-tests/results'): string {
   const summary = results.map((r) => `<tr class="${status(r).toLowerCase()}"><td><a href="#${r.scenario}-${runKind(r)}">${esc(r.scenario)}</a></td><td>${runKind(r)}</td>`
     + `<td>${status(r)}</td><td>${esc(r.startedAt.slice(0, 16).replace('T', ' '))}</td><td>${r.durationS} s</td>`
     + `<td>${r.skipped ? esc(r.skipped) : r.bars.map((b) => `<span class="${b.pass ? 'ok' : 'bad'}">${b.pass ? '✓' : '✗'}</span> ${esc(b.name)}: ${esc(barText(b))}`).join('<br>')}</td></tr>`).join('');
@@ -72,7 +73,7 @@ tr.pass td:first-child,.ok{color:#15803d}tr.fail td,.bad{color:#b91c1c}tr.skippe
 .meta{color:#555;font-size:12px}.charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #eee}code{font-size:12px}
 .notes{color:#444;font-size:13px}pre{white-space:pre-wrap;font-size:11px}
 </style></head><body>
-<h1>specd load tests</h1><p class="meta">Generated ${esc(generatedAt.toISOString())} from load-tests/results/*.json by <code>npm run load</code>.</p>
+<h1>specd load tests</h1><p class="meta">Generated ${esc(generatedAt.toISOString())} from ${esc(sourceDir)}/*.json by <code>npm run load</code>.</p>
 <table><thead><tr><th>scenario</th><th>run</th><th>result</th><th>started (UTC)</th><th>took</th><th>bars</th></tr></thead><tbody>${summary}</tbody></table>
 ${sections}
 </body></html>

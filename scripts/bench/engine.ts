@@ -3,26 +3,23 @@
  * configurations interleaved prompt by prompt so machine noise hits all of them alike.
  * Bars (exit 1 if missed): speculative(auto) ≥ 2.0× generate()'s tokens/s; speculative(auto) ≥ 0.85 of Leviathan's
  * bound over specd's own target mode; auto within 5% of the best fixed k; identical output in every mode but draft;
- * event-loop p99 delay during a 512-token prefill < 50 ms.
+ * event-loop p99 delay during a 512-token prefill < 50 ms. Writes results/engine.json (--save: docs/bench/engine.json).
  */
 import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, env } from '@huggingface/transformers';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts, heldoutStories } from './heldout.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const N_PROMPTS = Number(args.get('prompts') ?? 20);
-const NEW_TOKENS = Number(args.get('new-tokens') ?? 128);
-const THREADS = Number(args.get('threads') ?? 2);
-const OUT = args.get('out') ?? join(ROOT, 'docs', 'bench');
-const TARGET = args.get('target') ?? TARGET_DIR;
-const DRAFT = args.get('draft') ?? DRAFT_DIR;
+const cli = benchCli('bench:engine', { prompts: '20', 'new-tokens': '128', threads: '2', target: TARGET_DIR, draft: DRAFT_DIR });
+const N_PROMPTS = cli.num('prompts');
+const NEW_TOKENS = cli.num('new-tokens');
+const THREADS = cli.num('threads');
+const { target: TARGET, draft: DRAFT } = cli.opts;
 const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
 
 type Config = { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] } | { name: 'transformers.js generate()'; mode: 'tjs' };
@@ -149,8 +146,9 @@ console.log(table(rows));
 console.log(`\nc = a row's mean draft pass / specd target's mean 1-token pass (${targetPassMs.toFixed(2)} ms); bound = (1 − α^(k+1)) / ((1 − α)(kc + 1)) at the row's mean k; 'verify ×' = the row's mean target pass ÷ that 1-token pass, and the last column puts it in the bound's denominator in place of 1`);
 console.log(`event loop during a ${loop.prompt_tokens}-token prefill (${loop.prefill_ms.toFixed(0)} ms): p99 ${loop.p99_ms.toFixed(1)} ms, max ${loop.max_ms.toFixed(1)} ms`);
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
-mkdirSync(OUT, { recursive: true });
-writeFileSync(join(OUT, 'engine.json'), JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW_TOKENS,
+const out = cli.output('docs/bench/engine.json');
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW_TOKENS,
   threads: THREADS, target_pass_ms: targetPassMs, rows, event_loop: loop, bars }, null, 2));
+console.log(`wrote ${out}`);
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

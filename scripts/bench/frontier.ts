@@ -3,29 +3,26 @@
  * Points: draft, speculative k = 1…8 and auto, target; greedy and temperature 0.8 (3 samples per prompt). Per
  * point: ms/token (decode time per token after the first), p95 ITL, TTFT, and quality against the target: (a) agreement with the target's greedy
  * continuation (exact-match prefix length, token match rate), (b) mean log-likelihood of the produced tokens under
- * the target (an offline scoring pass here, never on the serving path). Writes docs/bench/frontier.json and
- * docs/frontier.svg, prints the verdict on the seed's claims, and exits 1 if speculative is not lossless (greedy
- * agreement 100%) or not faster than target.
+ * the target (an offline scoring pass here, never on the serving path). Writes results/frontier.json and
+ * results/frontier.svg (with --save: docs/bench/frontier.json and docs/frontier.svg), prints the verdict on the
+ * seed's claims, and exits 1 if speculative is not lossless (greedy agreement 100%) or not faster than target.
  */
 import { AutoTokenizer } from '@huggingface/transformers';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts } from './heldout.ts';
 import { dist, logProb, mean } from '../../src/lib/stats.ts';
 import { pareto, renderChart, type Point } from '../../src/lib/svg-chart.ts';
 import { table } from './table.ts';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const N = Number(args.get('prompts') ?? 20);
-const NEW = Number(args.get('new-tokens') ?? 48);
-const TARGET = args.get('target') ?? TARGET_DIR;
-const DRAFT = args.get('draft') ?? DRAFT_DIR;
-const OUT = args.get('out') ?? join(ROOT, 'docs');
-// Samples per prompt for the sampled setting: one sample per prompt leaves ±0.1 nats/token of noise between points.
-const SAMPLES = Number(args.get('samples') ?? 3);
+// samples: per prompt for the sampled setting; one sample per prompt leaves ±0.1 nats/token of noise between points.
+const cli = benchCli('bench:frontier', { prompts: '20', 'new-tokens': '48', samples: '3', target: TARGET_DIR, draft: DRAFT_DIR });
+const N = cli.num('prompts');
+const NEW = cli.num('new-tokens');
+const SAMPLES = cli.num('samples');
+const { target: TARGET, draft: DRAFT } = cli.opts;
 
 type Point_ = { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] };
 const POINTS: Point_[] = [
@@ -129,8 +126,9 @@ const bars = {
 };
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 const frontier = Object.fromEntries(SETTINGS.map(({ name }) => [name, pareto(chart.filter((p) => p.series === name)).map((p) => p.label)]));
-mkdirSync(join(OUT, 'bench'), { recursive: true });
-writeFileSync(join(OUT, 'bench', 'frontier.json'), JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW, rows: results, frontier, verdict, bars }, null, 2));
-writeFileSync(join(OUT, 'frontier.svg'), renderChart({ kind: 'scatter', points: chart, title: 'specd latency–accuracy frontier (bundled pair)', xLabel: 'ms per token (decode, lower is faster)', yLabel: 'mean log-likelihood under the target (nats/token)' }));
+const [jsonOut, svgOut] = [cli.output('docs/bench/frontier.json'), cli.output('docs/frontier.svg')];
+writeFileSync(jsonOut, JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW, rows: results, frontier, verdict, bars }, null, 2));
+writeFileSync(svgOut, renderChart({ kind: 'scatter', points: chart, title: 'specd latency–accuracy frontier (bundled pair)', xLabel: 'ms per token (decode, lower is faster)', yLabel: 'mean log-likelihood under the target (nats/token)' }));
+console.log(`wrote ${jsonOut}, ${svgOut}`);
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

@@ -2,27 +2,24 @@
  * `npm run bench:server`: the cost of the server around the engine. The same prompts are streamed through the
  * WebSocket API and through the engine directly, alternating prompt by prompt in one process on one engine, so
  * both see the same machine. Bar (exit 1 if missed): server tokens/s ≥ 0.95 of the engine's. Prints the TTFT
- * overhead (server − engine, client-side) in ms.
+ * overhead (server − engine, client-side) in ms. Writes results/server.json (--save: docs/bench/server.json).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { configFrom } from '../../src/config/index.ts';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type GenerateRequest } from '../../src/engine/index.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { createServer, StreamRecorder } from '../../src/server/index.ts';
-import { DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts } from './heldout.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const N = Number(args.get('prompts') ?? 20);
-const MAX_TOKENS = Number(args.get('new-tokens') ?? 64);
-const TARGET = args.get('target') ?? TARGET_DIR;
-const DRAFT = args.get('draft') ?? DRAFT_DIR;
-const OUT = args.get('out') ?? join(ROOT, 'docs', 'bench');
+const cli = benchCli('bench:server', { prompts: '20', 'new-tokens': '64', target: TARGET_DIR, draft: DRAFT_DIR });
+const N = cli.num('prompts');
+const MAX_TOKENS = cli.num('new-tokens');
+const { target: TARGET, draft: DRAFT } = cli.opts;
 
 const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: 1, maxRunning: 2, maxQueue: 4,
   queueTimeoutMs: 60_000, maxPromptTokens: 512 });
@@ -95,8 +92,9 @@ console.log(table(rows));
 console.log(`\nserver/engine tokens/s = ${ratio.toFixed(3)}; TTFT overhead (server − engine) = ${ttftOverhead.toFixed(2)} ms mean over ${prompts.length} prompts`);
 const pass = ratio >= 0.95;
 console.log(`${pass ? 'PASS' : 'FAIL'}  server tokens/s ≥ 0.95 of the engine's`);
-mkdirSync(OUT, { recursive: true });
-writeFileSync(join(OUT, 'server.json'), JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, max_tokens: MAX_TOKENS, rows, ratio, ttft_overhead_ms: ttftOverhead, pass }, null, 2));
+const out = cli.output('docs/bench/server.json');
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, max_tokens: MAX_TOKENS, rows, ratio, ttft_overhead_ms: ttftOverhead, pass }, null, 2));
+console.log(`wrote ${out}`);
 ws.close();
 await server.shutdown(0);
 await engine.close();

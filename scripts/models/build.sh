@@ -22,5 +22,5 @@ for kind in target draft; do
 done
 npx tsx scripts/models/parity.ts target-models/specd-story-16m "$WORK/parity-target.json"
 npx tsx scripts/models/parity.ts draft-models/specd-story-draft-1.5m "$WORK/parity-draft.json"
-npx tsx scripts/models/eval.ts --out=docs/bench/models-eval.json || echo "models:eval missed a bar (see above)"
+npx tsx scripts/models/eval.ts --save || echo "models:eval missed a bar (see above)"
 npx tsx scripts/models/card.ts "$WORK"

@@ -5,25 +5,24 @@
  *    step code, in-process): accepted/proposed (vLLM) and per-token α = accepted / (accepted + rejections);
  *  - cost ratio: mean target / draft time of a 1-token decode at a 128-token context, in the loop's pattern (one target
  *    step, then k draft steps), with the strict 1:1 alternation and warm draft blocks reported beside it.
- * Prints JSON; exits 1 when α < 0.75 or the cost ratio < 6.
+ * Prints JSON and writes it to results/models-eval.json (with --save to docs/bench/models-eval.json, which the model
+ * cards quote); exits 1 when α < 0.75 or the cost ratio < 6.
  */
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
-import { DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
+import { benchCli, DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
 import { heldoutPrompts, heldoutStories } from '../bench/heldout.ts';
 
 const BARS = { alpha: 0.75, costRatio: 6 };
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const targetDir = args.get('target') ?? TARGET_DIR;
-const draftDir = args.get('draft') ?? DRAFT_DIR;
-const nPrompts = Number(args.get('prompts') ?? 60);
-const newTokens = Number(args.get('new-tokens') ?? 48);
-const K = Number(args.get('k') ?? 4);
-const threads = Number(args.get('threads') ?? 2);
+const cli = benchCli('models:eval', { prompts: '60', 'new-tokens': '48', k: '4', threads: '2', target: TARGET_DIR, draft: DRAFT_DIR });
+const { target: targetDir, draft: draftDir } = cli.opts;
+const nPrompts = cli.num('prompts');
+const newTokens = cli.num('new-tokens');
+const K = cli.num('k');
+const threads = cli.num('threads');
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
@@ -120,6 +119,7 @@ const result = {
 const pass = result.acceptance.alpha >= BARS.alpha && result.cost.ratio >= BARS.costRatio && result.heldout.target_ppl < result.heldout.draft_ppl;
 const report = JSON.stringify({ date: new Date().toISOString(), ...result, pass }, null, 2);
 console.log(report);
-const out = args.get('out');
-if (out) { mkdirSync(dirname(out), { recursive: true }); writeFileSync(out, report + '\n'); }
+const out = cli.output('docs/bench/models-eval.json');
+writeFileSync(out, report + '\n');
+console.error(`wrote ${out}`);
 process.exit(pass ? 0 : 1);
