@@ -1,5 +1,6 @@
 /**
- * The engine's public contract: what the server may import. Plain data only, no HTTP and no model maths.
+ * The engine's public contract: what the server may import. Types and interfaces, plus the one error class the
+ * server maps to statuses (EngineError); no HTTP and no model maths.
  * The server maps its wire protocol onto these types; the engine never imports the protocol.
  */
 

@@ -6,7 +6,7 @@
  *   mode, 1 otherwise), then exactly one `done`;
  * - the request's signal ends the stream at the next step boundary (or during a step's wait) with `cancelled`;
  * - at most maxRunning streams run, maxQueue more wait FIFO for at most queueTimeoutMs, beyond → overloaded;
- *   aborting while queued rejects the way the real engine does (invalid_request, details.cancelled);
+ *   aborting while queued rejects with `cancelled`, as the real engine does (both use the same Admission);
  * - drain(grace): refuse new and queued requests, let running ones go on for grace ms, then end them with
  *   `shutdown`; close(): end everything now.
  * Timings are measured like the real engine's (ms since generate() was called; gaps as handed over, 0 within a step).

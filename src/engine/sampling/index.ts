@@ -3,9 +3,7 @@ export { createRng, randomSeed, type Rng } from './rng.ts';
 export { argmax, toProbs } from './transform.ts';
 export { sampleFrom } from './sample.ts';
 export {
-  sampleBonus,
   sampleResidual,
-  verifyGreedy,
   verifyToken,
   verifyTokenWith,
   type ResidualSampler,

@@ -1,4 +1,3 @@
-import { argmax } from './argmax.ts';
 import type { Rng } from './rng.ts';
 import { sampleFrom } from './sample.ts';
 
@@ -60,14 +59,3 @@ export function verifyTokenWith(residual: ResidualSampler): Verifier {
  * avoids an allocation per rejection.
  */
 export const verifyToken: Verifier = verifyTokenWith(sampleResidual);
-
-/** Greedy verification: the draft's token stands iff it is the target's argmax (lowest index on ties). */
-export function verifyGreedy(targetLogitsRow: Float32Array, x: number): Verdict {
-  const t = argmax(targetLogitsRow);
-  return t === x ? ACCEPTED : { accepted: false, token: t };
-}
-
-/** The free token after all k proposals were accepted: a plain draw from the target's next distribution. */
-export function sampleBonus(p: Float32Array, rng: Rng): number {
-  return sampleFrom(p, rng);
-}

@@ -1,7 +1,5 @@
 import type { SamplingParams } from '../types.ts';
-import { argmax, createRng, sampleFrom, toProbs, verifyToken, type Rng } from '../sampling/index.ts';
-
-export type Verdict = { accepted: true } | { accepted: false; token: number };
+import { argmax, createRng, sampleFrom, toProbs, verifyToken, type Rng, type Verdict } from '../sampling/index.ts';
 
 /**
  * Turns logits rows into tokens for one stream, identically for draft and target: the same transforms
@@ -39,7 +37,11 @@ export class TokenChooser {
     return sampleFrom(this.probs(row, history, q), this.rng);
   }
 
-  /** Target-side test of draft token x, whose draft distribution was q (unused when greedy). */
+  /**
+   * Target-side test of draft token x, whose draft distribution was q (unused when greedy). Greedy: x stands iff it
+   * is the target's own choice (its argmax, after the repetition penalty if any; lowest index on ties), which is
+   * then the correction. The bonus token after k accepted proposals is a plain choose() on the next row.
+   */
   verify(pRow: Float32Array, q: Float32Array | null, x: number, history: readonly number[]): Verdict {
     if (this.greedy) {
       const t = this.choose(pRow, history);

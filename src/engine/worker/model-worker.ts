@@ -1,7 +1,8 @@
 /**
  * The model worker thread: loads the target and draft once, keeps every stream's caches, and runs the steps the
- * main thread asks for, one at a time in arrival order. ONNX Runtime's Node binding runs synchronously, so this
- * is the only thread that ever blocks on a forward pass; the event loop that serves sockets never does.
+ * main thread asks for, one at a time, earliest deadline first (opens and closes ahead of steps: takeNext in
+ * scheduler/deadlines.ts). ONNX Runtime's Node binding runs synchronously, so this is the only thread that ever
+ * blocks on a forward pass; the event loop that serves sockets never does.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DecoderModel } from '../model/decoder.ts';

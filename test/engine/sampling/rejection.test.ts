@@ -4,7 +4,6 @@ import {
   sampleFrom,
   sampleResidual,
   toProbs,
-  verifyGreedy,
   verifyToken,
   verifyTokenWith,
   type Rng,
@@ -146,14 +145,5 @@ describe('verifyToken: individual decisions', () => {
   it('rejects out-of-range draft tokens', () => {
     expect(() => verifyToken(dist([1, 1]), dist([1, 1]), 2, stub(0))).toThrow(RangeError);
     expect(() => verifyToken(dist([1, 1]), dist([1, 1]), -1, stub(0))).toThrow(RangeError);
-  });
-});
-
-describe('verifyGreedy', () => {
-  it('accepts the argmax and otherwise names it (lowest index on ties)', () => {
-    const row = new Float32Array([0.1, 2, 2, -1]);
-    expect(verifyGreedy(row, 1)).toEqual({ accepted: true });
-    expect(verifyGreedy(row, 2)).toEqual({ accepted: false, token: 1 });
-    expect(verifyGreedy(row, 0)).toEqual({ accepted: false, token: 1 });
   });
 });
