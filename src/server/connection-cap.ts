@@ -14,7 +14,7 @@ const OPS_PATHS = new Set(['/health', '/ready', '/metrics']);
  */
 export class ConnectionCap {
   private open = 0;
-  private readonly over = new WeakSet<Duplex>();
+  private readonly overLimit = new WeakSet<Duplex>();
 
   constructor(readonly limit: number) {}
 
@@ -31,14 +31,19 @@ export class ConnectionCap {
     server.maxConnections = this.hardLimit;
     server.on('connection', (socket: Socket) => {
       this.open++;
-      if (this.open > this.limit) this.over.add(socket);
+      if (this.open > this.limit) this.overLimit.add(socket);
       socket.once('close', () => { this.open--; });
     });
   }
 
+  /** True when this connection was accepted beyond the limit. */
+  over(socket: Duplex): boolean {
+    return this.overLimit.has(socket);
+  }
+
   /** True when this request's connection is over the limit and its route is not exempt. */
   refuses(socket: Duplex, url: string | undefined): boolean {
-    if (!this.over.has(socket)) return false;
+    if (!this.overLimit.has(socket)) return false;
     const path = (url ?? '/').split('?', 1)[0]!;
     return !OPS_PATHS.has(path);
   }

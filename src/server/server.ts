@@ -39,10 +39,14 @@ export function createServer(deps: ServerDeps, options: ServerOptions = {}): Spe
     fetch: app.fetch,
     // The connection cap answers before Hono sees the request: a full server should spend nothing on it.
     createServer: ((options: ServerOptionsHttp, listener: RequestListener) => createHttpServer(options, (req, res) => {
-      if (ctx.connections.refuses(req.socket, req.url)) {
-        ctx.metrics.countError('too_many_connections');
-        refuseRequest(req, res, tooManyConnections(ctx.connections.limit));
-        return;
+      if (ctx.connections.over(req.socket)) {
+        // Over the cap: refused, or (ops routes) answered; either way the connection is not kept alive.
+        res.shouldKeepAlive = false;
+        if (ctx.connections.refuses(req.socket, req.url)) {
+          ctx.metrics.countError('too_many_connections');
+          refuseRequest(req, res, tooManyConnections(ctx.connections.limit));
+          return;
+        }
       }
       listener(req, res);
     })) as typeof createHttpServer,

@@ -107,17 +107,19 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
           if (prepared.includeUsage) await send(fmt.usageChunk(ev));
         }
       };
-      await forward(first.value);
-      for await (const ev of events) await forward(ev);
-      await sse.writeSSE({ data: '[DONE]' });
-    }, async (err, sse) => {
-      // Headers are gone: the stream's last word is an error event in OpenAI's envelope, then [DONE].
-      ctx.logger.error({ err, id }, 'SSE stream failed');
-      ctx.metrics.countError('internal');
-      abort.abort(err);
-      const e = new ApiError('internal', 'internal error while streaming this response; the server logged it.');
-      await sse.writeSSE({ data: JSON.stringify(e.envelope()) });
-      await sse.writeSSE({ data: '[DONE]' });
+      try {
+        await forward(first.value);
+        for await (const ev of events) await forward(ev);
+      } catch (err) {
+        // Headers are gone: the stream's last word is an error event in OpenAI's envelope, then [DONE]. Caught
+        // here rather than in streamSSE's onError, which would also write the raw exception message.
+        ctx.logger.error({ err, id }, 'SSE stream failed');
+        ctx.metrics.countError('internal');
+        abort.abort(err);
+        const e = new ApiError('internal', 'internal error while streaming this response; the server logged it.');
+        await send(e.envelope()).catch(() => {});
+      }
+      await sse.writeSSE({ data: '[DONE]' }).catch(() => {});
     });
   };
 
