@@ -1,5 +1,5 @@
 /**
- * fuzz: malformed inputs over HTTP and the WebSocket, half each, in batches. Categories: bad JSON, wrong types,
+ * fuzz: two parts. (1) Malformed inputs over HTTP and the WebSocket, half each, in batches. Categories: bad JSON, wrong types,
  * huge numbers, negative / NaN / infinite parameters, unknown frames, binary frames, oversized bodies and frames,
  * invalid UTF-8, prompt-length edges, unsupported OpenAI parameters, bad routes, duplicate ids.
  *
@@ -8,6 +8,10 @@
  * code}}; WebSocket: an `error` frame with a known code and a message (carrying the frame's id when it had a
  * usable one), or the documented close code (1009 oversized, 1007 invalid UTF-8); never `internal`; a valid
  * request (HTTP and WebSocket) still succeeds after each batch.
+ * (2) Structure-aware hostile inputs from fast-check (fuzz-hostile.ts: any depth, width and size, lone
+ * surrogates, numbers past every limit, prototype and duplicated keys, every field of every schema with every
+ * wrong type); these may be valid, so a served request counts as structured, and the same after-batch checks run.
+ * Both parts also require that the server logged no fatal line (its last-resort uncaughtException handler).
  */
 import { ERROR_TABLE, type ErrorCode } from '../../src/server/errors.ts';
 import { completion } from '../lib/http.ts';
@@ -16,17 +20,24 @@ import { fixed } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
 import { Dist } from '../../src/lib/stats.ts';
 import { type Frame, WsConn } from '../lib/ws.ts';
+import { hostileRunner, type HostileVerdict } from './fuzz-hostile.ts';
 
 const ANSWER_TIMEOUT_MS = 5_000;
 /** Frames read at most while skipping a generation's own frames (a generation has at most max_tokens of them). */
 const MAX_FRAMES = 2_000;
 
 function plan(quick: boolean) {
-  return quick ? { inputs: 600, batch: 200, httpWorkers: 4, sockets: 4 } : { inputs: 10_000, batch: 500, httpWorkers: 4, sockets: 4 };
+  return quick
+    ? { inputs: 600, batch: 200, hostile: 1_000, hostileBatch: 500, httpWorkers: 4, sockets: 4 }
+    : { inputs: 10_000, batch: 500, hostile: 100_000, hostileBatch: 5_000, httpWorkers: 4, sockets: 4 };
 }
 
 /** Limits of the server this scenario starts (small, so oversized and over-long inputs are cheap to send). */
-const SPAWN_LIMITS: Limits = { maxPromptTokens: 64, maxPromptChars: 64 * 64, maxBodyBytes: 65_536, wsMaxFrameBytes: 65_536, maxCompletionTokens: 512, maxK: 8 };
+// max completion tokens 8: a hostile input that turns out valid costs at most 8 tokens.
+const SPAWN_LIMITS: Limits = { maxPromptTokens: 64, maxPromptChars: 64 * 64, maxBodyBytes: 65_536, wsMaxFrameBytes: 65_536, maxCompletionTokens: 8, maxK: 8 };
+/** Hostile nesting goes this deep here (the unit tests go to 1,000,000 against larger frame limits). */
+const HOSTILE_MAX_DEPTH = 10_000;
+const HOSTILE_SEED = 20261201;
 /** The server's defaults (a --url server is assumed to run with them). */
 const DEFAULT_LIMITS: Limits = { maxPromptTokens: 896, maxPromptChars: 896 * 64, maxBodyBytes: 1_048_576, wsMaxFrameBytes: 1_048_576, maxCompletionTokens: 512, maxK: 8 };
 
@@ -159,9 +170,10 @@ class WsFuzzer {
 
 export const fuzz: Scenario = {
   name: 'fuzz',
-  summary: 'malformed inputs over HTTP and WebSocket: zero crashes, every one a structured error, a valid request succeeds after each batch',
+  summary: 'malformed and structure-aware hostile inputs over HTTP and WebSocket: zero crashes, every one a structured answer, a valid request succeeds after each batch',
   serverFlags: () => ['--max-prompt-tokens', String(SPAWN_LIMITS.maxPromptTokens), '--max-body-bytes', String(SPAWN_LIMITS.maxBodyBytes),
-    '--ws-max-frame-bytes', String(SPAWN_LIMITS.wsMaxFrameBytes), '--max-queue', '64'],
+    '--ws-max-frame-bytes', String(SPAWN_LIMITS.wsMaxFrameBytes), '--max-completion-tokens', String(SPAWN_LIMITS.maxCompletionTokens),
+    '--max-queue', '64'],
   async run(ctx): Promise<Outcome> {
     const { server, quick, log } = ctx;
     const p = plan(quick);
@@ -172,6 +184,18 @@ export const fuzz: Scenario = {
     let httpIndex = 0;
     let wsIndex = 0;
     const fuzzers = Array.from({ length: p.sockets }, () => new WsFuzzer(server.wsUrl));
+    /** After a batch: still alive, still healthy, still serving. */
+    const afterBatch = async (id: string, b: number) => {
+      const alive = server.alive();
+      const health = await fetch(`${server.url}/health`).then((r) => r.ok, () => false);
+      const h = await completion(server.url, fixed(b, 4));
+      const validHttp = h.status === 'done' && h.finishReason === 'length' && h.tokens === 4;
+      const conn = await WsConn.open(server.wsUrl).catch(() => null);
+      const w = conn ? await conn.generate(id, fixed(b, 4), { timeoutMs: 30_000 }) : null;
+      await conn?.close();
+      const validWs = w?.status === 'done' && w.finishReason === 'length' && w.tokens === 4;
+      return { alive, health, validHttp, validWs: validWs === true };
+    };
 
     for (let b = 0; b * p.batch < p.inputs; b++) {
       const n = Math.min(p.batch, p.inputs - b * p.batch);
@@ -198,21 +222,37 @@ export const fuzz: Scenario = {
         }),
       ]);
       verdicts.push(...batchVerdicts);
-      // After the batch: still alive, still healthy, still serving.
-      const alive = server.alive();
-      const health = await fetch(`${server.url}/health`).then((r) => r.ok, () => false);
-      const h = await completion(server.url, fixed(b, 4));
-      const validHttp = h.status === 'done' && h.finishReason === 'length' && h.tokens === 4;
-      const conn = await WsConn.open(server.wsUrl).catch(() => null);
-      const w = conn ? await conn.generate(`valid-${b}`, fixed(b, 4), { timeoutMs: 30_000 }) : null;
-      await conn?.close();
-      const validWs = w?.status === 'done' && w.finishReason === 'length' && w.tokens === 4;
+      const after = await afterBatch(`valid-${b}`, b);
       const failed = batchVerdicts.filter((v) => !v.ok).length;
-      batches.push({ batch: b + 1, inputs: n, failed, alive, health, validHttp, validWs: validWs === true });
-      log(`batch ${b + 1}: ${n} inputs, ${failed} without a structured error; alive ${alive}, health ${health}, valid HTTP ${validHttp}, valid WS ${validWs}`);
-      if (!alive) break;
+      batches.push({ batch: b + 1, inputs: n, failed, ...after });
+      log(`batch ${b + 1}: ${n} inputs, ${failed} without a structured error; alive ${after.alive}, health ${after.health}, valid HTTP ${after.validHttp}, valid WS ${after.validWs}`);
+      if (!after.alive) break;
     }
     await Promise.all(fuzzers.map((f) => f.close()));
+
+    // Part 2: structure-aware hostile inputs.
+    const hostile = hostileRunner({
+      url: server.url, wsUrl: server.wsUrl, limits, httpWorkers: p.httpWorkers, sockets: p.sockets, maxDeep: HOSTILE_MAX_DEPTH,
+    });
+    const hostileVerdicts: HostileVerdict[] = [];
+    const hostileBatches: typeof batches = [];
+    for (let b = 0; b * p.hostileBatch < p.hostile && server.alive(); b++) {
+      const n = Math.min(p.hostileBatch, p.hostile - b * p.hostileBatch);
+      const vs = await hostile.batch(n, HOSTILE_SEED + b);
+      hostileVerdicts.push(...vs);
+      const after = await afterBatch(`valid-h${b}`, b);
+      const failed = vs.filter((v) => !v.ok).length;
+      hostileBatches.push({ batch: b + 1, inputs: vs.length, failed, ...after });
+      log(`hostile batch ${b + 1} (seed ${HOSTILE_SEED + b}): ${vs.length} inputs, ${failed} without a structured answer; alive ${after.alive}, health ${after.health}`);
+    }
+    await hostile.close();
+    const hostileFailures = hostileVerdicts.filter((v) => !v.ok);
+    const hostileAnswers: Record<string, number> = {};
+    for (const v of hostileVerdicts) {
+      const key = `${v.transport} ${v.answer}`;
+      hostileAnswers[key] = (hostileAnswers[key] ?? 0) + 1;
+    }
+    const fatalLogs = server.errorLogs().filter((l) => l.includes('"level":60'));
 
     const categories = [...new Set(verdicts.map((v) => `${v.c.transport} ${v.c.category}`))].sort();
     const rows = categories.map((key) => {
@@ -227,7 +267,12 @@ export const fuzz: Scenario = {
     for (const v of failures) if (!distinct.has(`${v.c.transport}|${v.c.label}|${v.answer}`)) distinct.set(`${v.c.transport}|${v.c.label}|${v.answer}`, v);
     const latency = { http: new Dist(), ws: new Dist() };
     for (const v of verdicts) latency[v.c.transport].record(v.ms);
-    const crashed = batches.some((b) => !b.alive || !b.health);
+    const hostileDist = (t: 'http' | 'ws') => {
+      const d = new Dist();
+      for (const v of hostileVerdicts) if (v.transport === t) d.record(v.ms);
+      return d;
+    };
+    const crashed = [...batches, ...hostileBatches].some((b) => !b.alive || !b.health);
     const categoryCounts = (t: 'http' | 'ws') => {
       const out: Partial<Record<Category, number>> = {};
       for (const v of verdicts) if (v.c.transport === t) out[v.c.category] = (out[v.c.category] ?? 0) + 1;
@@ -240,14 +285,28 @@ export const fuzz: Scenario = {
         bar('inputs not answered by a structured error', failures.length, '==', 0, '', [...distinct.values()].slice(0, 3).map((v) => `${v.c.transport} ${v.c.label} → ${v.answer}${v.why ? ` (${v.why})` : ''}`).join('; ') || undefined),
         bar('batches after which a valid HTTP request failed', batches.filter((b) => !b.validHttp).length, '==', 0),
         bar('batches after which a valid WebSocket generation failed', batches.filter((b) => !b.validWs).length, '==', 0),
+        bar('structure-aware hostile inputs sent', hostileVerdicts.length, '>=', p.hostile),
+        bar('hostile inputs without a structured answer (5xx, internal, no answer, unexpected close)', hostileFailures.length, '==', 0, '',
+          hostileFailures.slice(0, 3).map((v) => `${v.transport} ${v.label} → ${v.answer}${v.why ? ` (${v.why.slice(0, 120)})` : ''}`).join('; ') || undefined),
+        bar('hostile batches after which a valid request failed', hostileBatches.filter((b) => !b.validHttp || !b.validWs).length, '==', 0),
+        bar('fatal lines in the server log (uncaught exceptions)', fatalLogs.length, '==', 0, '', fatalLogs[0]?.slice(0, 200)),
       ],
       figures: {
         inputs: verdicts.length, batch_size: p.batch, batches: batches.length, http: categoryCounts('http'), ws: categoryCounts('ws'),
         answer_ms: { http: latency.http.summary(), ws: latency.ws.summary() }, limits,
         failures: [...distinct.values()].slice(0, 50).map((v) => ({ transport: v.c.transport, category: v.c.category, label: v.c.label, answer: v.answer, why: v.why })),
         failure_count: failures.length,
+        hostile: {
+          inputs: hostileVerdicts.length, batch_size: p.hostileBatch, seed: HOSTILE_SEED, max_depth: HOSTILE_MAX_DEPTH, answers: hostileAnswers,
+          answer_ms: { http: hostileDist('http').summary(), ws: hostileDist('ws').summary() },
+          failures: hostileFailures.slice(0, 50).map((v) => ({ transport: v.transport, label: v.label, answer: v.answer, why: v.why })),
+        },
       },
-      tables: [{ title: 'Fuzz inputs by transport and category', rows }, { title: 'After each batch', rows: batches.map((b) => ({ ...b, alive: String(b.alive), health: String(b.health), validHttp: String(b.validHttp), validWs: String(b.validWs) })) }],
+      tables: [
+        { title: 'Fuzz inputs by transport and category', rows },
+        { title: 'After each batch', rows: batches.map((b) => ({ ...b, alive: String(b.alive), health: String(b.health), validHttp: String(b.validHttp), validWs: String(b.validWs) })) },
+        { title: 'Structure-aware hostile inputs by answer', rows: Object.entries(hostileAnswers).sort((a, b) => b[1] - a[1]).map(([answer, n]) => ({ answer, inputs: n })) },
+      ],
       charts: [
         {
           kind: 'bar', title: 'Fuzz inputs and structured answers by category', yLabel: 'inputs', categories: rows.map((r) => r.input),

@@ -94,6 +94,9 @@ export class ApiError extends Error {
     const retry = this.retryAfterS;
     if (retry !== null) headers['retry-after'] = String(retry);
     if (this.code === 'unauthorized') headers['www-authenticate'] = 'Bearer';
+    // The rest of an oversized body is never read, so this connection cannot carry another request: say so,
+    // or a keep-alive client sends its next request into a socket the server is closing.
+    if (this.code === 'too_large') headers['connection'] = 'close';
     return new Response(JSON.stringify(this.envelope()), { status: this.status, headers });
   }
 
