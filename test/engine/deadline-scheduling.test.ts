@@ -4,15 +4,15 @@
  * same window (round-robin would give the budgeted stream a third of what three others make together; deadlines
  * with allowances of 30 vs 200 ms give it about twice as much), never as a speed.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type DoneEvent, type GenerateRequest, type SpecEngine } from '../../src/engine/index.ts';
-import { engineOptions, GREEDY, PROMPTS, haveModels } from '../helpers/models.ts';
+import { describeWithModels, engineOptions, GREEDY, PROMPTS } from '../helpers/models.ts';
 
 const req = (over: Partial<GenerateRequest>): GenerateRequest => ({
   input: { prompt: PROMPTS[0]! }, maxTokens: 16, sampling: GREEDY, stop: [], mode: 'target', k: 'auto', ignoreEos: true, ...over,
 });
 
-describe.runIf(haveModels)('deadline scheduling', () => {
+describeWithModels('deadline scheduling', () => {
   let engine: SpecEngine;
   beforeAll(async () => {
     engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 2, queueTimeoutMs: 20_000, maxPromptTokens: 768 }));

@@ -3,10 +3,10 @@
  * Timing assertions here are deliberately generous (shared CI machines); the benchmarks hold the real bars.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, EngineError, type DoneEvent, type EngineEvent, type GenerateRequest, type SpecEngine } from '../../src/engine/index.ts';
 import { sequentialGenerations } from '../../scripts/bench/memory.ts';
-import { engineOptions, GREEDY, PROMPTS, haveModels } from '../helpers/models.ts';
+import { describeWithModels, engineOptions, GREEDY, PROMPTS } from '../helpers/models.ts';
 
 const req = (over: Partial<GenerateRequest> = {}): GenerateRequest => ({
   input: { prompt: PROMPTS[0]! }, maxTokens: 16, sampling: GREEDY, stop: [], mode: 'speculative', k: 'auto', ...over,
@@ -20,7 +20,7 @@ async function collect(it: AsyncIterable<EngineEvent>): Promise<EngineEvent[]> {
 
 const LONG_PROMPT = Array.from({ length: 80 }, (_, i) => `The ${['dog', 'cat', 'bird', 'fish'][i % 4]} number ${i} ran home.`).join(' ');
 
-describe.runIf(haveModels)('engine runtime', () => {
+describeWithModels('engine runtime', () => {
   let engine: SpecEngine;
   beforeAll(async () => {
     engine = await createEngine(engineOptions({ threads: 1, maxRunning: 2, maxQueue: 1, queueTimeoutMs: 20_000, maxPromptTokens: 768 }));

@@ -1,7 +1,7 @@
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine, type EngineEvent, type GenerateRequest } from '../../src/engine/index.ts';
-import { engineOptions, GREEDY, PROMPTS, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { describeWithModels, engineOptions, GREEDY, PROMPTS, TARGET_DIR } from '../helpers/models.ts';
 
 const MAX_TOKENS = 24;
 
@@ -16,7 +16,7 @@ async function tokensOf(engine: Engine, req: Partial<GenerateRequest> & Pick<Gen
   return ids;
 }
 
-describe.runIf(haveModels)('greedy speculative decoding is lossless', () => {
+describeWithModels('greedy speculative decoding is lossless', () => {
   let engine: Engine;
   const reference = new Map<string, number[]>();
 

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type DoneEvent, type SpecEngine } from '../../src/engine/index.ts';
-import { DRAFT_DIR, engineOptions, GREEDY, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { describeWithModels, DRAFT_DIR, engineOptions, GREEDY, TARGET_DIR } from '../helpers/models.ts';
 
-describe.runIf(haveModels)('loading from a hub', () => {
+describeWithModels('loading from a hub', () => {
   let server: Server;
   let engine: SpecEngine;
   const served: string[] = [];

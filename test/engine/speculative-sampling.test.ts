@@ -5,13 +5,13 @@
  * mass where p has none and vice versa.
  */
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import type { KvCache } from '../../src/engine/model/kv-cache.ts';
 import { StreamState, type Models } from '../../src/engine/spec/stream-state.ts';
 import type { Mode, SamplingParams } from '../../src/engine/types.ts';
 import { chiSquareSurvival } from './sampling/chi-square.ts';
-import { DRAFT_DIR, TARGET_DIR, haveModels } from '../helpers/models.ts';
+import { describeWithModels, DRAFT_DIR, TARGET_DIR } from '../helpers/models.ts';
 
 const RUNS = 2000;
 const PROMPT = 'One day, a little girl named';
@@ -38,7 +38,7 @@ export function homogeneity(a: Map<string, number>, b: Map<string, number>, minC
   return { stat, df, p: df > 0 ? chiSquareSurvival(stat, df) : 1 };
 }
 
-describe.runIf(haveModels)('speculative sampling preserves the target distribution', () => {
+describeWithModels('speculative sampling preserves the target distribution', () => {
   let models: Models<KvCache>;
   let promptIds: number[];
   let eos: Set<number>;

@@ -1,15 +1,30 @@
 /**
  * Where the engine tests find a model pair: the bundled models, or SPECD_TEST_TARGET/SPECD_TEST_DRAFT
- * (e.g. random-weight exports of the same shapes while the bundled pair is being trained).
+ * (e.g. random-weight exports of the same shapes while the bundled pair is being trained). SPECD_TEST_NO_MODELS=1
+ * (set by `npm run test:unit`) runs every suite as if there were none: the model-backed ones skip, saying why.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/options.ts';
+import { describeUnless } from './skip.ts';
 
 export const TARGET_DIR = process.env['SPECD_TEST_TARGET'] ?? join(PACKAGE_ROOT, DEFAULT_TARGET);
 export const DRAFT_DIR = process.env['SPECD_TEST_DRAFT'] ?? join(PACKAGE_ROOT, DEFAULT_DRAFT);
-export const haveModels = existsSync(join(TARGET_DIR, 'onnx', 'model.onnx')) && existsSync(join(DRAFT_DIR, 'onnx', 'model.onnx'));
+
+/** Set when the model-backed suites are switched off on purpose (the unit lane), whatever is on disk. */
+export const modelsSwitchedOff: string | null = process.env['SPECD_TEST_NO_MODELS'] === '1'
+  ? 'SPECD_TEST_NO_MODELS=1 (npm run test:unit runs no model-backed suite)' : null;
+const hasOnnx = (dir: string) => existsSync(join(dir, 'onnx', 'model.onnx'));
+/** Why the model-backed suites cannot run here, or null when they can. */
+export const modelsMissing: string | null = modelsSwitchedOff ?? (hasOnnx(TARGET_DIR) && hasOnnx(DRAFT_DIR) ? null
+  : `no model pair at ${TARGET_DIR} + ${DRAFT_DIR} (folders with onnx/model.onnx; see SPECD_TEST_TARGET / SPECD_TEST_DRAFT)`);
+export const haveModels = modelsMissing === null;
+
+/** A suite that needs the model pair: skipped, with the reason printed, when there is none. */
+export function describeWithModels(name: string, fn: () => void): void {
+  describeUnless(modelsMissing, name, fn);
+}
 
 /** Engine options of a model-backed suite: the engine's defaults on the pair above, plus the suite's differences. */
 export function engineOptions(over: Partial<EngineOptions> = {}): EngineOptions {

@@ -4,30 +4,27 @@
  * Each scenario's bars are asserted as they are in `npm run load -- <scenario> --quick`; nothing is written to
  * load-tests/results.
  */
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { execute } from '../../load-tests/lib/execute.ts';
 import { findModels, NO_MODELS_MESSAGE } from '../../load-tests/lib/models.ts';
 import { barText } from '../../load-tests/lib/report.ts';
 import { SCENARIOS } from '../../load-tests/scenarios/index.ts';
+import { modelsSwitchedOff } from '../helpers/models.ts';
+import { describeUnless } from '../helpers/skip.ts';
 
-const models = findModels();
+// The load kit finds its models as `npm run load` does (bundled pair first, then SPECD_TEST_TARGET / _DRAFT).
+const models = modelsSwitchedOff ? null : findModels();
 
-if (!models) {
-  describe.skip(`load tests (quick): skipped, ${NO_MODELS_MESSAGE}`, () => {
-    it('needs a model pair', () => {});
-  });
-} else {
-  describe('load tests, quick versions (real server, real models)', () => {
-    // budget's bars are latency comparisons between modes measured seconds apart: on a shared CI machine that is
-    // noise, so it runs from `npm run load -- budget` (and its committed report), not in the unit suite.
-    for (const scenario of SCENARIOS.filter((s) => s.name !== 'budget')) {
-      it(`${scenario.name}: ${scenario.summary}`, async () => {
-        const result = await execute(scenario, { quick: true, models });
-        expect(result.skipped, result.skipped).toBeUndefined();
-        const missed = result.bars.filter((b) => !b.pass).map((b) => `${b.name}: ${barText(b)}${b.detail ? ` (${b.detail})` : ''}`);
-        expect(missed, [...result.notes, ...result.server.errorLogs].join('\n')).toEqual([]);
-        expect(result.bars.length).toBeGreaterThan(0);
-      }, 120_000);
-    }
-  });
-}
+describeUnless(modelsSwitchedOff ?? (models ? null : NO_MODELS_MESSAGE), 'load tests, quick versions (real server, real models)', () => {
+  // budget's bars are latency comparisons between modes measured seconds apart: on a shared CI machine that is
+  // noise, so it runs from `npm run load -- budget` (and its committed report), not in `npm test`.
+  for (const scenario of SCENARIOS.filter((s) => s.name !== 'budget')) {
+    it(`${scenario.name}: ${scenario.summary}`, async () => {
+      const result = await execute(scenario, { quick: true, models });
+      expect(result.skipped, result.skipped).toBeUndefined();
+      const missed = result.bars.filter((b) => !b.pass).map((b) => `${b.name}: ${barText(b)}${b.detail ? ` (${b.detail})` : ''}`);
+      expect(missed, [...result.notes, ...result.server.errorLogs].join('\n')).toEqual([]);
+      expect(result.bars.length).toBeGreaterThan(0);
+    }, 120_000);
+  }
+});

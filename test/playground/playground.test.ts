@@ -7,18 +7,17 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FakeEngine } from '../helpers/fake-engine.ts';
+import { describeUnless } from '../helpers/skip.ts';
 import { startServer } from '../server/harness.ts';
 import { CHROMIUM, haveChromium, launchChromium, startPlaygroundServer, type PlaygroundServer } from './browser.ts';
 
 const ARTIFACTS = resolve(import.meta.dirname, '..', '..', 'test-artifacts');
 
-if (!haveChromium) {
-  console.warn(`playground browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set SPECD_CHROMIUM)`);
-}
+const noChromium = haveChromium ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set SPECD_CHROMIUM)`;
 
-describe.skipIf(!haveChromium)('web playground in Chromium', () => {
+describeUnless(noChromium, 'web playground in Chromium', () => {
   let server: PlaygroundServer;
   let browser: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;

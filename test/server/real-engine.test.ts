@@ -4,12 +4,12 @@
  * drain mid-stream.
  */
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type SpecEngine } from '../../src/engine/index.ts';
-import { engineOptions, haveModels } from '../helpers/models.ts';
+import { describeWithModels, engineOptions } from '../helpers/models.ts';
 import { startServer, until, WsClient, type Harness } from './harness.ts';
 
-describe.runIf(haveModels)('server on the real engine', () => {
+describeWithModels('server on the real engine', () => {
   let h: Harness<SpecEngine>;
   beforeAll(async () => {
     const engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 8, maxPromptTokens: 512 }));
