@@ -62,11 +62,17 @@ export function rawRefusal(e: ApiError): { status: number; headers: Record<strin
   return { status: e.status, headers, body };
 }
 
-export function refuseRequest(req: IncomingMessage, res: ServerResponse, e: ApiError): void {
+/**
+ * Answers before reading the body. keepAlive: Node discards the unread body and the connection carries the
+ * next request (closing a socket with unread bytes would reset it under the client's feet, losing this answer).
+ */
+export function refuseRequest(req: IncomingMessage, res: ServerResponse, e: ApiError, keepAlive = false): void {
   const { status, headers, body } = rawRefusal(e);
+  if (keepAlive) delete headers['connection'];
+  else res.shouldKeepAlive = false;
   res.writeHead(status, headers);
   res.end(body);
-  req.resume(); // discard any body so the close is clean
+  req.resume(); // discard the body
 }
 
 export function refuseUpgradeSocket(socket: Duplex, e: ApiError): void {

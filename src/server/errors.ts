@@ -1,4 +1,4 @@
-import { EngineError, type EngineErrorCode } from '../engine/types.ts';
+import { EngineError, type EngineErrorCode } from '../engine/index.ts';
 import type { ErrorEnvelope, ErrorFrame, ParamProblem } from '../protocol/index.ts';
 
 /**
@@ -94,8 +94,9 @@ export class ApiError extends Error {
     const retry = this.retryAfterS;
     if (retry !== null) headers['retry-after'] = String(retry);
     if (this.code === 'unauthorized') headers['www-authenticate'] = 'Bearer';
-    // The rest of an oversized body is never read, so this connection cannot carry another request: say so,
-    // or a keep-alive client sends its next request into a socket the server is closing.
+    // Here the body was being streamed (no Content-Length, or it lied) and its rest is never read, so the
+    // connection cannot carry another request: say so, or a keep-alive client sends its next request into a
+    // socket the server is closing. (A declared oversized body is refused before Hono and drained; server.ts.)
     if (this.code === 'too_large') headers['connection'] = 'close';
     return new Response(JSON.stringify(this.envelope()), { status: this.status, headers });
   }
@@ -130,6 +131,10 @@ export function toApiError(e: unknown, inputParam: 'prompt' | 'messages' | null 
   }
   const message = e instanceof Error ? e.message : String(e);
   return new ApiError('internal', `internal error: ${message}`);
+}
+
+export function tooLarge(limit: number): ApiError {
+  return new ApiError('too_large', `The request body is over this server's limit of ${limit} bytes.`);
 }
 
 export function tooManyConnections(limit: number): ApiError {

@@ -4,6 +4,7 @@
  * handling; connection and per-socket caps. Each answer is structured, the socket stays open, and other streams
  * are not disturbed.
  */
+import { Agent, request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { deepText } from '../../load-tests/lib/hostile.ts';
 import { MAX_JSON_DEPTH, type ServerFrame } from '../../src/protocol/index.ts';
@@ -108,6 +109,34 @@ describe('hostile JSON', () => {
       expect(env.error.message.length, label).toBeLessThan(400);
     }
     expect(await internalErrors(hh)).toBe(0);
+  });
+});
+
+describe('oversized bodies', () => {
+  /** POSTs over one keep-alive socket (node:http, so that socket reuse is visible). */
+  const post = (agent: Agent, url: string, body: string) => new Promise<{ status: number; reused: boolean; connection: string | undefined }>((resolve, reject) => {
+    let written = false;
+    let answer: { status: number; reused: boolean; connection: string | undefined } | null = null;
+    // Settles once the answer is read AND the body is written: only then is the socket back in the agent's pool.
+    const settle = () => { if (written && answer) resolve(answer); };
+    const req = httpRequest(`${url}/v1/completions`, { method: 'POST', agent, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => { answer = { status: res.statusCode!, reused: req.reusedSocket, connection: res.headers.connection }; settle(); });
+    });
+    req.on('error', reject);
+    req.on('finish', () => { written = true; setImmediate(settle); });
+    req.end(body);
+  });
+
+  it('a declared oversized body is refused before it is read, drained, and the connection carries the next request', async () => {
+    h = await startServer({ config: { maxBodyBytes: 65_536 } });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const big = `{"prompt":"x","extra":[${Array.from({ length: 20_000 }, () => `1${'0'.repeat(400)}`).join(',')}]}`; // 8 MB
+    const first = await post(agent, h.url, big);
+    expect(first).toMatchObject({ status: 413, connection: 'keep-alive' });
+    const second = await post(agent, h.url, JSON.stringify({ prompt: 'x', max_tokens: 1 }));
+    expect(second).toMatchObject({ status: 200, reused: true });
+    agent.destroy();
   });
 });
 

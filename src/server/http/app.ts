@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { bearerToken, keyMatches } from '../auth.ts';
 import { createContext, type ServerContext, type ServerDeps } from '../context.ts';
-import { ApiError, type ErrorCode, toApiError } from '../errors.ts';
+import { ApiError, type ErrorCode, toApiError, tooLarge } from '../errors.ts';
 import { playgroundRoutes } from '../playground/routes.ts';
 import { openaiRoutes } from './openai.ts';
 import { infoRoutes, opsRoutes } from './ops.ts';
@@ -48,7 +48,7 @@ export function createApp(deps: ServerDeps | ServerContext): Hono<AppEnv> {
   app.use('/v1/*', bodyLimit({
     maxSize: ctx.config.maxBodyBytes,
     onError: () => {
-      throw new ApiError('too_large', `The request body is over this server's limit of ${ctx.config.maxBodyBytes} bytes.`);
+      throw tooLarge(ctx.config.maxBodyBytes);
     },
   }));
 
