@@ -5,8 +5,7 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, toEngineOptions } from './config/index.ts';
-import type { EngineOptions } from './engine/options.ts';
-import type { Engine } from './engine/types.ts';
+import { createEngine } from './engine/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createServer, EngineHolder, StreamRecorder } from './server/index.ts';
 
@@ -63,8 +62,7 @@ async function main(): Promise<number | null> {
   const { url } = await server.listen();
   logger.info({ url, target: config.target, draft: config.draft }, 'listening; loading models (GET /ready answers 503 until loaded)');
 
-  // The engine module is loaded dynamically so the server half type-checks and starts on its own contract.
-  const { createEngine } = (await import('./engine/index.ts')) as { createEngine(o: EngineOptions): Promise<Engine> };
+  // createEngine loads the engine itself (transformers.js, ONNX Runtime) only now, after the server listens.
   const t0 = performance.now();
   try {
     await engine.set(await createEngine(toEngineOptions(config)));

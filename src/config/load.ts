@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import type { EngineOptions } from '../engine/options.ts';
+import type { EngineOptions } from '../engine/index.ts';
 import {
   type Config, type ConfigKey, ConfigInputSchema, configShape, DEFAULT_DRAFT, DEFAULT_TARGET, envName, flagName, PACKAGE_ROOT,
 } from './schema.ts';

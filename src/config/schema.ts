@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { DEFAULT_ENGINE_OPTIONS } from '../engine/options.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../engine/index.ts';
 
 /**
  * The server's configuration: this schema is its single definition. Every key is settable as a CLI flag

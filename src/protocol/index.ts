@@ -2,6 +2,5 @@ export * from './errors.ts';
 export * from './openai.ts';
 export * from './params.ts';
 export * from './stats.ts';
-export * from './to-engine.ts';
 export * from './ws.ts';
 export * from './json.ts';

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import type { Engine } from '../engine/types.ts';
+import type { Engine } from '../engine/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { type Limits, limitsFor, type RequestDefaults } from '../protocol/index.ts';
+import { type Limits, limitsFor } from '../protocol/index.ts';
+import type { RequestDefaults } from './to-engine.ts';
 import type { StreamRecorder } from './recorder.ts';
 import { ConnectionCap } from './connection-cap.ts';
 import { StreamRunner } from './stream-runner.ts';

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
-import type { DoneEvent, Mode } from '../engine/types.ts';
+import type { DoneEvent, Mode } from '../engine/index.ts';
 import { round } from '../lib/stats.ts';
 import type { WireFinishReason } from '../protocol/index.ts';
 import { type StreamStatsWire, wireStats } from './stream-summary.ts';

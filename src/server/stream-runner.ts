@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DoneEvent, Engine, EngineEvent, GenerateRequest, Mode, StartEvent } from '../engine/types.ts';
+import type { DoneEvent, Engine, EngineEvent, GenerateRequest, Mode, StartEvent } from '../engine/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { type StreamMeta, type StreamRecorder, toRecord } from './recorder.ts';

@@ -1,4 +1,4 @@
-import type { DoneEvent, RouteDecision } from '../engine/types.ts';
+import type { DoneEvent, RouteDecision } from '../engine/index.ts';
 import { round, summarize } from '../lib/stats.ts';
 import type { Usage, WireRoute, WireSpeculative, WireTimings } from '../protocol/index.ts';
 

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/types.ts';
 import { summarize } from '../../src/lib/stats.ts';
 import {
-  chatBodySchema, clientFrameSchema, completionBodySchema, describeIssue, limitsFor, toGenerateRequest,
+  chatBodySchema, clientFrameSchema, completionBodySchema, describeIssue, limitsFor,
 } from '../../src/protocol/index.ts';
 import { ERROR_TABLE, toApiError } from '../../src/server/index.ts';
 import { wireStats } from '../../src/server/stream-summary.ts';
+import { toGenerateRequest } from '../../src/server/to-engine.ts';
 
 const limits = limitsFor({ maxCompletionTokens: 512, maxK: 8, maxPromptTokens: 896 });
 const defaults = { mode: 'speculative' as const, k: 'auto' as const, maxTokens: 512 };

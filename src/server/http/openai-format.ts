@@ -1,4 +1,4 @@
-import type { DoneEvent, Mode } from '../../engine/types.ts';
+import type { DoneEvent, Mode } from '../../engine/index.ts';
 import type {
   ChatCompletionChunk, ChatCompletionResponse, CompletionChunk, CompletionResponse, OpenAIFinishReason, SpecdExtra, Usage,
 } from '../../protocol/index.ts';

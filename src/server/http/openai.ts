@@ -1,13 +1,14 @@
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { DoneEvent, EngineEvent, StartEvent } from '../../engine/types.ts';
+import type { DoneEvent, EngineEvent, StartEvent } from '../../engine/index.ts';
 import { linkedAbort } from '../../lib/async.ts';
 import {
-  chatBodySchema, completionBodySchema, describeIssue, parseClientJson, toGenerateRequest, type WireInput, type WireSampling,
+  chatBodySchema, completionBodySchema, describeIssue, parseClientJson, type WireSampling,
 } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { newId } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { toGenerateRequest, type WireInput } from '../to-engine.ts';
 import { OpenAIFormatter } from './openai-format.ts';
 import type { AppEnv } from './types.ts';
 

@@ -1,13 +1,14 @@
 import { WebSocket } from 'ws';
-import type { EngineEvent } from '../../engine/types.ts';
+import type { EngineEvent } from '../../engine/index.ts';
 import { sleep } from '../../lib/async.ts';
 import {
   CLIENT_FRAME_TYPES, type ClientFrame, clientFrameSchema, describeIssue, type GenerateFrame, parseClientJson, previewValue,
-  type ServerFrame, toGenerateRequest,
+  type ServerFrame,
 } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError, toApiError } from '../errors.ts';
 import { wireRoute, wireStats } from '../stream-summary.ts';
+import { toGenerateRequest } from '../to-engine.ts';
 
 const DRAIN_POLL_MS = 5;
 let sessionSeq = 0;

@@ -13,7 +13,6 @@ function softmax(xs: ArrayLike<number>, t = 1): number[] {
   return e.map((x) => x / s);
 }
 
-const logitsOf = (probs: number[]) => new Float32Array(probs.map(Math.log));
 const support = (p: ArrayLike<number>) => Array.from(p).flatMap((x, i) => (x > 0 ? [i] : []));
 /** Support ignoring float32 subnormals (< 1e-38), whose exact rounding to zero differs between any two correct paths. */
 const mainSupport = (p: ArrayLike<number>) => Array.from(p).flatMap((x, i) => (x > 1e-38 ? [i] : []));

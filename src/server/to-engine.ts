@@ -1,5 +1,5 @@
-import type { GenerateRequest, Mode } from '../engine/types.ts';
-import type { WireMessage, WireSampling } from './params.ts';
+import type { GenerateRequest, Mode } from '../engine/index.ts';
+import type { WireMessage, WireSampling } from '../protocol/index.ts';
 
 /** Server-wide defaults applied to parameters a request leaves out. */
 export interface RequestDefaults {
