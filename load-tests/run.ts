@@ -49,10 +49,19 @@ async function main(): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: own, allowPositionals: true, strict: true,
+      args: own,
+      allowPositionals: true,
+      strict: true,
       options: {
-        quick: { type: 'boolean' }, url: { type: 'string' }, target: { type: 'string' }, draft: { type: 'string' },
-        out: { type: 'string' }, save: { type: 'boolean' }, 'no-readme': { type: 'boolean' }, 'max-running': { type: 'string' }, 'max-queue': { type: 'string' },
+        quick: { type: 'boolean' },
+        url: { type: 'string' },
+        target: { type: 'string' },
+        draft: { type: 'string' },
+        out: { type: 'string' },
+        save: { type: 'boolean' },
+        'no-readme': { type: 'boolean' },
+        'max-running': { type: 'string' },
+        'max-queue': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -60,12 +69,17 @@ async function main(): Promise<number> {
     usage(e instanceof Error ? e.message : String(e));
   }
   const { values, positionals } = parsed;
-  if (values.help) { process.stdout.write(HELP); return 0; }
-  if (positionals.length !== 1) usage(positionals.length === 0 ? 'name a scenario (or all)' : `one scenario at a time (got ${positionals.join(', ')})`);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    usage(positionals.length === 0 ? 'name a scenario (or all)' : `one scenario at a time (got ${positionals.join(', ')})`);
   const name = positionals[0]!;
   const chosen = name === 'all' ? [...SCENARIOS] : [scenarioByName(name) ?? usage(`unknown scenario "${name}"`)];
   const quick = values.quick === true;
-  if (values.url && (values.target || values.draft || serverFlags.length)) usage('--url drives an existing server: --target/--draft/server flags do not apply');
+  if (values.url && (values.target || values.draft || serverFlags.length))
+    usage('--url drives an existing server: --target/--draft/server flags do not apply');
   const models = values.url ? null : findModels({ target: values.target, draft: values.draft });
   if (!values.url && !models) {
     process.stderr.write(`load: ${NO_MODELS_MESSAGE}\n`);
@@ -86,7 +100,11 @@ async function main(): Promise<number> {
     let result: ScenarioResult;
     try {
       result = await execute(scenario, {
-        quick, models, ...(values.url ? { url: values.url } : {}), extraFlags: serverFlags, options,
+        quick,
+        models,
+        ...(values.url ? { url: values.url } : {}),
+        extraFlags: serverFlags,
+        options,
         log: (m) => process.stdout.write(`  ${m}\n`),
       });
     } catch (e) {
@@ -101,16 +119,24 @@ async function main(): Promise<number> {
     if (!result.pass && !result.skipped) failed = true;
   }
 
-  const all = loadResults(outDir, SCENARIOS.map((s) => s.name));
+  const all = loadResults(
+    outDir,
+    SCENARIOS.map((s) => s.name),
+  );
   writeFileSync(join(outDir, 'report.html'), renderHtml(all, new Date(), relative(ROOT, outDir) || outDir));
   writeFileSync(join(outDir, 'summary.md'), `# specd load tests: latest results\n\n${renderSummary(all, 'report.html')}`);
   if (values.save && !values['no-readme']) updateReadme(join(ROOT, 'load-tests', 'README.md'), renderSummary(all));
-  process.stdout.write(`\n${ran.map((r) => `${r.scenario}${r.quick ? ' (quick)' : ''}: ${r.skipped ? 'SKIPPED' : r.pass ? 'PASS' : 'FAIL'}`).join('\n')}\n`);
+  process.stdout.write(
+    `\n${ran.map((r) => `${r.scenario}${r.quick ? ' (quick)' : ''}: ${r.skipped ? 'SKIPPED' : r.pass ? 'PASS' : 'FAIL'}`).join('\n')}\n`,
+  );
   process.stdout.write(`results: ${outDir} (report.html, summary.md)\n`);
   return failed ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`load: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`load: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);

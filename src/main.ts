@@ -24,10 +24,14 @@ async function main(): Promise<number | null> {
   }
   const config = loaded.config;
   if (!config.allowRemote) {
-    for (const [flag, dir] of [['--target', config.target], ['--draft', config.draft]] as const) {
+    for (const [flag, dir] of [
+      ['--target', config.target],
+      ['--draft', config.draft],
+    ] as const) {
       if (dir !== null && !existsSync(dir)) {
-        process.stderr.write(`specd: ${flag} ${dir}: no such model folder`
-          + (flag === '--draft' ? ' (run without one with --no-draft)' : '') + '\n');
+        process.stderr.write(
+          `specd: ${flag} ${dir}: no such model folder` + (flag === '--draft' ? ' (run without one with --no-draft)' : '') + '\n',
+        );
         return 2;
       }
     }
@@ -48,12 +52,18 @@ async function main(): Promise<number | null> {
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) { logger.warn({ signal }, 'already shutting down'); return; }
+    if (stopping) {
+      logger.warn({ signal }, 'already shutting down');
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'signal received');
     server.shutdown().then(
       () => process.exit(0),
-      (err: unknown) => { logger.error({ err }, 'shutdown failed'); process.exit(1); },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -80,6 +90,11 @@ async function main(): Promise<number | null> {
 }
 
 main().then(
-  (code) => { if (code !== null) process.exit(code); },
-  (err: unknown) => { process.stderr.write(`specd: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exit(1); },
+  (code) => {
+    if (code !== null) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`specd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
 );

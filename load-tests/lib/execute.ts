@@ -21,7 +21,11 @@ export interface ExecuteOptions {
 
 function commit(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
@@ -29,8 +33,12 @@ function commit(): string | null {
 
 export function environment(): ScenarioResult['env'] {
   return {
-    node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?',
-    loadavg: loadavg().map((v) => round(v, 2)), commit: commit(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    loadavg: loadavg().map((v) => round(v, 2)),
+    commit: commit(),
   };
 }
 
@@ -58,17 +66,29 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
       outcome.bars.push(bar('server process still running afterwards (no crash)', server.alive() ? 1 : 0, '==', 1));
     }
     return {
-      scenario: scenario.name, quick: opts.quick, pass: !outcome.skipped && outcome.bars.every((b) => b.pass), startedAt,
-      durationS: round((performance.now() - t0) / 1000, 1), env,
+      scenario: scenario.name,
+      quick: opts.quick,
+      pass: !outcome.skipped && outcome.bars.every((b) => b.pass),
+      startedAt,
+      durationS: round((performance.now() - t0) / 1000, 1),
+      env,
       server: {
-        url: server.url, spawned: server.spawned, flags: server.flags?.map(rel) ?? null, errorLogs: server.errorLogs(),
-        models: opts.url || !opts.models ? null : { ...opts.models, target: rel(opts.models.target), draft: opts.models.draft === null ? null : rel(opts.models.draft) },
+        url: server.url,
+        spawned: server.spawned,
+        flags: server.flags?.map(rel) ?? null,
+        errorLogs: server.errorLogs(),
+        models:
+          opts.url || !opts.models
+            ? null
+            : { ...opts.models, target: rel(opts.models.target), draft: opts.models.draft === null ? null : rel(opts.models.draft) },
       },
       ...outcome,
     };
   } catch (e) {
     const tail = server.tail();
-    throw new Error(`${scenario.name}: ${e instanceof Error ? e.stack ?? e.message : String(e)}${tail ? `\n--- server output ---\n${tail}` : ''}`);
+    throw new Error(
+      `${scenario.name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}${tail ? `\n--- server output ---\n${tail}` : ''}`,
+    );
   } finally {
     await server.stop();
   }

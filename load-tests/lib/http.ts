@@ -21,26 +21,40 @@ function parseEvents(buf: string): { events: string[]; rest: string } {
   while ((idx = buf.indexOf('\n\n')) >= 0) {
     const block = buf.slice(0, idx);
     buf = buf.slice(idx + 2);
-    const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+    const data = block
+      .split('\n')
+      .filter((l) => l.startsWith('data:'))
+      .map((l) => l.slice(5).trimStart())
+      .join('\n');
     if (data !== '') events.push(data);
   }
   return { events, rest: buf };
 }
 
 /** POST a completion (stream or not, per `body.stream`) and time it. Never throws for HTTP-level failures. */
-export async function completion(url: string, body: Record<string, unknown>, opts: CompletionOptions = {}): Promise<StreamResult & { sawDone: boolean }> {
+export async function completion(
+  url: string,
+  body: Record<string, unknown>,
+  opts: CompletionOptions = {},
+): Promise<StreamResult & { sawDone: boolean }> {
   const stream = body['stream'] === true;
   const r = { ...newResult(opts.id ?? '', stream ? 'sse' : 'http', performance.now()), sawDone: false };
   const ac = new AbortController();
   let aborted = false;
-  const abort = () => { aborted = true; ac.abort(); };
+  const abort = () => {
+    aborted = true;
+    ac.abort();
+  };
   const timer = setTimeout(() => ac.abort(), opts.timeoutMs ?? 120_000);
   if (opts.signal?.aborted) abort();
   else opts.signal?.addEventListener('abort', abort, { once: true });
   try {
     r.sentAt = performance.now();
     const res = await fetch(`${url}${opts.path ?? '/v1/completions'}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: ac.signal,
     });
     const headersAt = performance.now();
     r.httpStatus = res.status;
@@ -61,7 +75,12 @@ export async function completion(url: string, body: Record<string, unknown>, opt
     }
     r.admitMs = headersAt - r.sentAt;
     if (!stream) {
-      const json = (await res.json()) as { id?: string; choices?: { finish_reason?: string }[]; usage?: { completion_tokens?: number }; specd?: Record<string, unknown> };
+      const json = (await res.json()) as {
+        id?: string;
+        choices?: { finish_reason?: string }[];
+        usage?: { completion_tokens?: number };
+        specd?: Record<string, unknown>;
+      };
       const at = performance.now();
       r.ttftMs = at - r.sentAt;
       r.e2eMs = at - r.sentAt;
@@ -84,11 +103,15 @@ export async function completion(url: string, body: Record<string, unknown>, opt
       const parsed = parseEvents(buf);
       buf = parsed.rest;
       for (const data of parsed.events) {
-        if (data === '[DONE]') { r.sawDone = true; continue; }
+        if (data === '[DONE]') {
+          r.sawDone = true;
+          continue;
+        }
         const chunk = JSON.parse(data) as {
           id?: string;
           choices?: { text?: string; delta?: { content?: string }; finish_reason?: string | null }[];
-          usage?: { completion_tokens?: number } | null; specd?: Record<string, unknown>;
+          usage?: { completion_tokens?: number } | null;
+          specd?: Record<string, unknown>;
         };
         if (chunk.id) r.serverId = chunk.id;
         const c = chunk.choices?.[0];
@@ -99,7 +122,10 @@ export async function completion(url: string, body: Record<string, unknown>, opt
           last = at;
         }
         const finish = c?.finish_reason ?? null;
-        if (finish) { r.finishReason = finish; if (chunk.specd) r.final = chunk.specd; }
+        if (finish) {
+          r.finishReason = finish;
+          if (chunk.specd) r.final = chunk.specd;
+        }
         if (chunk.usage?.completion_tokens !== undefined) r.tokens = chunk.usage.completion_tokens;
         opts.onEvent?.({ text, finish }, r, abort);
       }

@@ -7,7 +7,10 @@ export interface Sample {
 }
 
 export class Scrape {
-  constructor(readonly samples: Sample[], readonly at: number) {}
+  constructor(
+    readonly samples: Sample[],
+    readonly at: number,
+  ) {}
 
   /** Sum of every series of `name` whose labels include `match`. */
   sum(name: string, match: Record<string, string> = {}): number {
@@ -26,13 +29,23 @@ export class Scrape {
     return s.value;
   }
 
-  get running(): number { return this.value('specd_num_requests_running'); }
-  get waiting(): number { return this.value('specd_num_requests_waiting'); }
+  get running(): number {
+    return this.value('specd_num_requests_running');
+  }
+  get waiting(): number {
+    return this.value('specd_num_requests_waiting');
+  }
   /** Resident set size of the server process, bytes (prom-client's process metrics). */
-  get rss(): number { return this.value('process_resident_memory_bytes'); }
-  get heapUsed(): number { return this.value('nodejs_heap_size_used_bytes'); }
+  get rss(): number {
+    return this.value('process_resident_memory_bytes');
+  }
+  get heapUsed(): number {
+    return this.value('nodejs_heap_size_used_bytes');
+  }
   /** Mark-compact collections so far (prom-client's nodejs_gc_duration_seconds{kind="major"}). */
-  get majorGcs(): number { return this.sum('nodejs_gc_duration_seconds_count', { kind: 'major' }); }
+  get majorGcs(): number {
+    return this.sum('nodejs_gc_duration_seconds_count', { kind: 'major' });
+  }
 }
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
@@ -58,8 +71,12 @@ export async function scrape(url: string): Promise<Scrape> {
 }
 
 /** Polls /metrics every `everyMs` until `cond` holds or `timeoutMs` passes; returns the last scrape and whether it held. */
-export async function pollMetrics(url: string, cond: (s: Scrape) => boolean, timeoutMs: number, everyMs = 25):
-  Promise<{ ok: boolean; scrape: Scrape; elapsedMs: number; samples: Scrape[] }> {
+export async function pollMetrics(
+  url: string,
+  cond: (s: Scrape) => boolean,
+  timeoutMs: number,
+  everyMs = 25,
+): Promise<{ ok: boolean; scrape: Scrape; elapsedMs: number; samples: Scrape[] }> {
   const t0 = performance.now();
   const samples: Scrape[] = [];
   for (;;) {

@@ -21,8 +21,10 @@ export interface ModelPair {
 const hasOnnx = (dir: string) => existsSync(join(dir, 'onnx', 'model.onnx'));
 const abs = (p: string) => (isAbsolute(p) ? p : resolve(process.cwd(), p));
 
-export function findModels(explicit: { target?: string | undefined; draft?: string | undefined } = {},
-  env: Readonly<Record<string, string | undefined>> = process.env): ModelPair | null {
+export function findModels(
+  explicit: { target?: string | undefined; draft?: string | undefined } = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ModelPair | null {
   if (explicit.target !== undefined || explicit.draft !== undefined) {
     const target = abs(explicit.target ?? BUNDLED_TARGET);
     const d = explicit.draft ?? BUNDLED_DRAFT;
@@ -36,5 +38,6 @@ export function findModels(explicit: { target?: string | undefined; draft?: stri
   return null;
 }
 
-export const NO_MODELS_MESSAGE = `no models found: neither the bundled ${BUNDLED_TARGET} + ${BUNDLED_DRAFT} `
-  + 'nor SPECD_TEST_TARGET / SPECD_TEST_DRAFT (model folders with onnx/model.onnx); pass --target DIR --draft DIR';
+export const NO_MODELS_MESSAGE =
+  `no models found: neither the bundled ${BUNDLED_TARGET} + ${BUNDLED_DRAFT} ` +
+  'nor SPECD_TEST_TARGET / SPECD_TEST_DRAFT (model folders with onnx/model.onnx); pass --target DIR --draft DIR';

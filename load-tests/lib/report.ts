@@ -15,7 +15,9 @@ export const README_END = '<!-- load-results:end -->';
 /** Every result file in `dir`, in scenario order (`order`), the full run before the quick one. */
 export function loadResults(dir: string, order: readonly string[]): ScenarioResult[] {
   if (!existsSync(dir)) return [];
-  const results = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ScenarioResult)
+  const results = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ScenarioResult)
     .filter((r) => typeof r.scenario === 'string' && Array.isArray(r.bars));
   const rank = (r: ScenarioResult) => (order.indexOf(r.scenario) + 1 || 99) * 2 + (r.quick ? 1 : 0);
   return results.sort((a, b) => rank(a) - rank(b));
@@ -31,9 +33,10 @@ export const barText = (b: Bar) => `${num(b.actual)}${b.unit && b.unit !== 'frac
 const status = (r: ScenarioResult) => (r.skipped ? 'SKIPPED' : r.pass ? 'PASS' : 'FAIL');
 const runKind = (r: ScenarioResult) => (r.quick ? 'quick' : 'full');
 const shortPath = (p: string) => (isAbsolute(p) && p.startsWith(ROOT) ? relative(ROOT, p) : p);
-const modelsText = (r: ScenarioResult) => (r.server.models
-  ? `${shortPath(r.server.models.target)} + ${r.server.models.draft ? shortPath(r.server.models.draft) : 'no draft'}`
-  : 'external server (--url)');
+const modelsText = (r: ScenarioResult) =>
+  r.server.models
+    ? `${shortPath(r.server.models.target)} + ${r.server.models.draft ? shortPath(r.server.models.draft) : 'no draft'}`
+    : 'external server (--url)';
 
 /** One result per scenario for the summary: the full run when there is one, else the quick run. */
 export function latestPerScenario(results: ScenarioResult[]): ScenarioResult[] {
@@ -43,27 +46,48 @@ export function latestPerScenario(results: ScenarioResult[]): ScenarioResult[] {
 function htmlTable(t: Table): string {
   const cols = Object.keys(t.rows[0] ?? {});
   if (cols.length === 0) return '';
-  return `<h4>${esc(t.title)}</h4><table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>`
-    + t.rows.map((r) => `<tr>${cols.map((c) => `<td>${esc(String(cell(r[c] ?? '')))}</td>`).join('')}</tr>`).join('') + '</tbody></table>';
+  return (
+    `<h4>${esc(t.title)}</h4><table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>` +
+    t.rows.map((r) => `<tr>${cols.map((c) => `<td>${esc(String(cell(r[c] ?? '')))}</td>`).join('')}</tr>`).join('') +
+    '</tbody></table>'
+  );
 }
 
 export function renderHtml(results: ScenarioResult[], generatedAt = new Date(), sourceDir = 'load-tests/results'): string {
-  const summary = results.map((r) => `<tr class="${status(r).toLowerCase()}"><td><a href="#${r.scenario}-${runKind(r)}">${esc(r.scenario)}</a></td><td>${runKind(r)}</td>`
-    + `<td>${status(r)}</td><td>${esc(r.startedAt.slice(0, 16).replace('T', ' '))}</td><td>${r.durationS} s</td>`
-    + `<td>${r.skipped ? esc(r.skipped) : r.bars.map((b) => `<span class="${b.pass ? 'ok' : 'bad'}">${b.pass ? '✓' : '✗'}</span> ${esc(b.name)}: ${esc(barText(b))}`).join('<br>')}</td></tr>`).join('');
-  const sections = results.map((r) => {
-    const bars = r.bars.map((b) => `<tr class="${b.pass ? 'pass' : 'fail'}"><td>${b.pass ? '✓' : '✗'}</td><td>${esc(b.name)}${b.detail ? `<div class="d">${esc(b.detail)}</div>` : ''}</td>`
-      + `<td>${esc(num(b.actual))}${b.unit ? ` ${esc(b.unit)}` : ''}</td><td>${esc(b.op)} ${esc(num(b.limit))}</td></tr>`).join('');
-    return `<section id="${r.scenario}-${runKind(r)}"><h2>${esc(r.scenario)} <small>(${runKind(r)}) — ${status(r)}</small></h2>`
-      + `<p class="meta">${esc(r.startedAt)} · ${r.durationS} s · commit ${esc(r.env.commit ?? '?')} · node ${esc(r.env.node)} · ${r.env.cpus} × ${esc(r.env.cpuModel)} · load ${r.env.loadavg.join(' ')}<br>`
-      + `models: ${esc(modelsText(r))} · server flags: <code>${esc((r.server.flags ?? []).filter((f, i, a) => !['--target', '--draft'].includes(a[i - 1] ?? '') && !['--target', '--draft'].includes(f)).join(' ') || '(external)')}</code></p>`
-      + (r.skipped ? `<p>Skipped: ${esc(r.skipped)}</p>` : `<table class="bars"><thead><tr><th></th><th>bar</th><th>measured</th><th>limit</th></tr></thead><tbody>${bars}</tbody></table>`)
-      + r.tables.map(htmlTable).join('')
-      + `<div class="charts">${r.charts.map((c) => `<figure>${renderChart(c)}</figure>`).join('')}</div>`
-      + (r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '')
-      + (r.server.errorLogs.length ? `<details><summary>server error logs (${r.server.errorLogs.length})</summary><pre>${esc(r.server.errorLogs.join('\n'))}</pre></details>` : '')
-      + '</section>';
-  }).join('');
+  const summary = results
+    .map(
+      (r) =>
+        `<tr class="${status(r).toLowerCase()}"><td><a href="#${r.scenario}-${runKind(r)}">${esc(r.scenario)}</a></td><td>${runKind(r)}</td>` +
+        `<td>${status(r)}</td><td>${esc(r.startedAt.slice(0, 16).replace('T', ' '))}</td><td>${r.durationS} s</td>` +
+        `<td>${r.skipped ? esc(r.skipped) : r.bars.map((b) => `<span class="${b.pass ? 'ok' : 'bad'}">${b.pass ? '✓' : '✗'}</span> ${esc(b.name)}: ${esc(barText(b))}`).join('<br>')}</td></tr>`,
+    )
+    .join('');
+  const sections = results
+    .map((r) => {
+      const bars = r.bars
+        .map(
+          (b) =>
+            `<tr class="${b.pass ? 'pass' : 'fail'}"><td>${b.pass ? '✓' : '✗'}</td><td>${esc(b.name)}${b.detail ? `<div class="d">${esc(b.detail)}</div>` : ''}</td>` +
+            `<td>${esc(num(b.actual))}${b.unit ? ` ${esc(b.unit)}` : ''}</td><td>${esc(b.op)} ${esc(num(b.limit))}</td></tr>`,
+        )
+        .join('');
+      return (
+        `<section id="${r.scenario}-${runKind(r)}"><h2>${esc(r.scenario)} <small>(${runKind(r)}) — ${status(r)}</small></h2>` +
+        `<p class="meta">${esc(r.startedAt)} · ${r.durationS} s · commit ${esc(r.env.commit ?? '?')} · node ${esc(r.env.node)} · ${r.env.cpus} × ${esc(r.env.cpuModel)} · load ${r.env.loadavg.join(' ')}<br>` +
+        `models: ${esc(modelsText(r))} · server flags: <code>${esc((r.server.flags ?? []).filter((f, i, a) => !['--target', '--draft'].includes(a[i - 1] ?? '') && !['--target', '--draft'].includes(f)).join(' ') || '(external)')}</code></p>` +
+        (r.skipped
+          ? `<p>Skipped: ${esc(r.skipped)}</p>`
+          : `<table class="bars"><thead><tr><th></th><th>bar</th><th>measured</th><th>limit</th></tr></thead><tbody>${bars}</tbody></table>`) +
+        r.tables.map(htmlTable).join('') +
+        `<div class="charts">${r.charts.map((c) => `<figure>${renderChart(c)}</figure>`).join('')}</div>` +
+        (r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '') +
+        (r.server.errorLogs.length
+          ? `<details><summary>server error logs (${r.server.errorLogs.length})</summary><pre>${esc(r.server.errorLogs.join('\n'))}</pre></details>`
+          : '') +
+        '</section>'
+      );
+    })
+    .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>specd load tests</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1400px;padding:0 16px;color:#111}
@@ -87,11 +111,20 @@ export function renderSummary(all: ScenarioResult[], reportHref = 'results/repor
   const lines = [
     '| scenario | run | result | date (UTC) | models | bars |',
     '|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.scenario} | ${runKind(r)} | **${status(r)}** | ${r.startedAt.slice(0, 16).replace('T', ' ')} | ${modelsText(r)} | `
-      + (r.skipped ? r.skipped : r.bars.map((b) => `${b.pass ? '✓' : '✗'} ${b.name}: ${barText(b)}`).join('<br>').replace(/\|/g, '\\|')) + ' |'),
+    ...results.map(
+      (r) =>
+        `| ${r.scenario} | ${runKind(r)} | **${status(r)}** | ${r.startedAt.slice(0, 16).replace('T', ' ')} | ${modelsText(r)} | ` +
+        (r.skipped
+          ? r.skipped
+          : r.bars
+              .map((b) => `${b.pass ? '✓' : '✗'} ${b.name}: ${barText(b)}`)
+              .join('<br>')
+              .replace(/\|/g, '\\|')) +
+        ' |',
+    ),
     '',
-    `One row per scenario: its full run, or the quick run when no full run was recorded. Machine: ${results[0]!.env.cpus} × ${results[0]!.env.cpuModel}, `
-    + `node ${results[0]!.env.node}. Charts, tables and every figure: [report.html](${reportHref}).`,
+    `One row per scenario: its full run, or the quick run when no full run was recorded. Machine: ${results[0]!.env.cpus} × ${results[0]!.env.cpuModel}, ` +
+      `node ${results[0]!.env.node}. Charts, tables and every figure: [report.html](${reportHref}).`,
     '',
   ];
   return lines.join('\n');

@@ -20,8 +20,17 @@ export interface Bar {
 }
 
 export function bar(name: string, actual: number, op: Op, limit: number, unit = '', detail?: string): Bar {
-  const pass = Number.isFinite(actual) && (
-    op === '<' ? actual < limit : op === '<=' ? actual <= limit : op === '==' ? actual === limit : op === '>=' ? actual >= limit : actual > limit);
+  const pass =
+    Number.isFinite(actual) &&
+    (op === '<'
+      ? actual < limit
+      : op === '<='
+        ? actual <= limit
+        : op === '=='
+          ? actual === limit
+          : op === '>='
+            ? actual >= limit
+            : actual > limit);
   return { name, actual: round(actual), op, limit, unit, pass, ...(detail ? { detail } : {}) };
 }
 

@@ -37,7 +37,9 @@ let exitHook = false;
 function registerExitHook(): void {
   if (exitHook) return;
   exitHook = true;
-  process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
 }
 
 export interface StartOptions {
@@ -52,16 +54,23 @@ export interface StartOptions {
 export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   registerExitHook();
   const flags = [
-    '--host', '127.0.0.1', '--port', '0',
-    '--target', opts.models.target,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--target',
+    opts.models.target,
     ...(opts.models.draft === null ? ['--no-draft'] : ['--draft', opts.models.draft]),
-    '--log-level', opts.logLevel ?? 'warn',
+    '--log-level',
+    opts.logLevel ?? 'warn',
     ...(opts.flags ?? []),
   ];
   // The scenario's flags define the configuration: no SPECD_* variable of the caller's shell leaks in.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SPECD_')));
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...flags], {
-    cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
   const lines: string[] = [];
@@ -104,15 +113,21 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const timeoutMs = opts.readyTimeoutMs ?? 180_000;
   let timer: NodeJS.Timeout | undefined;
   const url = await Promise.race([
-    new Promise<string>((resolve) => { onReady = resolve; }),
-    exited.then((e) => { throw new Error(`the server exited (code ${e.code}, signal ${e.signal}) before it was ready:\n${tail()}`); }),
+    new Promise<string>((resolve) => {
+      onReady = resolve;
+    }),
+    exited.then((e) => {
+      throw new Error(`the server exited (code ${e.code}, signal ${e.signal}) before it was ready:\n${tail()}`);
+    }),
     new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the server was not ready within ${timeoutMs} ms:\n${tail()}`)), timeoutMs);
     }),
-  ]).catch((e: unknown) => {
-    child.kill('SIGKILL');
-    throw e;
-  }).finally(() => clearTimeout(timer));
+  ])
+    .catch((e: unknown) => {
+      child.kill('SIGKILL');
+      throw e;
+    })
+    .finally(() => clearTimeout(timer));
 
   const stop = async () => {
     if (!running) return;
@@ -126,9 +141,19 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     }
   };
   return {
-    url, wsUrl: `${url.replace(/^http/, 'ws')}/v1/stream`, spawned: true, pid: child.pid ?? null, flags,
-    alive: () => running, exited, kill: (s) => { if (running) child.kill(s); },
-    errorLogs: () => [...errors], tail, stop,
+    url,
+    wsUrl: `${url.replace(/^http/, 'ws')}/v1/stream`,
+    spawned: true,
+    pid: child.pid ?? null,
+    flags,
+    alive: () => running,
+    exited,
+    kill: (s) => {
+      if (running) child.kill(s);
+    },
+    errorLogs: () => [...errors],
+    tail,
+    stop,
   };
 }
 
@@ -141,14 +166,27 @@ export async function attachServer(url: string, readyTimeoutMs = 30_000): Promis
   const base = `${u.protocol}//${u.host}`;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    const ok = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`${base}/ready did not answer 200 within ${readyTimeoutMs} ms`);
     await sleep(250);
   }
   return {
-    url: base, wsUrl: `${base.replace(/^http/, 'ws')}/v1/stream`, spawned: false, pid: null, flags: null,
-    alive: () => true, exited: null, kill: () => { throw new Error('cannot signal a server started elsewhere (--url)'); },
-    errorLogs: () => [], tail: () => '', stop: async () => {},
+    url: base,
+    wsUrl: `${base.replace(/^http/, 'ws')}/v1/stream`,
+    spawned: false,
+    pid: null,
+    flags: null,
+    alive: () => true,
+    exited: null,
+    kill: () => {
+      throw new Error('cannot signal a server started elsewhere (--url)');
+    },
+    errorLogs: () => [],
+    tail: () => '',
+    stop: async () => {},
   };
 }

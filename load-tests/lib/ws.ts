@@ -49,8 +49,21 @@ export interface StreamResult {
 }
 
 export function newResult(id: string, transport: StreamResult['transport'], sentAt: number): StreamResult {
-  return { id, transport, sentAt, status: 'timeout', admitMs: null, ttftMs: null, gapsMs: [], tokens: 0, e2eMs: null,
-    finishReason: null, errorCode: null, errorMessage: null, rejectMs: null };
+  return {
+    id,
+    transport,
+    sentAt,
+    status: 'timeout',
+    admitMs: null,
+    ttftMs: null,
+    gapsMs: [],
+    tokens: 0,
+    e2eMs: null,
+    finishReason: null,
+    errorCode: null,
+    errorMessage: null,
+    rejectMs: null,
+  };
 }
 
 interface Pending {
@@ -71,7 +84,9 @@ export class WsConn {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('error', () => { /* reported through close */ });
+    ws.on('error', () => {
+      /* reported through close */
+    });
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
         const at = performance.now();
@@ -86,7 +101,10 @@ export class WsConn {
   static open(url: string, timeoutMs = 10_000): Promise<WsConn> {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
     return new Promise((resolve, reject) => {
-      ws.once('open', () => { ws.removeAllListeners('error'); resolve(new WsConn(ws)); });
+      ws.once('open', () => {
+        ws.removeAllListeners('error');
+        resolve(new WsConn(ws));
+      });
       ws.once('error', reject);
     });
   }
@@ -159,7 +177,11 @@ export class WsConn {
   }
 
   /** Starts a generation and resolves with its result when its final frame (or the socket's close) arrives. */
-  generate(id: string, params: GenParams, opts: { onFrame?: (f: Frame, r: StreamResult) => void; timeoutMs?: number } = {}): Promise<StreamResult> {
+  generate(
+    id: string,
+    params: GenParams,
+    opts: { onFrame?: (f: Frame, r: StreamResult) => void; timeoutMs?: number } = {},
+  ): Promise<StreamResult> {
     if (this.pending.has(id)) throw new Error(`generation ${id} already in flight on this socket`);
     return new Promise((resolve) => {
       const result = newResult(id, 'ws', performance.now());
@@ -169,7 +191,10 @@ export class WsConn {
         p.timer = setTimeout(() => this.finish(id, p, 'timeout', performance.now()), opts.timeoutMs);
         p.timer.unref();
       }
-      if (!this.isOpen) { this.finish(id, p, 'closed', performance.now()); return; }
+      if (!this.isOpen) {
+        this.finish(id, p, 'closed', performance.now());
+        return;
+      }
       result.sentAt = performance.now();
       this.ws.send(JSON.stringify({ type: 'generate', id, ...params }));
     });
@@ -200,7 +225,10 @@ export class WsConn {
         this.unroutedWaiters = this.unroutedWaiters.filter((w) => w !== waiter);
         resolve({ frame: null, at: performance.now() });
       }, timeoutMs);
-      const waiter = (frame: Frame | null, at: number) => { clearTimeout(timer); resolve({ frame, at }); };
+      const waiter = (frame: Frame | null, at: number) => {
+        clearTimeout(timer);
+        resolve({ frame, at });
+      };
       this.unroutedWaiters.push(waiter);
     });
   }

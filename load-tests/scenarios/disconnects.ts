@@ -15,7 +15,7 @@ import { Dist } from '../../src/lib/stats.ts';
 import { type StreamResult, WsConn } from '../lib/ws.ts';
 
 const GAUGE_ZERO_MS = 2_000;
-const RSS_TOLERANCE = 0.10;
+const RSS_TOLERANCE = 0.1;
 const KINDS = ['ws-close', 'ws-terminate', 'http-abort'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -41,15 +41,22 @@ async function oneClient(url: string, wsUrl: string, kind: Kind, after: number, 
     let frames = 0;
     let at = 0;
     const early = new AbortController();
-    const pending = completion(url, { ...params, stream: true }, {
-      id: `d${i}`,
-      signal: early.signal,
-      onEvent: (ev, _r, abort) => {
-        if (ev.text === '') return;
-        frames++;
-        if (frames === after) { at = performance.now(); abort(); }
+    const pending = completion(
+      url,
+      { ...params, stream: true },
+      {
+        id: `d${i}`,
+        signal: early.signal,
+        onEvent: (ev, _r, abort) => {
+          if (ev.text === '') return;
+          frames++;
+          if (frames === after) {
+            at = performance.now();
+            abort();
+          }
+        },
       },
-    });
+    );
     if (after === 0) {
       // Vanish before any answer: abort the request just after it left.
       await sleep(1);
@@ -68,10 +75,16 @@ async function oneClient(url: string, wsUrl: string, kind: Kind, after: number, 
     onFrame: (f) => {
       if (f.type !== 'token') return;
       frames++;
-      if (frames === after) { at = performance.now(); conn.vanish(how); }
+      if (frames === after) {
+        at = performance.now();
+        conn.vanish(how);
+      }
     },
   });
-  if (after === 0) { at = performance.now(); conn.vanish(how); }
+  if (after === 0) {
+    at = performance.now();
+    conn.vanish(how);
+  }
   const result = await done;
   return { kind, early: after === 0, result, frames, at };
 }
@@ -137,7 +150,9 @@ export const disconnects: Scenario = {
     rss.sort((a, b) => a[0] - b[0]);
     const rssAfter = rssPoll.scrape.rss;
     const rssChange = (rssAfter - rssBefore) / rssBefore;
-    log(`storm of ${results.length}: gauges 0 after ${zeroMs.toFixed(0)} ms; RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB (${(rssChange * 100).toFixed(1)} %)`);
+    log(
+      `storm of ${results.length}: gauges 0 after ${zeroMs.toFixed(0)} ms; RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB (${(rssChange * 100).toFixed(1)} %)`,
+    );
 
     // What the clients saw: none of them should have received a final frame (they left first), unless a stream
     // was so short it finished; and the server must still serve a normal request.
@@ -148,7 +163,9 @@ export const disconnects: Scenario = {
     const after = await completion(server.url, fixed(0, 8));
     const afterOk = after.status === 'done' && after.finishReason === 'length' && after.tokens === 8;
     const counters = await scrape(server.url);
-    const cancelled = counters.sum('specd_requests_total', { finish_reason: 'cancelled' }) - before.sum('specd_requests_total', { finish_reason: 'cancelled' });
+    const cancelled =
+      counters.sum('specd_requests_total', { finish_reason: 'cancelled' }) -
+      before.sum('specd_requests_total', { finish_reason: 'cancelled' });
     const vanishToFrames = new Dist().recordAll(results.filter((v) => !v.early).map((v) => v.frames));
 
     return {
@@ -156,40 +173,88 @@ export const disconnects: Scenario = {
         bar('streams in the storm', results.length, '==', p.streams),
         bar('… of which vanished mid-stream (after ≥ 1 token)', midStream, '>=', Math.floor(p.streams * 0.8)),
         bar('streams refused (error frame / non-2xx) instead of admitted', refused.length, '==', 0),
-        bar('running + waiting gauges back to 0 after the last client vanished', zeroMs, '<=', GAUGE_ZERO_MS, 'ms',
-          'polled from /metrics every 25 ms'),
-        bar('RSS after the storm vs before', rssChange * 100, '<=', RSS_TOLERANCE * 100, '%',
-          `${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB (process_resident_memory_bytes, within ${p.rssSettleMs / 1000} s)`),
+        bar(
+          'running + waiting gauges back to 0 after the last client vanished',
+          zeroMs,
+          '<=',
+          GAUGE_ZERO_MS,
+          'ms',
+          'polled from /metrics every 25 ms',
+        ),
+        bar(
+          'RSS after the storm vs before',
+          rssChange * 100,
+          '<=',
+          RSS_TOLERANCE * 100,
+          '%',
+          `${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB (process_resident_memory_bytes, within ${p.rssSettleMs / 1000} s)`,
+        ),
         bar('a normal request after the storm completes', afterOk ? 1 : 0, '==', 1),
       ],
       figures: {
-        streams: results.length, by_kind: byKind, early: results.filter((v) => v.early).length, mid_stream: midStream,
-        finished_before_vanishing: finishedAnyway, concurrency: p.concurrency, max_tokens: p.tokens,
-        gauges_zero_ms: Math.round(zeroMs), rss_before_mib: rssBefore / 2 ** 20, rss_after_mib: rssAfter / 2 ** 20,
-        rss_change_pct: rssChange * 100, rss_settle_ms: Math.round(rssPoll.elapsedMs),
-        server_cancelled_streams: cancelled, frames_before_vanishing: vanishToFrames.summary(),
+        streams: results.length,
+        by_kind: byKind,
+        early: results.filter((v) => v.early).length,
+        mid_stream: midStream,
+        finished_before_vanishing: finishedAnyway,
+        concurrency: p.concurrency,
+        max_tokens: p.tokens,
+        gauges_zero_ms: Math.round(zeroMs),
+        rss_before_mib: rssBefore / 2 ** 20,
+        rss_after_mib: rssAfter / 2 ** 20,
+        rss_change_pct: rssChange * 100,
+        rss_settle_ms: Math.round(rssPoll.elapsedMs),
+        server_cancelled_streams: cancelled,
+        frames_before_vanishing: vanishToFrames.summary(),
       },
-      tables: [{
-        title: 'Disconnect storm',
-        rows: KINDS.map((k) => {
-          const vs = results.filter((v) => v.kind === k);
-          return { kind: k, streams: vs.length, 'vanished early': vs.filter((v) => v.early).length, 'mid-stream': vs.filter((v) => !v.early && v.frames > 0).length,
-            'finished first': vs.filter((v) => v.result.status === 'done').length, refused: vs.filter((v) => v.result.status === 'error').length };
-        }),
-      }],
+      tables: [
+        {
+          title: 'Disconnect storm',
+          rows: KINDS.map((k) => {
+            const vs = results.filter((v) => v.kind === k);
+            return {
+              kind: k,
+              streams: vs.length,
+              'vanished early': vs.filter((v) => v.early).length,
+              'mid-stream': vs.filter((v) => !v.early && v.frames > 0).length,
+              'finished first': vs.filter((v) => v.result.status === 'done').length,
+              refused: vs.filter((v) => v.result.status === 'error').length,
+            };
+          }),
+        },
+      ],
       charts: [
         {
-          kind: 'line', title: 'Running streams during and after the storm (/metrics)', xLabel: 's since storm start', yLabel: 'streams', x: 'linear',
+          kind: 'line',
+          title: 'Running streams during and after the storm (/metrics)',
+          xLabel: 's since storm start',
+          yLabel: 'streams',
+          x: 'linear',
           series: [{ name: 'specd_num_requests_running', points: gauge }],
         },
         {
-          kind: 'line', title: 'Server RSS during and after the storm', xLabel: 's since storm start', yLabel: 'MiB', x: 'linear',
-          series: [{ name: 'process_resident_memory_bytes', points: rss }, { name: 'pre-storm + 10 %', points: rss.length ? [[0, rssBefore * 1.1 / 2 ** 20], [rss[rss.length - 1]![0], rssBefore * 1.1 / 2 ** 20]] : [] }],
+          kind: 'line',
+          title: 'Server RSS during and after the storm',
+          xLabel: 's since storm start',
+          yLabel: 'MiB',
+          x: 'linear',
+          series: [
+            { name: 'process_resident_memory_bytes', points: rss },
+            {
+              name: 'pre-storm + 10 %',
+              points: rss.length
+                ? [
+                    [0, (rssBefore * 1.1) / 2 ** 20],
+                    [rss[rss.length - 1]![0], (rssBefore * 1.1) / 2 ** 20],
+                  ]
+                : [],
+            },
+          ],
         },
       ],
       notes: [
-        `${p.streams} streams of max_tokens ${p.tokens} (ignore_eos), ${p.concurrency} clients at a time, kinds in turn: ${KINDS.join(', ')}; `
-        + `every tenth vanishes right after sending, the others after 1–3 token frames. Warm-up storm of ${p.warmup} before the RSS baseline.`,
+        `${p.streams} streams of max_tokens ${p.tokens} (ignore_eos), ${p.concurrency} clients at a time, kinds in turn: ${KINDS.join(', ')}; ` +
+          `every tenth vanishes right after sending, the others after 1–3 token frames. Warm-up storm of ${p.warmup} before the RSS baseline.`,
         `the server counted ${cancelled} streams as cancelled (specd_requests_total{finish_reason="cancelled"}); streams cancelled while queued are counted there too.`,
       ],
     };

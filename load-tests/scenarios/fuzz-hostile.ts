@@ -7,7 +7,16 @@
 import fc from 'fast-check';
 import { clientFrameSchema, limitsFor, parseClientJson } from '../../src/protocol/index.ts';
 import { ERROR_TABLE } from '../../src/server/errors.ts';
-import { arbitraries, type HostileHttp, type HostileLimits, type HostileWs, judgeHttp, judgeWs, type Judgement, type WsFrameLike } from '../lib/hostile.ts';
+import {
+  arbitraries,
+  type HostileHttp,
+  type HostileLimits,
+  type HostileWs,
+  judgeHttp,
+  judgeWs,
+  type Judgement,
+  type WsFrameLike,
+} from '../lib/hostile.ts';
 import { WsConn } from '../lib/ws.ts';
 
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -30,14 +39,32 @@ async function sendHttp(url: string, c: HostileHttp, l: HostileLimitsFull): Prom
   const t0 = performance.now();
   try {
     const res = await fetch(`${url}${c.path}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: c.body, signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: c.body,
+      signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
     });
     const j = judgeHttp(res.status, res.headers.get('content-type') ?? '', await res.text(), knownCode);
     const oversized = Buffer.byteLength(c.body) > l.maxBodyBytes;
-    if (oversized && j.ok && !j.answer.startsWith('413')) return { ...j, ok: false, why: 'a body over --max-body-bytes was not refused with 413', transport: 'http', label: c.label, ms: performance.now() - t0 };
+    if (oversized && j.ok && !j.answer.startsWith('413'))
+      return {
+        ...j,
+        ok: false,
+        why: 'a body over --max-body-bytes was not refused with 413',
+        transport: 'http',
+        label: c.label,
+        ms: performance.now() - t0,
+      };
     return { ...j, transport: 'http', label: c.label, ms: performance.now() - t0 };
   } catch (e) {
-    return { ok: false, answer: 'no answer', why: e instanceof Error ? e.message : String(e), transport: 'http', label: c.label, ms: performance.now() - t0 };
+    return {
+      ok: false,
+      answer: 'no answer',
+      why: e instanceof Error ? e.message : String(e),
+      transport: 'http',
+      label: c.label,
+      ms: performance.now() - t0,
+    };
   }
 }
 
@@ -45,8 +72,13 @@ async function sendHttp(url: string, c: HostileHttp, l: HostileLimitsFull): Prom
 class HostileWsClient {
   private conn: WsConn | null = null;
   private readonly frameSchema;
-  constructor(private readonly wsUrl: string, private readonly l: HostileLimitsFull) {
-    this.frameSchema = clientFrameSchema(limitsFor({ maxCompletionTokens: l.maxCompletionTokens, maxK: l.maxK, maxPromptTokens: l.maxPromptTokens }));
+  constructor(
+    private readonly wsUrl: string,
+    private readonly l: HostileLimitsFull,
+  ) {
+    this.frameSchema = clientFrameSchema(
+      limitsFor({ maxCompletionTokens: l.maxCompletionTokens, maxK: l.maxK, maxPromptTokens: l.maxPromptTokens }),
+    );
   }
 
   /** A valid cancel (of an id not in flight) is a no-op with no answer, by the protocol; every other frame is answered. */
@@ -65,13 +97,20 @@ class HostileWsClient {
     conn.sendRaw(c.frame);
     if (Buffer.byteLength(c.frame) > this.l.wsMaxFrameBytes) {
       const closed = await Promise.race([conn.closed, new Promise<null>((r) => setTimeout(() => r(null), ANSWER_TIMEOUT_MS))]);
-      return v(closed?.code === 1009 ? { ok: true, answer: 'close 1009' } : { ok: false, answer: `close ${closed?.code ?? 'none'}`, why: 'an oversized frame did not close with 1009' });
+      return v(
+        closed?.code === 1009
+          ? { ok: true, answer: 'close 1009' }
+          : { ok: false, answer: `close ${closed?.code ?? 'none'}`, why: 'an oversized frame did not close with 1009' },
+      );
     }
     if (this.silentByDesign(c.frame)) return v({ ok: true, answer: 'no answer (valid cancel)' });
     const frames: WsFrameLike[] = [];
     for (let i = 0; i < MAX_FRAMES; i++) {
       const { frame } = await conn.nextUnrouted(ANSWER_TIMEOUT_MS);
-      if (!frame) return v(conn.isOpen ? judgeWs(frames, knownCode) : { ok: false, answer: `close ${conn.closeInfo?.code}`, why: 'the socket closed' });
+      if (!frame)
+        return v(
+          conn.isOpen ? judgeWs(frames, knownCode) : { ok: false, answer: `close ${conn.closeInfo?.code}`, why: 'the socket closed' },
+        );
       frames.push(frame);
       const first = frames[0]!;
       if (first.type !== 'start') break; // an error frame (or something unexpected): that is the answer
@@ -93,7 +132,14 @@ export interface HostileBatch {
  * Runs `n` hostile inputs (half HTTP, half WebSocket) drawn with `seed`, over `httpWorkers` connections and
  * `sockets` sockets. Deep inputs are capped at `maxDeep` levels so that most fit the spawned server's size limits.
  */
-export function hostileRunner(opts: { url: string; wsUrl: string; limits: HostileLimitsFull; httpWorkers: number; sockets: number; maxDeep: number }) {
+export function hostileRunner(opts: {
+  url: string;
+  wsUrl: string;
+  limits: HostileLimitsFull;
+  httpWorkers: number;
+  sockets: number;
+  maxDeep: number;
+}) {
   const arbs = arbitraries(opts.limits, { maxDeep: opts.maxDeep });
   const clients = Array.from({ length: opts.sockets }, () => new HostileWsClient(opts.wsUrl, opts.limits));
   return {

@@ -15,7 +15,17 @@
  */
 import { ERROR_TABLE, type ErrorCode } from '../../src/server/errors.ts';
 import { completion } from '../lib/http.ts';
-import { CaseFactory, categoryAt, type Category, type FuzzCase, HTTP_MIX, type HttpCase, type Limits, WS_MIX, type WsCase } from '../lib/fuzz-cases.ts';
+import {
+  CaseFactory,
+  categoryAt,
+  type Category,
+  type FuzzCase,
+  HTTP_MIX,
+  type HttpCase,
+  type Limits,
+  WS_MIX,
+  type WsCase,
+} from '../lib/fuzz-cases.ts';
 import { fixed } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario } from '../lib/result.ts';
 import { Dist } from '../../src/lib/stats.ts';
@@ -34,12 +44,26 @@ function plan(quick: boolean) {
 
 /** Limits of the server this scenario starts (small, so oversized and over-long inputs are cheap to send). */
 // max completion tokens 8: a hostile input that turns out valid costs at most 8 tokens.
-const SPAWN_LIMITS: Limits = { maxPromptTokens: 64, maxPromptChars: 64 * 64, maxBodyBytes: 65_536, wsMaxFrameBytes: 65_536, maxCompletionTokens: 8, maxK: 8 };
+const SPAWN_LIMITS: Limits = {
+  maxPromptTokens: 64,
+  maxPromptChars: 64 * 64,
+  maxBodyBytes: 65_536,
+  wsMaxFrameBytes: 65_536,
+  maxCompletionTokens: 8,
+  maxK: 8,
+};
 /** Hostile nesting goes this deep here (the unit tests go to 1,000,000 against larger frame limits). */
 const HOSTILE_MAX_DEPTH = 10_000;
 const HOSTILE_SEED = 20261201;
 /** The server's defaults (a --url server is assumed to run with them). */
-const DEFAULT_LIMITS: Limits = { maxPromptTokens: 896, maxPromptChars: 896 * 64, maxBodyBytes: 1_048_576, wsMaxFrameBytes: 1_048_576, maxCompletionTokens: 512, maxK: 8 };
+const DEFAULT_LIMITS: Limits = {
+  maxPromptTokens: 896,
+  maxPromptChars: 896 * 64,
+  maxBodyBytes: 1_048_576,
+  wsMaxFrameBytes: 1_048_576,
+  maxCompletionTokens: 512,
+  maxK: 8,
+};
 
 interface Verdict {
   c: FuzzCase;
@@ -60,7 +84,12 @@ async function sendHttp(url: string, c: HttpCase): Promise<Verdict> {
   if (c.body) {
     if (c.chunked) {
       const body = c.body;
-      init.body = new ReadableStream({ start(ctl) { for (let o = 0; o < body.length; o += 16_384) ctl.enqueue(body.subarray(o, o + 16_384)); ctl.close(); } });
+      init.body = new ReadableStream({
+        start(ctl) {
+          for (let o = 0; o < body.length; o += 16_384) ctl.enqueue(body.subarray(o, o + 16_384));
+          ctl.close();
+        },
+      });
       init.duplex = 'half';
     } else {
       init.body = c.body;
@@ -73,7 +102,13 @@ async function sendHttp(url: string, c: HttpCase): Promise<Verdict> {
     status = res.status;
     text = await res.text();
   } catch (e) {
-    return { c, ok: false, answer: 'no answer', why: e instanceof Error ? `${e.name}: ${e.message}` : String(e), ms: performance.now() - t0 };
+    return {
+      c,
+      ok: false,
+      answer: 'no answer',
+      why: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      ms: performance.now() - t0,
+    };
   }
   const ms = performance.now() - t0;
   let env: { error?: { message?: unknown; type?: unknown; code?: unknown; param?: unknown } };
@@ -91,7 +126,8 @@ async function sendHttp(url: string, c: HttpCase): Promise<Verdict> {
   if (!knownCode(e.code)) return { c, ok: false, answer, why: 'unknown error code', ms };
   if (e.code === 'internal') return { c, ok: false, answer, why: `internal error: ${e.message}`, ms };
   const spec = ERROR_TABLE[e.code];
-  if (spec.status !== status || spec.type !== e.type) return { c, ok: false, answer, why: `status/type do not match the error table (${spec.status} ${spec.type})`, ms };
+  if (spec.status !== status || spec.type !== e.type)
+    return { c, ok: false, answer, why: `status/type do not match the error table (${spec.status} ${spec.type})`, ms };
   return { c, ok: true, answer, ms };
 }
 
@@ -117,7 +153,13 @@ class WsFuzzer {
       if (!closed) return { c, ok: false, answer: 'no answer', why: `nothing within ${ANSWER_TIMEOUT_MS} ms`, ms };
       const answer = `close ${closed.code}`;
       if ('close' in c.expect && closed.code === c.expect.close) return { c, ok: true, answer, ms };
-      return { c, ok: false, answer, why: `socket closed (${closed.reason || 'no reason'}) instead of ${'close' in c.expect ? `close ${c.expect.close}` : 'an error frame'}`, ms };
+      return {
+        c,
+        ok: false,
+        answer,
+        why: `socket closed (${closed.reason || 'no reason'}) instead of ${'close' in c.expect ? `close ${c.expect.close}` : 'an error frame'}`,
+        ms,
+      };
     }
     return this.judge(conn, c, frame, ms);
   }
@@ -130,9 +172,11 @@ class WsFuzzer {
       return { c, ok: false, answer, why: 'not an error frame', ms };
     }
     if ('close' in c.expect) return { c, ok: false, answer, why: `expected close ${c.expect.close}`, ms };
-    if (!knownCode(f['code']) || f['code'] === 'internal') return { c, ok: false, answer, why: `code ${String(f['code'])}: ${String(f['message'])}`, ms };
+    if (!knownCode(f['code']) || f['code'] === 'internal')
+      return { c, ok: false, answer, why: `code ${String(f['code'])}: ${String(f['message'])}`, ms };
     if (typeof f['message'] !== 'string' || f['message'] === '') return { c, ok: false, answer, why: 'no message', ms };
-    if (c.expect.id !== undefined && f.id !== c.expect.id) return { c, ok: false, answer, why: `id ${String(f.id)} instead of ${c.expect.id}`, ms };
+    if (c.expect.id !== undefined && f.id !== c.expect.id)
+      return { c, ok: false, answer, why: `id ${String(f.id)} instead of ${c.expect.id}`, ms };
     return { c, ok: true, answer, ms };
   }
 
@@ -151,12 +195,14 @@ class WsFuzzer {
     conn.sendRaw(c.data);
     conn.sendRaw(c.data);
     for (let i = 0; ; i++) {
-      if (i === MAX_FRAMES) return { c, ok: false, answer: 'no answer', why: `no error frame within ${MAX_FRAMES} frames`, ms: performance.now() - t0 };
+      if (i === MAX_FRAMES)
+        return { c, ok: false, answer: 'no answer', why: `no error frame within ${MAX_FRAMES} frames`, ms: performance.now() - t0 };
       const { frame } = await conn.nextUnrouted(ANSWER_TIMEOUT_MS);
       const ms = performance.now() - t0;
       if (!frame) return { c, ok: false, answer: 'no answer', why: 'no error frame for the duplicate', ms };
       if (frame.id === id && (frame.type === 'start' || frame.type === 'token')) continue;
-      if (frame.id === id && frame.type === 'done') return { c, ok: false, answer: 'frame done', why: 'the original finished without an error for the duplicate', ms };
+      if (frame.id === id && frame.type === 'done')
+        return { c, ok: false, answer: 'frame done', why: 'the original finished without an error for the duplicate', ms };
       const v = await this.judge(conn, c, frame, ms);
       await this.drain(conn, id);
       return v;
@@ -170,24 +216,45 @@ class WsFuzzer {
 
 export const fuzz: Scenario = {
   name: 'fuzz',
-  summary: 'malformed and structure-aware hostile inputs over HTTP and WebSocket: zero crashes, every one a structured answer, a valid request succeeds after each batch',
-  serverFlags: () => ['--max-prompt-tokens', String(SPAWN_LIMITS.maxPromptTokens), '--max-body-bytes', String(SPAWN_LIMITS.maxBodyBytes),
-    '--ws-max-frame-bytes', String(SPAWN_LIMITS.wsMaxFrameBytes), '--max-completion-tokens', String(SPAWN_LIMITS.maxCompletionTokens),
-    '--max-queue', '64'],
+  summary:
+    'malformed and structure-aware hostile inputs over HTTP and WebSocket: zero crashes, every one a structured answer, a valid request succeeds after each batch',
+  serverFlags: () => [
+    '--max-prompt-tokens',
+    String(SPAWN_LIMITS.maxPromptTokens),
+    '--max-body-bytes',
+    String(SPAWN_LIMITS.maxBodyBytes),
+    '--ws-max-frame-bytes',
+    String(SPAWN_LIMITS.wsMaxFrameBytes),
+    '--max-completion-tokens',
+    String(SPAWN_LIMITS.maxCompletionTokens),
+    '--max-queue',
+    '64',
+  ],
   async run(ctx): Promise<Outcome> {
     const { server, quick, log } = ctx;
     const p = plan(quick);
     const limits = server.spawned ? SPAWN_LIMITS : DEFAULT_LIMITS;
     const factory = new CaseFactory(limits);
     const verdicts: Verdict[] = [];
-    const batches: { batch: number; inputs: number; failed: number; alive: boolean; health: boolean; validHttp: boolean; validWs: boolean }[] = [];
+    const batches: {
+      batch: number;
+      inputs: number;
+      failed: number;
+      alive: boolean;
+      health: boolean;
+      validHttp: boolean;
+      validWs: boolean;
+    }[] = [];
     let httpIndex = 0;
     let wsIndex = 0;
     const fuzzers = Array.from({ length: p.sockets }, () => new WsFuzzer(server.wsUrl));
     /** After a batch: still alive, still healthy, still serving. */
     const afterBatch = async (id: string, b: number) => {
       const alive = server.alive();
-      const health = await fetch(`${server.url}/health`).then((r) => r.ok, () => false);
+      const health = await fetch(`${server.url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       const h = await completion(server.url, fixed(b, 4));
       const validHttp = h.status === 'done' && h.finishReason === 'length' && h.tokens === 4;
       const conn = await WsConn.open(server.wsUrl).catch(() => null);
@@ -225,14 +292,21 @@ export const fuzz: Scenario = {
       const after = await afterBatch(`valid-${b}`, b);
       const failed = batchVerdicts.filter((v) => !v.ok).length;
       batches.push({ batch: b + 1, inputs: n, failed, ...after });
-      log(`batch ${b + 1}: ${n} inputs, ${failed} without a structured error; alive ${after.alive}, health ${after.health}, valid HTTP ${after.validHttp}, valid WS ${after.validWs}`);
+      log(
+        `batch ${b + 1}: ${n} inputs, ${failed} without a structured error; alive ${after.alive}, health ${after.health}, valid HTTP ${after.validHttp}, valid WS ${after.validWs}`,
+      );
       if (!after.alive) break;
     }
     await Promise.all(fuzzers.map((f) => f.close()));
 
     // Part 2: structure-aware hostile inputs.
     const hostile = hostileRunner({
-      url: server.url, wsUrl: server.wsUrl, limits, httpWorkers: p.httpWorkers, sockets: p.sockets, maxDeep: HOSTILE_MAX_DEPTH,
+      url: server.url,
+      wsUrl: server.wsUrl,
+      limits,
+      httpWorkers: p.httpWorkers,
+      sockets: p.sockets,
+      maxDeep: HOSTILE_MAX_DEPTH,
     });
     const hostileVerdicts: HostileVerdict[] = [];
     const hostileBatches: typeof batches = [];
@@ -243,7 +317,9 @@ export const fuzz: Scenario = {
       const after = await afterBatch(`valid-h${b}`, b);
       const failed = vs.filter((v) => !v.ok).length;
       hostileBatches.push({ batch: b + 1, inputs: vs.length, failed, ...after });
-      log(`hostile batch ${b + 1} (seed ${HOSTILE_SEED + b}): ${vs.length} inputs, ${failed} without a structured answer; alive ${after.alive}, health ${after.health}`);
+      log(
+        `hostile batch ${b + 1} (seed ${HOSTILE_SEED + b}): ${vs.length} inputs, ${failed} without a structured answer; alive ${after.alive}, health ${after.health}`,
+      );
     }
     await hostile.close();
     const hostileFailures = hostileVerdicts.filter((v) => !v.ok);
@@ -259,12 +335,23 @@ export const fuzz: Scenario = {
       const vs = verdicts.filter((v) => `${v.c.transport} ${v.c.category}` === key);
       const answers: Record<string, number> = {};
       for (const v of vs) answers[v.answer] = (answers[v.answer] ?? 0) + 1;
-      const top = Object.entries(answers).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([a, k]) => `${a} ×${k}`).join(', ');
-      return { input: key, sent: vs.length, structured: vs.filter((v) => v.ok).length, failed: vs.filter((v) => !v.ok).length, answers: top };
+      const top = Object.entries(answers)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 3)
+        .map(([a, k]) => `${a} ×${k}`)
+        .join(', ');
+      return {
+        input: key,
+        sent: vs.length,
+        structured: vs.filter((v) => v.ok).length,
+        failed: vs.filter((v) => !v.ok).length,
+        answers: top,
+      };
     });
     const failures = verdicts.filter((v) => !v.ok);
     const distinct = new Map<string, Verdict>();
-    for (const v of failures) if (!distinct.has(`${v.c.transport}|${v.c.label}|${v.answer}`)) distinct.set(`${v.c.transport}|${v.c.label}|${v.answer}`, v);
+    for (const v of failures)
+      if (!distinct.has(`${v.c.transport}|${v.c.label}|${v.answer}`)) distinct.set(`${v.c.transport}|${v.c.label}|${v.answer}`, v);
     const latency = { http: new Dist(), ws: new Dist() };
     for (const v of verdicts) latency[v.c.transport].record(v.ms);
     const hostileDist = (t: 'http' | 'ws') => {
@@ -282,45 +369,104 @@ export const fuzz: Scenario = {
       bars: [
         bar('malformed inputs sent', verdicts.length, '==', p.inputs),
         bar('server crashes (process gone or /health failing after a batch)', crashed ? 1 : 0, '==', 0),
-        bar('inputs not answered by a structured error', failures.length, '==', 0, '', [...distinct.values()].slice(0, 3).map((v) => `${v.c.transport} ${v.c.label} → ${v.answer}${v.why ? ` (${v.why})` : ''}`).join('; ') || undefined),
+        bar(
+          'inputs not answered by a structured error',
+          failures.length,
+          '==',
+          0,
+          '',
+          [...distinct.values()]
+            .slice(0, 3)
+            .map((v) => `${v.c.transport} ${v.c.label} → ${v.answer}${v.why ? ` (${v.why})` : ''}`)
+            .join('; ') || undefined,
+        ),
         bar('batches after which a valid HTTP request failed', batches.filter((b) => !b.validHttp).length, '==', 0),
         bar('batches after which a valid WebSocket generation failed', batches.filter((b) => !b.validWs).length, '==', 0),
         bar('structure-aware hostile inputs sent', hostileVerdicts.length, '>=', p.hostile),
-        bar('hostile inputs without a structured answer (5xx, internal, no answer, unexpected close)', hostileFailures.length, '==', 0, '',
-          hostileFailures.slice(0, 3).map((v) => `${v.transport} ${v.label} → ${v.answer}${v.why ? ` (${v.why.slice(0, 120)})` : ''}`).join('; ') || undefined),
+        bar(
+          'hostile inputs without a structured answer (5xx, internal, no answer, unexpected close)',
+          hostileFailures.length,
+          '==',
+          0,
+          '',
+          hostileFailures
+            .slice(0, 3)
+            .map((v) => `${v.transport} ${v.label} → ${v.answer}${v.why ? ` (${v.why.slice(0, 120)})` : ''}`)
+            .join('; ') || undefined,
+        ),
         bar('hostile batches after which a valid request failed', hostileBatches.filter((b) => !b.validHttp || !b.validWs).length, '==', 0),
         bar('fatal lines in the server log (uncaught exceptions)', fatalLogs.length, '==', 0, '', fatalLogs[0]?.slice(0, 200)),
       ],
       figures: {
-        inputs: verdicts.length, batch_size: p.batch, batches: batches.length, http: categoryCounts('http'), ws: categoryCounts('ws'),
-        answer_ms: { http: latency.http.summary(), ws: latency.ws.summary() }, limits,
-        failures: [...distinct.values()].slice(0, 50).map((v) => ({ transport: v.c.transport, category: v.c.category, label: v.c.label, answer: v.answer, why: v.why })),
+        inputs: verdicts.length,
+        batch_size: p.batch,
+        batches: batches.length,
+        http: categoryCounts('http'),
+        ws: categoryCounts('ws'),
+        answer_ms: { http: latency.http.summary(), ws: latency.ws.summary() },
+        limits,
+        failures: [...distinct.values()]
+          .slice(0, 50)
+          .map((v) => ({ transport: v.c.transport, category: v.c.category, label: v.c.label, answer: v.answer, why: v.why })),
         failure_count: failures.length,
         hostile: {
-          inputs: hostileVerdicts.length, batch_size: p.hostileBatch, seed: HOSTILE_SEED, max_depth: HOSTILE_MAX_DEPTH, answers: hostileAnswers,
+          inputs: hostileVerdicts.length,
+          batch_size: p.hostileBatch,
+          seed: HOSTILE_SEED,
+          max_depth: HOSTILE_MAX_DEPTH,
+          answers: hostileAnswers,
           answer_ms: { http: hostileDist('http').summary(), ws: hostileDist('ws').summary() },
           failures: hostileFailures.slice(0, 50).map((v) => ({ transport: v.transport, label: v.label, answer: v.answer, why: v.why })),
         },
       },
       tables: [
         { title: 'Fuzz inputs by transport and category', rows },
-        { title: 'After each batch', rows: batches.map((b) => ({ ...b, alive: String(b.alive), health: String(b.health), validHttp: String(b.validHttp), validWs: String(b.validWs) })) },
-        { title: 'Structure-aware hostile inputs by answer', rows: Object.entries(hostileAnswers).sort((a, b) => b[1] - a[1]).map(([answer, n]) => ({ answer, inputs: n })) },
+        {
+          title: 'After each batch',
+          rows: batches.map((b) => ({
+            ...b,
+            alive: String(b.alive),
+            health: String(b.health),
+            validHttp: String(b.validHttp),
+            validWs: String(b.validWs),
+          })),
+        },
+        {
+          title: 'Structure-aware hostile inputs by answer',
+          rows: Object.entries(hostileAnswers)
+            .sort((a, b) => b[1] - a[1])
+            .map(([answer, n]) => ({ answer, inputs: n })),
+        },
       ],
       charts: [
         {
-          kind: 'bar', title: 'Fuzz inputs and structured answers by category', yLabel: 'inputs', categories: rows.map((r) => r.input),
-          series: [{ name: 'structured error', values: rows.map((r) => r.structured) }, { name: 'failed', values: rows.map((r) => r.failed) }],
+          kind: 'bar',
+          title: 'Fuzz inputs and structured answers by category',
+          yLabel: 'inputs',
+          categories: rows.map((r) => r.input),
+          series: [
+            { name: 'structured error', values: rows.map((r) => r.structured) },
+            { name: 'failed', values: rows.map((r) => r.failed) },
+          ],
         },
         {
-          kind: 'line', title: 'Time to the error answer', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
-          series: [{ name: 'HTTP', points: latency.http.curve() }, { name: 'WebSocket', points: latency.ws.curve() }],
+          kind: 'line',
+          title: 'Time to the error answer',
+          xLabel: 'percentile',
+          yLabel: 'ms',
+          x: 'percentile',
+          series: [
+            { name: 'HTTP', points: latency.http.curve() },
+            { name: 'WebSocket', points: latency.ws.curve() },
+          ],
         },
       ],
       notes: [
-        `${p.inputs} inputs in batches of ${p.batch} (half HTTP over ${p.httpWorkers} connections, half WebSocket over ${p.sockets} sockets, one input at a time per socket); `
-        + `server limits: --max-prompt-tokens ${limits.maxPromptTokens}, --max-body-bytes ${limits.maxBodyBytes}, --ws-max-frame-bytes ${limits.wsMaxFrameBytes}.`,
-        ...[...distinct.values()].slice(0, 20).map((v) => `FAILED ${v.c.transport} ${v.c.category}: ${v.c.label} → ${v.answer}${v.why ? ` (${v.why})` : ''}`),
+        `${p.inputs} inputs in batches of ${p.batch} (half HTTP over ${p.httpWorkers} connections, half WebSocket over ${p.sockets} sockets, one input at a time per socket); ` +
+          `server limits: --max-prompt-tokens ${limits.maxPromptTokens}, --max-body-bytes ${limits.maxBodyBytes}, --ws-max-frame-bytes ${limits.wsMaxFrameBytes}.`,
+        ...[...distinct.values()]
+          .slice(0, 20)
+          .map((v) => `FAILED ${v.c.transport} ${v.c.category}: ${v.c.label} → ${v.answer}${v.why ? ` (${v.why})` : ''}`),
       ],
     };
   },

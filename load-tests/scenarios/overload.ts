@@ -26,12 +26,39 @@ const ITL_RATIO = 2;
 /** backoffMs: a refused client waits a back-off drawn uniformly from this range before it sends again (the
  *  server's Retry-After is 1 s; these clients are 3–10× more eager, so the excess stays at 10× capacity). */
 function plan(quick: boolean): {
-  maxRunning: number; maxQueue: number; tokens: number; baselineGens: number; warmupMs: number; durationMs: number;
-  minAdmitted: number; deadlineMs: number; backoffMs: [number, number];
+  maxRunning: number;
+  maxQueue: number;
+  tokens: number;
+  baselineGens: number;
+  warmupMs: number;
+  durationMs: number;
+  minAdmitted: number;
+  deadlineMs: number;
+  backoffMs: [number, number];
 } {
   return quick
-    ? { maxRunning: 2, maxQueue: 1, tokens: 32, baselineGens: 12, warmupMs: 500, durationMs: 3_000, minAdmitted: 12, deadlineMs: 20_000, backoffMs: [100, 300] }
-    : { maxRunning: 4, maxQueue: 4, tokens: 64, baselineGens: 100, warmupMs: 5_000, durationMs: 60_000, minAdmitted: 200, deadlineMs: 600_000, backoffMs: [50, 150] };
+    ? {
+        maxRunning: 2,
+        maxQueue: 1,
+        tokens: 32,
+        baselineGens: 12,
+        warmupMs: 500,
+        durationMs: 3_000,
+        minAdmitted: 12,
+        deadlineMs: 20_000,
+        backoffMs: [100, 300],
+      }
+    : {
+        maxRunning: 4,
+        maxQueue: 4,
+        tokens: 64,
+        baselineGens: 100,
+        warmupMs: 5_000,
+        durationMs: 60_000,
+        minAdmitted: 200,
+        deadlineMs: 600_000,
+        backoffMs: [50, 150],
+      };
 }
 
 export const overload: Scenario = {
@@ -48,8 +75,14 @@ export const overload: Scenario = {
       const r = ctx.options['max-running'];
       const q = ctx.options['max-queue'];
       if (!r || !q) {
-        return { bars: [], figures: {}, tables: [], charts: [], notes: [],
-          skipped: 'with --url, overload needs the server\'s --max-running and --max-queue (pass the same flags to the runner)' };
+        return {
+          bars: [],
+          figures: {},
+          tables: [],
+          charts: [],
+          notes: [],
+          skipped: "with --url, overload needs the server's --max-running and --max-queue (pass the same flags to the runner)",
+        };
       }
       p.maxRunning = Number(r);
       p.maxQueue = Number(q);
@@ -65,8 +98,13 @@ export const overload: Scenario = {
     let baseMatched = 0;
     const unloaded = async (phase: string) => {
       const { results } = await runWsGenerator({
-        wsUrl: server.wsUrl, sockets: p.maxRunning, perSocket: 1, total: p.baselineGens, idPrefix: `base-${phase}-`,
-        params: (i) => fixed(i, p.tokens), deadlineMs: p.deadlineMs,
+        wsUrl: server.wsUrl,
+        sockets: p.maxRunning,
+        perSocket: 1,
+        total: p.baselineGens,
+        idPrefix: `base-${phase}-`,
+        params: (i) => fixed(i, p.tokens),
+        deadlineMs: p.deadlineMs,
       });
       baseResults.push(...results);
       for (const r of results) baseItl.recordAll(r.gapsMs);
@@ -111,7 +149,11 @@ export const overload: Scenario = {
     const httpClient = async (k: number) => {
       await sleep(random() * p.backoffMs[1]);
       while (!stop) {
-        const r = await completion(server.url, { ...fixed(seq++, p.tokens), stream: true, stream_options: { include_usage: true } }, { id: `h${k}` });
+        const r = await completion(
+          server.url,
+          { ...fixed(seq++, p.tokens), stream: true, stream_options: { include_usage: true } },
+          { id: `h${k}` },
+        );
         classify(r);
         if (r.status === 'error') await backoff();
       }
@@ -130,15 +172,25 @@ export const overload: Scenario = {
     for (const r of admitted) {
       if (r.transport === 'ws' && measured(r)) loadedItl.recordAll(r.gapsMs);
       if (r.ttftMs !== null && measured(r)) loadedTtft.record(r.ttftMs);
-      if (r.status !== 'done' || r.finishReason !== 'length' || r.tokens !== p.tokens || (r.transport === 'sse' && !(r as { sawDone?: boolean }).sawDone)) incomplete++;
+      if (
+        r.status !== 'done' ||
+        r.finishReason !== 'length' ||
+        r.tokens !== p.tokens ||
+        (r.transport === 'sse' && !(r as { sawDone?: boolean }).sawDone)
+      )
+        incomplete++;
     }
     const loadedItlServer = new Dist();
     for (const rec of loadedRecords.values()) loadedItlServer.recordAll(rec.itl_ms_series);
-    log(`server-side ITL p99: unloaded ${baseItlServer.at(99)} ms (${baseMatched} streams), overloaded ${loadedItlServer.at(99)} ms (${loadedRecords.size} streams)`);
+    log(
+      `server-side ITL p99: unloaded ${baseItlServer.at(99)} ms (${baseMatched} streams), overloaded ${loadedItlServer.at(99)} ms (${loadedRecords.size} streams)`,
+    );
     const missingRetryAfter = rejected.filter((r) => r.transport === 'sse' && !r.retryAfter).length;
     const ratio = baseItl.at(99) > 0 ? loadedItl.at(99) / baseItl.at(99) : Infinity;
-    log(`overload (${clients} clients for capacity ${capacity}): ${admitted.length} admitted, ${rejected.length} refused `
-      + `(p99 ${rejectMs.at(99)} ms), ${other.length} other; admitted ITL p99 ${loadedItl.at(99)} ms = ${ratio.toFixed(2)}× unloaded`);
+    log(
+      `overload (${clients} clients for capacity ${capacity}): ${admitted.length} admitted, ${rejected.length} refused ` +
+        `(p99 ${rejectMs.at(99)} ms), ${other.length} other; admitted ITL p99 ${loadedItl.at(99)} ms = ${ratio.toFixed(2)}× unloaded`,
+    );
 
     const otherCodes: Record<string, number> = {};
     for (const r of other) {
@@ -152,46 +204,103 @@ export const overload: Scenario = {
         bar('HTTP 429 without Retry-After', missingRetryAfter, '==', 0),
         bar('admitted streams that did not complete (done/length, all tokens)', incomplete + baseBad, '==', 0),
         bar('admitted WebSocket streams measured', admitted.filter((r) => r.transport === 'ws' && measured(r)).length, '>', 0),
-        bar(`admitted p99 ITL ÷ unloaded p99 ITL (${p.maxRunning} streams running in both)`, ratio, '<=', ITL_RATIO, '×',
-          `unloaded p99 ${baseItl.at(99)} ms, under overload ${loadedItl.at(99)} ms (WebSocket client-side gaps)`),
+        bar(
+          `admitted p99 ITL ÷ unloaded p99 ITL (${p.maxRunning} streams running in both)`,
+          ratio,
+          '<=',
+          ITL_RATIO,
+          '×',
+          `unloaded p99 ${baseItl.at(99)} ms, under overload ${loadedItl.at(99)} ms (WebSocket client-side gaps)`,
+        ),
         bar('other errors (neither admitted nor refused with overloaded)', other.length, '==', 0),
       ],
       figures: {
-        max_running: p.maxRunning, max_queue: p.maxQueue, capacity, clients, max_tokens: p.tokens, backoff_ms: p.backoffMs,
-        wall_ms: Math.round(wallMs), admitted: admitted.length, refused: rejected.length, other: otherCodes,
-        refusals_per_s: rejectMs.count / (wallMs / 1000), warmup_ms: p.warmupMs,
-        reject_ms: rejectMs.summary(), unloaded_itl_ms: baseItl.summary(), loaded_itl_ms: loadedItl.summary(),
-        unloaded_itl_server_ms: baseItlServer.summary(), loaded_itl_server_ms: loadedItlServer.summary(),
+        max_running: p.maxRunning,
+        max_queue: p.maxQueue,
+        capacity,
+        clients,
+        max_tokens: p.tokens,
+        backoff_ms: p.backoffMs,
+        wall_ms: Math.round(wallMs),
+        admitted: admitted.length,
+        refused: rejected.length,
+        other: otherCodes,
+        refusals_per_s: rejectMs.count / (wallMs / 1000),
+        warmup_ms: p.warmupMs,
+        reject_ms: rejectMs.summary(),
+        unloaded_itl_ms: baseItl.summary(),
+        loaded_itl_ms: loadedItl.summary(),
+        unloaded_itl_server_ms: baseItlServer.summary(),
+        loaded_itl_server_ms: loadedItlServer.summary(),
         itl_p99_ratio_server: baseItlServer.at(99) > 0 ? loadedItlServer.at(99) / baseItlServer.at(99) : null,
-        loaded_ttft_ms: loadedTtft.summary(), itl_p99_ratio: ratio,
+        loaded_ttft_ms: loadedTtft.summary(),
+        itl_p99_ratio: ratio,
       },
-      tables: [{
-        title: 'Overload',
-        rows: [
-          { phase: `unloaded (${p.maxRunning} streams)`, streams: baseResults.length, refused: 0, 'ITL p50': baseItl.at(50), 'ITL p90': baseItl.at(90), 'ITL p99': baseItl.at(99), 'server ITL p99': baseItlServer.at(99), 'refusal p50': '', 'refusal p99': '' },
-          { phase: `${clients} clients (10× capacity ${capacity})`, streams: admitted.length, refused: rejected.length, 'ITL p50': loadedItl.at(50), 'ITL p90': loadedItl.at(90), 'ITL p99': loadedItl.at(99), 'server ITL p99': loadedItlServer.at(99), 'refusal p50': rejectMs.at(50), 'refusal p99': rejectMs.at(99) },
-        ],
-      }],
+      tables: [
+        {
+          title: 'Overload',
+          rows: [
+            {
+              phase: `unloaded (${p.maxRunning} streams)`,
+              streams: baseResults.length,
+              refused: 0,
+              'ITL p50': baseItl.at(50),
+              'ITL p90': baseItl.at(90),
+              'ITL p99': baseItl.at(99),
+              'server ITL p99': baseItlServer.at(99),
+              'refusal p50': '',
+              'refusal p99': '',
+            },
+            {
+              phase: `${clients} clients (10× capacity ${capacity})`,
+              streams: admitted.length,
+              refused: rejected.length,
+              'ITL p50': loadedItl.at(50),
+              'ITL p90': loadedItl.at(90),
+              'ITL p99': loadedItl.at(99),
+              'server ITL p99': loadedItlServer.at(99),
+              'refusal p50': rejectMs.at(50),
+              'refusal p99': rejectMs.at(99),
+            },
+          ],
+        },
+      ],
       charts: [
         {
-          kind: 'line', title: 'Refusal latency distribution (client-side)', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
+          kind: 'line',
+          title: 'Refusal latency distribution (client-side)',
+          xLabel: 'percentile',
+          yLabel: 'ms',
+          x: 'percentile',
           series: [{ name: '429 / overloaded', points: rejectMs.curve() }],
         },
         {
-          kind: 'line', title: 'Inter-token gaps of admitted streams: unloaded vs 10× capacity', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
-          series: [{ name: 'unloaded (client)', points: baseItl.curve() }, { name: 'overloaded (client)', points: loadedItl.curve() },
-            { name: 'unloaded (server)', points: baseItlServer.curve() }, { name: 'overloaded (server)', points: loadedItlServer.curve() }],
+          kind: 'line',
+          title: 'Inter-token gaps of admitted streams: unloaded vs 10× capacity',
+          xLabel: 'percentile',
+          yLabel: 'ms',
+          x: 'percentile',
+          series: [
+            { name: 'unloaded (client)', points: baseItl.curve() },
+            { name: 'overloaded (client)', points: loadedItl.curve() },
+            { name: 'unloaded (server)', points: baseItlServer.curve() },
+            { name: 'overloaded (server)', points: loadedItlServer.curve() },
+          ],
         },
         {
-          kind: 'bar', title: 'Outcomes under overload', yLabel: 'requests', categories: ['admitted', 'refused (429/overloaded)', 'other'],
-          series: [{ name: 'requests', values: [admitted.length, rejected.length, other.length] }], yLog: true,
+          kind: 'bar',
+          title: 'Outcomes under overload',
+          yLabel: 'requests',
+          categories: ['admitted', 'refused (429/overloaded)', 'other'],
+          series: [{ name: 'requests', values: [admitted.length, rejected.length, other.length] }],
+          yLog: true,
         },
       ],
       notes: [
-        `capacity = --max-running ${p.maxRunning} + --max-queue ${p.maxQueue}; ${clients} closed-loop clients (half WebSocket, half HTTP SSE), `
-        + `a back-off drawn uniformly from ${p.backoffMs[0]}–${p.backoffMs[1]} ms after a refusal `
-        + `(the server's Retry-After is 1 s); max_tokens ${p.tokens} with ignore_eos; `
-        + `the first ${p.warmupMs} ms are not measured (their streams must still complete).`,
+        `capacity = --max-running ${p.maxRunning} + --max-queue ${p.maxQueue}; ${clients} closed-loop clients (half WebSocket, half HTTP SSE), ` +
+          `a back-off drawn uniformly from ${p.backoffMs[0]}–${p.backoffMs[1]} ms after a refusal ` +
+          `(the server's Retry-After is 1 s); max_tokens ${p.tokens} with ignore_eos; ` +
+          `the first ${p.warmupMs} ms are not measured (their streams must still complete).`,
         ...Object.entries(otherCodes).map(([k, v]) => `other outcome ${k}: ${v}`),
       ],
     };

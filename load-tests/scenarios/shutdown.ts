@@ -24,39 +24,69 @@ export const shutdown: Scenario = {
   stopsServer: true,
   serverFlags: (quick) => {
     const p = plan(quick);
-    return ['--max-running', String(p.streams), '--max-queue', '16', '--shutdown-grace-ms', String(p.graceMs), '--max-completion-tokens', String(p.tokens)];
+    return [
+      '--max-running',
+      String(p.streams),
+      '--max-queue',
+      '16',
+      '--shutdown-grace-ms',
+      String(p.graceMs),
+      '--max-completion-tokens',
+      String(p.tokens),
+    ];
   },
   async run(ctx): Promise<Outcome> {
     const { server, quick, log } = ctx;
     if (!server.spawned) {
-      return { bars: [], figures: {}, tables: [], charts: [], notes: [], skipped: 'shutdown sends SIGTERM, so it needs a server the runner started (not --url)' };
+      return {
+        bars: [],
+        figures: {},
+        tables: [],
+        charts: [],
+        notes: [],
+        skipped: 'shutdown sends SIGTERM, so it needs a server the runner started (not --url)',
+      };
     }
     const p = plan(quick);
     const started = new Set<string>();
     const finalAt = new Map<string, number>();
     const sockets = await Promise.all(Array.from({ length: SOCKETS }, () => WsConn.open(server.wsUrl)));
     const pending: Promise<StreamResult & { sawDone?: boolean }>[] = [];
-    const params = (i: number) => ({ max_tokens: p.tokens, ignore_eos: true, ...(i % 4 === 3 ? { messages: [{ role: 'user', content: prompt(i) }] } : { prompt: prompt(i) }) });
+    const params = (i: number) => ({
+      max_tokens: p.tokens,
+      ignore_eos: true,
+      ...(i % 4 === 3 ? { messages: [{ role: 'user', content: prompt(i) }] } : { prompt: prompt(i) }),
+    });
     for (let i = 0; i < p.streams; i++) {
       const id = `sd-${i}`;
       if (i % 2 === 0) {
         const conn = sockets[(i / 2) % SOCKETS]!;
-        pending.push(conn.generate(id, params(i), {
-          timeoutMs: 120_000,
-          onFrame: (f) => {
-            if (f.type === 'token') started.add(id);
-            if (f.type === 'done' || f.type === 'error') finalAt.set(id, performance.now());
-          },
-        }));
+        pending.push(
+          conn.generate(id, params(i), {
+            timeoutMs: 120_000,
+            onFrame: (f) => {
+              if (f.type === 'token') started.add(id);
+              if (f.type === 'done' || f.type === 'error') finalAt.set(id, performance.now());
+            },
+          }),
+        );
       } else {
         const chat = i % 4 === 3;
-        pending.push(completion(server.url, { ...params(i), stream: true }, {
-          id, path: chat ? '/v1/chat/completions' : '/v1/completions', timeoutMs: 120_000,
-          onEvent: (ev) => {
-            if (ev.text !== '') started.add(id);
-            if (ev.finish) finalAt.set(id, performance.now());
-          },
-        }));
+        pending.push(
+          completion(
+            server.url,
+            { ...params(i), stream: true },
+            {
+              id,
+              path: chat ? '/v1/chat/completions' : '/v1/completions',
+              timeoutMs: 120_000,
+              onEvent: (ev) => {
+                if (ev.text !== '') started.add(id);
+                if (ev.finish) finalAt.set(id, performance.now());
+              },
+            },
+          ),
+        );
       }
     }
     // Wait until every stream is decoding (has a token), then SIGTERM.
@@ -88,23 +118,52 @@ export const shutdown: Scenario = {
     return {
       bars: [
         bar('streams decoding when SIGTERM was sent', openAtSignal, '==', p.streams),
-        bar('streams that received a final frame / chunk', withFinal.length, '==', p.streams, '', 'WS: done frame; SSE: finish_reason chunk and [DONE]'),
+        bar(
+          'streams that received a final frame / chunk',
+          withFinal.length,
+          '==',
+          p.streams,
+          '',
+          'WS: done frame; SSE: finish_reason chunk and [DONE]',
+        ),
         bar('process exit code after SIGTERM', exit?.code ?? -1, '==', 0),
-        bar('SIGTERM → process exit', exitMs, '<=', p.graceMs + EXIT_SLACK_MS, 'ms', `--shutdown-grace-ms ${p.graceMs} + ${EXIT_SLACK_MS / 1000} s`),
+        bar(
+          'SIGTERM → process exit',
+          exitMs,
+          '<=',
+          p.graceMs + EXIT_SLACK_MS,
+          'ms',
+          `--shutdown-grace-ms ${p.graceMs} + ${EXIT_SLACK_MS / 1000} s`,
+        ),
       ],
       figures: {
-        streams: p.streams, grace_ms: p.graceMs, open_at_signal: openAtSignal, with_final: withFinal.length, outcomes: reasons,
-        sigterm_to_final_ms: toFinal.summary(), sigterm_to_exit_ms: exitMs, exit_code: exit?.code ?? null, exit_signal: exit?.signal ?? null,
+        streams: p.streams,
+        grace_ms: p.graceMs,
+        open_at_signal: openAtSignal,
+        with_final: withFinal.length,
+        outcomes: reasons,
+        sigterm_to_final_ms: toFinal.summary(),
+        sigterm_to_exit_ms: exitMs,
+        exit_code: exit?.code ?? null,
+        exit_signal: exit?.signal ?? null,
       },
       tables: [{ title: 'Streams at SIGTERM', rows: Object.entries(reasons).map(([k, v]) => ({ outcome: k, streams: v })) }],
-      charts: [{
-        kind: 'line', title: 'SIGTERM → each stream\'s final frame', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
-        series: [{ name: 'final frame / chunk', points: toFinal.curve() }],
-      }],
+      charts: [
+        {
+          kind: 'line',
+          title: "SIGTERM → each stream's final frame",
+          xLabel: 'percentile',
+          yLabel: 'ms',
+          x: 'percentile',
+          series: [{ name: 'final frame / chunk', points: toFinal.curve() }],
+        },
+      ],
       notes: [
-        `${p.streams} streams (max_tokens ${p.tokens}, ignore_eos; WebSocket over ${SOCKETS} sockets and HTTP SSE in turn), --shutdown-grace-ms ${p.graceMs}; `
-        + 'streams still running when the grace period ends finish with finish_reason "shutdown".',
-        ...(exit?.code === 0 ? [] : [`the server exited with code ${exit?.code ?? 'none'}, signal ${exit?.signal ?? 'none'}; its last output:\n${server.tail()}`]),
+        `${p.streams} streams (max_tokens ${p.tokens}, ignore_eos; WebSocket over ${SOCKETS} sockets and HTTP SSE in turn), --shutdown-grace-ms ${p.graceMs}; ` +
+          'streams still running when the grace period ends finish with finish_reason "shutdown".',
+        ...(exit?.code === 0
+          ? []
+          : [`the server exited with code ${exit?.code ?? 'none'}, signal ${exit?.signal ?? 'none'}; its last output:\n${server.tail()}`]),
       ],
     };
   },

@@ -59,18 +59,38 @@ async function cannon(url: string, c: number, amount: number, stream: boolean): 
   let first = Infinity;
   let last = 0;
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const inst = autocannon({
-      url: `${url}/v1/completions`, method: 'POST', headers: { 'content-type': 'application/json' },
-      connections: c, amount, requests, timeout: 120,
-    }, (err, result) => (err ? reject(err) : resolve(result)));
-    inst.on('start', () => { first = performance.now(); });
-    inst.on('response', () => { last = performance.now(); });
+    const inst = autocannon(
+      {
+        url: `${url}/v1/completions`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        connections: c,
+        amount,
+        requests,
+        timeout: 120,
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    inst.on('start', () => {
+      first = performance.now();
+    });
+    inst.on('response', () => {
+      last = performance.now();
+    });
   });
   const wallS = Math.max(1e-3, (last - first) / 1000);
   const ok = r['2xx'];
   return {
-    level: c, stream, requests: amount, ok, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, badBodies,
-    rps: ok / wallS, tokensPerS: (ok * MAX_TOKENS) / wallS,
+    level: c,
+    stream,
+    requests: amount,
+    ok,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    badBodies,
+    rps: ok / wallS,
+    tokensPerS: (ok * MAX_TOKENS) / wallS,
     latency: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: r.latency.average },
   };
 }
@@ -100,28 +120,50 @@ export const steady: Scenario = {
     const failures: string[] = [];
     // Warm-up (not measured): one request per surface, so the first level does not pay for lazy initialisation.
     await cannon(server.url, 1, 2, false);
-    await runWsGenerator({ wsUrl: server.wsUrl, sockets: 1, perSocket: 1, total: 2, idPrefix: 'warm-', params: (i) => fixed(i, MAX_TOKENS) });
+    await runWsGenerator({
+      wsUrl: server.wsUrl,
+      sockets: 1,
+      perSocket: 1,
+      total: 2,
+      idPrefix: 'warm-',
+      params: (i) => fixed(i, MAX_TOKENS),
+    });
 
     for (const c of LEVELS) {
       const n = requestsPerLevel(c, quick);
       for (const stream of [false, true]) {
         const row = await cannon(server.url, c, n, stream);
         cannonRows.push(row);
-        log(`c=${c} HTTP ${stream ? 'SSE ' : 'JSON'}: ${row.ok}/${n} ok, ${row.rps.toFixed(1)} req/s, p50 ${row.latency.p50} ms, p99 ${row.latency.p99} ms`);
+        log(
+          `c=${c} HTTP ${stream ? 'SSE ' : 'JSON'}: ${row.ok}/${n} ok, ${row.rps.toFixed(1)} req/s, p50 ${row.latency.p50} ms, p99 ${row.latency.p99} ms`,
+        );
       }
       const [sockets, perSocket] = WS_SHAPE[c]!;
       const prefix = `steady-c${c}-${Date.now().toString(36)}-`;
       const { results, wallMs } = await runWsGenerator({
-        wsUrl: server.wsUrl, sockets, perSocket, total: n, idPrefix: prefix, params: (i) => fixed(i, MAX_TOKENS),
+        wsUrl: server.wsUrl,
+        sockets,
+        perSocket,
+        total: n,
+        idPrefix: prefix,
+        params: (i) => fixed(i, MAX_TOKENS),
         deadlineMs: quick ? 60_000 : 1_800_000,
       });
       const bad = results.filter((r) => r.status !== 'done' || r.finishReason !== 'length' || r.tokens !== MAX_TOKENS);
       for (const r of bad.slice(0, 5)) failures.push(`ws ${r.id}: ${r.status} ${r.finishReason ?? r.errorCode ?? ''} ${r.tokens} tokens`);
       const records = matchRecords(results, await fetchRecent(server.url, n));
       const row: WsRow = {
-        level: c, streams: results.length, errors: bad.length + (n - results.length), wallMs,
+        level: c,
+        streams: results.length,
+        errors: bad.length + (n - results.length),
+        wallMs,
         tokensPerS: results.reduce((a, r) => a + r.tokens, 0) / (wallMs / 1000),
-        ttft: new Dist(), itl: new Dist(), e2e: new Dist(), serverTtft: new Dist(), ttftDiff: new Dist(), matched: 0,
+        ttft: new Dist(),
+        itl: new Dist(),
+        e2e: new Dist(),
+        serverTtft: new Dist(),
+        ttftDiff: new Dist(),
+        matched: 0,
       };
       for (const r of results) {
         if (r.ttftMs !== null) row.ttft.record(r.ttftMs);
@@ -135,8 +177,10 @@ export const steady: Scenario = {
         }
       }
       wsRows.push(row);
-      log(`c=${c} WS ${sockets}×${perSocket}: ${results.length - bad.length}/${n} ok, ${row.tokensPerS.toFixed(0)} tok/s, TTFT p50 ${row.ttft.at(50)} ms, `
-        + `ITL p99 ${row.itl.at(99)} ms, |Δ TTFT| median ${row.ttftDiff.at(50)} ms`);
+      log(
+        `c=${c} WS ${sockets}×${perSocket}: ${results.length - bad.length}/${n} ok, ${row.tokensPerS.toFixed(0)} tok/s, TTFT p50 ${row.ttft.at(50)} ms, ` +
+          `ITL p99 ${row.itl.at(99)} ms, |Δ TTFT| median ${row.ttftDiff.at(50)} ms`,
+      );
     }
 
     const httpErrors = cannonRows.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts + r.badBodies + (r.requests - r.ok - r.non2xx), 0);
@@ -149,26 +193,47 @@ export const steady: Scenario = {
     const bars = [
       bar('HTTP errors (non-2xx, connection errors, timeouts, wrong bodies)', httpErrors, '==', 0),
       bar('WebSocket streams not ending with done/length and all tokens', wsErrors, '==', 0),
-      bar('median |client − server| TTFT, WebSocket, loopback', allDiff.at(50), '<=', TTFT_AGREEMENT_MS, 'ms',
-        'client: send → first token frame; server: timings.ttft_ms of the same stream in /v1/streams/recent'),
+      bar(
+        'median |client − server| TTFT, WebSocket, loopback',
+        allDiff.at(50),
+        '<=',
+        TTFT_AGREEMENT_MS,
+        'ms',
+        'client: send → first token frame; server: timings.ttft_ms of the same stream in /v1/streams/recent',
+      ),
       bar('WebSocket streams found in /v1/streams/recent', wsTotal ? (100 * matched) / wsTotal : 0, '==', 100, '%'),
     ];
 
     const json = cannonRows.filter((r) => !r.stream);
     const sse = cannonRows.filter((r) => r.stream);
-    const pSeries = (name: string, rows: CannonRow[], p: 'p50' | 'p90' | 'p99'): Series => ({ name, points: rows.map((r) => [r.level, r.latency[p]]) });
+    const pSeries = (name: string, rows: CannonRow[], p: 'p50' | 'p90' | 'p99'): Series => ({
+      name,
+      points: rows.map((r) => [r.level, r.latency[p]]),
+    });
     const charts: ChartSpec[] = [
       {
-        kind: 'line', title: 'Request latency percentiles vs concurrency', xLabel: 'concurrent requests', yLabel: 'ms', x: 'log2', xTicks: [...LEVELS],
+        kind: 'line',
+        title: 'Request latency percentiles vs concurrency',
+        xLabel: 'concurrent requests',
+        yLabel: 'ms',
+        x: 'log2',
+        xTicks: [...LEVELS],
         series: [
-          pSeries('HTTP JSON p50', json, 'p50'), pSeries('HTTP JSON p99', json, 'p99'),
-          pSeries('HTTP SSE p50', sse, 'p50'), pSeries('HTTP SSE p99', sse, 'p99'),
+          pSeries('HTTP JSON p50', json, 'p50'),
+          pSeries('HTTP JSON p99', json, 'p99'),
+          pSeries('HTTP SSE p50', sse, 'p50'),
+          pSeries('HTTP SSE p99', sse, 'p99'),
           { name: 'WS e2e p50', points: wsRows.map((r) => [r.level, r.e2e.at(50)]) },
           { name: 'WS e2e p99', points: wsRows.map((r) => [r.level, r.e2e.at(99)]) },
         ],
       },
       {
-        kind: 'line', title: 'Aggregate tokens/s vs concurrency', xLabel: 'concurrent requests', yLabel: 'tokens/s', x: 'log2', xTicks: [...LEVELS],
+        kind: 'line',
+        title: 'Aggregate tokens/s vs concurrency',
+        xLabel: 'concurrent requests',
+        yLabel: 'tokens/s',
+        x: 'log2',
+        xTicks: [...LEVELS],
         series: [
           { name: 'HTTP JSON', points: json.map((r) => [r.level, r.tokensPerS]) },
           { name: 'HTTP SSE', points: sse.map((r) => [r.level, r.tokensPerS]) },
@@ -176,7 +241,12 @@ export const steady: Scenario = {
         ],
       },
       {
-        kind: 'line', title: 'WebSocket TTFT and ITL vs concurrency (client-side)', xLabel: 'concurrent streams', yLabel: 'ms', x: 'log2', xTicks: [...LEVELS],
+        kind: 'line',
+        title: 'WebSocket TTFT and ITL vs concurrency (client-side)',
+        xLabel: 'concurrent streams',
+        yLabel: 'ms',
+        x: 'log2',
+        xTicks: [...LEVELS],
         series: [
           { name: 'ITL p99', points: wsRows.map((r) => [r.level, r.itl.at(99)]) },
           { name: 'ITL p90', points: wsRows.map((r) => [r.level, r.itl.at(90)]) },
@@ -185,15 +255,26 @@ export const steady: Scenario = {
         ],
       },
       {
-        kind: 'line', title: 'TTFT distribution (WebSocket, client-side)', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
+        kind: 'line',
+        title: 'TTFT distribution (WebSocket, client-side)',
+        xLabel: 'percentile',
+        yLabel: 'ms',
+        x: 'percentile',
         series: wsRows.map((r) => ({ name: `c=${r.level}`, points: r.ttft.curve() })),
       },
       {
-        kind: 'line', title: 'Inter-token gap distribution (WebSocket, client-side; in-step tokens are 0)', xLabel: 'percentile', yLabel: 'ms', x: 'percentile',
+        kind: 'line',
+        title: 'Inter-token gap distribution (WebSocket, client-side; in-step tokens are 0)',
+        xLabel: 'percentile',
+        yLabel: 'ms',
+        x: 'percentile',
         series: wsRows.map((r) => ({ name: `c=${r.level}`, points: r.itl.curve() })),
       },
       {
-        kind: 'bar', title: 'Errors by concurrency', yLabel: 'count', categories: LEVELS.map((c) => `c=${c}`),
+        kind: 'bar',
+        title: 'Errors by concurrency',
+        yLabel: 'count',
+        categories: LEVELS.map((c) => `c=${c}`),
         series: [
           { name: 'HTTP JSON', values: json.map((r) => r.non2xx + r.errors + r.badBodies) },
           { name: 'HTTP SSE', values: sse.map((r) => r.non2xx + r.errors + r.badBodies) },
@@ -207,9 +288,17 @@ export const steady: Scenario = {
         max_tokens: MAX_TOKENS,
         http: cannonRows,
         ws: wsRows.map((r) => ({
-          level: r.level, shape: WS_SHAPE[r.level], streams: r.streams, errors: r.errors, tokens_per_s: r.tokensPerS,
-          ttft_ms: r.ttft.summary(), itl_ms: r.itl.summary(), e2e_ms: r.e2e.summary(), server_ttft_ms: r.serverTtft.summary(),
-          abs_ttft_diff_ms: r.ttftDiff.summary(), matched: r.matched,
+          level: r.level,
+          shape: WS_SHAPE[r.level],
+          streams: r.streams,
+          errors: r.errors,
+          tokens_per_s: r.tokensPerS,
+          ttft_ms: r.ttft.summary(),
+          itl_ms: r.itl.summary(),
+          e2e_ms: r.e2e.summary(),
+          server_ttft_ms: r.serverTtft.summary(),
+          abs_ttft_diff_ms: r.ttftDiff.summary(),
+          matched: r.matched,
         })),
         abs_ttft_diff_ms: allDiff.summary(),
       },
@@ -217,23 +306,42 @@ export const steady: Scenario = {
         {
           title: 'HTTP (autocannon)',
           rows: cannonRows.map((r) => ({
-            c: r.level, body: r.stream ? 'SSE' : 'JSON', requests: r.requests, '2xx': r.ok, 'non-2xx': r.non2xx, errors: r.errors + r.badBodies,
-            'req/s': r.rps, 'tok/s': r.tokensPerS, 'p50 ms': r.latency.p50, 'p90 ms': r.latency.p90, 'p99 ms': r.latency.p99,
+            c: r.level,
+            body: r.stream ? 'SSE' : 'JSON',
+            requests: r.requests,
+            '2xx': r.ok,
+            'non-2xx': r.non2xx,
+            errors: r.errors + r.badBodies,
+            'req/s': r.rps,
+            'tok/s': r.tokensPerS,
+            'p50 ms': r.latency.p50,
+            'p90 ms': r.latency.p90,
+            'p99 ms': r.latency.p99,
           })),
         },
         {
           title: 'WebSocket (client-side)',
           rows: wsRows.map((r) => ({
-            c: r.level, 'sockets×gens': WS_SHAPE[r.level]!.join('×'), streams: r.streams, errors: r.errors, 'tok/s': r.tokensPerS,
-            'TTFT p50': r.ttft.at(50), 'TTFT p99': r.ttft.at(99), 'ITL p50': r.itl.at(50), 'ITL p90': r.itl.at(90), 'ITL p99': r.itl.at(99),
-            'server TTFT p50': r.serverTtft.at(50), '|Δ TTFT| p50': r.ttftDiff.at(50), '|Δ TTFT| p99': r.ttftDiff.at(99),
+            c: r.level,
+            'sockets×gens': WS_SHAPE[r.level]!.join('×'),
+            streams: r.streams,
+            errors: r.errors,
+            'tok/s': r.tokensPerS,
+            'TTFT p50': r.ttft.at(50),
+            'TTFT p99': r.ttft.at(99),
+            'ITL p50': r.itl.at(50),
+            'ITL p90': r.itl.at(90),
+            'ITL p99': r.itl.at(99),
+            'server TTFT p50': r.serverTtft.at(50),
+            '|Δ TTFT| p50': r.ttftDiff.at(50),
+            '|Δ TTFT| p99': r.ttftDiff.at(99),
           })),
         },
       ],
       charts,
       notes: [
         `max_tokens ${MAX_TOKENS} with ignore_eos (fixed length), greedy; ${LEVELS.map((c) => `c=${c}: ${requestsPerLevel(c, quick)}`).join(', ')} requests per surface.`,
-        'HTTP latency is autocannon\'s (whole response, ms resolution); WebSocket figures come from the client\'s own timestamps.',
+        "HTTP latency is autocannon's (whole response, ms resolution); WebSocket figures come from the client's own timestamps.",
         ...failures,
       ],
     };

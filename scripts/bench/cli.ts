@@ -34,10 +34,14 @@ export interface BenchCli<K extends string> {
 export function benchCli<K extends string>(command: string, defaults: Record<K, string>, argv = process.argv.slice(2)): BenchCli<K> {
   const names = Object.keys(defaults) as K[];
   const shown = (v: string) => (v.startsWith(`${ROOT}/`) ? relative(ROOT, v) : v);
-  const usage = [`Usage: npm run ${command} -- [options]`, '',
+  const usage = [
+    `Usage: npm run ${command} -- [options]`,
+    '',
     ...names.map((n) => `  --${n.padEnd(16)} default: ${shown(defaults[n])}`),
     `  --${'save'.padEnd(16)} write the results over the committed ones (docs/bench/, docs/) instead of results/`,
-    `  --${'out DIR'.padEnd(16)} write the results to DIR instead of results/`, ''].join('\n');
+    `  --${'out DIR'.padEnd(16)} write the results to DIR instead of results/`,
+    '',
+  ].join('\n');
   const fail = (message: string): never => {
     process.stderr.write(`${command}: ${message}\n\n${usage}`);
     process.exit(2);
@@ -45,10 +49,14 @@ export function benchCli<K extends string>(command: string, defaults: Record<K, 
   let values: Record<string, string | boolean | undefined> = {};
   try {
     ({ values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
+      args: argv,
+      strict: true,
+      allowPositionals: false,
       options: {
         ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
-        save: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        save: { type: 'boolean' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (e) {

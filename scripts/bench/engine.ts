@@ -22,7 +22,8 @@ const THREADS = cli.num('threads');
 const { target: TARGET, draft: DRAFT } = cli.opts;
 const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
 
-type Config = { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] } | { name: 'transformers.js generate()'; mode: 'tjs' };
+type Config =
+  { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] } | { name: 'transformers.js generate()'; mode: 'tjs' };
 const CONFIGS: Config[] = [
   { name: 'transformers.js generate()', mode: 'tjs' },
   { name: 'specd target', mode: 'target', k: 0 },
@@ -31,12 +32,26 @@ const CONFIGS: Config[] = [
   { name: 'specd draft', mode: 'draft', k: 0 },
 ];
 
-interface Run { tokens: number[]; ms: number; ttft: number; itl: number[]; done?: DoneEvent }
+interface Run {
+  tokens: number[];
+  ms: number;
+  ttft: number;
+  itl: number[];
+  done?: DoneEvent;
+}
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
-const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: THREADS, maxRunning: 1,
-  maxQueue: 4, queueTimeoutMs: 600_000, maxPromptTokens: 768 });
+const engine = await createEngine({
+  ...DEFAULT_ENGINE_OPTIONS,
+  targetPath: TARGET,
+  draftPath: DRAFT,
+  threads: THREADS,
+  maxRunning: 1,
+  maxQueue: 4,
+  queueTimeoutMs: 600_000,
+  maxPromptTokens: 768,
+});
 const tok = await AutoTokenizer.from_pretrained(TARGET);
 const tjs = await AutoModelForCausalLM.from_pretrained(TARGET, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
 
@@ -44,7 +59,10 @@ class TimingStreamer extends BaseStreamer {
   times: number[] = [];
   private first = true;
   override put(): void {
-    if (this.first) { this.first = false; return; } // generate() first puts the prompt
+    if (this.first) {
+      this.first = false;
+      return;
+    } // generate() first puts the prompt
     this.times.push(performance.now());
   }
   override end(): void {}
@@ -54,7 +72,13 @@ async function runTjs(prompt: string): Promise<Run> {
   const inputs = tok(prompt);
   const streamer = new TimingStreamer();
   const t0 = performance.now();
-  const out = (await tjs.generate({ ...inputs, max_new_tokens: NEW_TOKENS, min_new_tokens: NEW_TOKENS, do_sample: false, streamer: streamer as never })) as { tolist(): bigint[][] };
+  const out = (await tjs.generate({
+    ...inputs,
+    max_new_tokens: NEW_TOKENS,
+    min_new_tokens: NEW_TOKENS,
+    do_sample: false,
+    streamer: streamer as never,
+  })) as { tolist(): bigint[][] };
   const ms = performance.now() - t0;
   const tokens = out.tolist()[0]!.slice(inputs.input_ids.dims[1]).map(Number);
   const t = streamer.times;
@@ -65,7 +89,15 @@ async function runEngine(prompt: string, mode: GenerateRequest['mode'], k: Gener
   const tokens: number[] = [];
   let done: DoneEvent | undefined;
   const t0 = performance.now();
-  for await (const ev of engine.generate({ input: { prompt }, maxTokens: NEW_TOKENS, sampling: GREEDY, stop: [], mode, k, ignoreEos: true })) {
+  for await (const ev of engine.generate({
+    input: { prompt },
+    maxTokens: NEW_TOKENS,
+    sampling: GREEDY,
+    stop: [],
+    mode,
+    k,
+    ignoreEos: true,
+  })) {
     if (ev.type === 'tokens') tokens.push(...ev.tokens.map((t) => t.id));
     if (ev.type === 'done') done = ev;
   }
@@ -86,10 +118,21 @@ process.stderr.write('\n');
 // Cost ratio c per row, from that row's own decode passes: its mean draft pass (as the loop runs them: the first one
 // of a round pays for the draft's weights having been evicted by the target pass) over a one-token target pass of
 // specd's target mode in the same interleaved run. An engine-wide snapshot would mix in whichever row ran last.
-const decodeTotals = (rs: Run[]) => rs.reduce((a, r) => {
-  const d = r.done?.timings.decode;
-  return d ? { draftMs: a.draftMs + d.draftMs, draftPasses: a.draftPasses + d.draftPasses, targetMs: a.targetMs + d.targetMs, targetPasses: a.targetPasses + d.targetPasses } : a;
-}, { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0 });
+const decodeTotals = (rs: Run[]) =>
+  rs.reduce(
+    (a, r) => {
+      const d = r.done?.timings.decode;
+      return d
+        ? {
+            draftMs: a.draftMs + d.draftMs,
+            draftPasses: a.draftPasses + d.draftPasses,
+            targetMs: a.targetMs + d.targetMs,
+            targetPasses: a.targetPasses + d.targetPasses,
+          }
+        : a;
+    },
+    { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0 },
+  );
 const targetTotals = decodeTotals(runs.get('specd target')!);
 const targetPassMs = targetTotals.targetMs / targetTotals.targetPasses;
 const tokensPerSecond = (rs: Run[]) => rs.reduce((a, r) => a + r.tokens.length, 0) / (rs.reduce((a, r) => a + r.ms, 0) / 1000);
@@ -115,12 +158,26 @@ const rows = CONFIGS.map((cfg) => {
   const boundAtVerifyCost = proposed ? expectedTokens(alpha, k) / (k * c + verify) : NaN;
   const tps = tokensPerSecond(rs);
   const itl = dist(rs.flatMap((r) => r.itl));
-  const identical = cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === ref[i]!.tokens.join()) ? 'yes' : 'NO';
+  const identical =
+    cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === ref[i]!.tokens.join()) ? 'yes' : 'NO';
   return {
-    config: cfg.name, 'tok/s': tps, 'vs generate()': tps / tjsTps, 'vs target': tps / targetTps, 'TTFT ms': mean(rs.map((r) => r.ttft)),
-    'ITL p50': itl.at(50), 'ITL p95': itl.at(95), 'ITL p99': itl.at(99),
-    'accept rate': proposed ? accepted / proposed : NaN, alpha, 'mean k': k, c, bound, 'of bound': proposed ? tps / targetTps / bound : NaN,
-    'verify ×': verify, 'of bound at verify cost': proposed ? tps / targetTps / boundAtVerifyCost : NaN, identical,
+    config: cfg.name,
+    'tok/s': tps,
+    'vs generate()': tps / tjsTps,
+    'vs target': tps / targetTps,
+    'TTFT ms': mean(rs.map((r) => r.ttft)),
+    'ITL p50': itl.at(50),
+    'ITL p95': itl.at(95),
+    'ITL p99': itl.at(99),
+    'accept rate': proposed ? accepted / proposed : NaN,
+    alpha,
+    'mean k': k,
+    c,
+    bound,
+    'of bound': proposed ? tps / targetTps / bound : NaN,
+    'verify ×': verify,
+    'of bound at verify cost': proposed ? tps / targetTps / boundAtVerifyCost : NaN,
+    identical,
   };
 });
 
@@ -130,7 +187,12 @@ const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
 const prefill = await runEngine(longPrompt, 'target', 0);
 h.disable();
-const loop = { prompt_tokens: prefill.done!.promptTokens, prefill_ms: prefill.done!.timings.prefillMs, p99_ms: h.percentile(99) / 1e6, max_ms: h.max / 1e6 };
+const loop = {
+  prompt_tokens: prefill.done!.promptTokens,
+  prefill_ms: prefill.done!.timings.prefillMs,
+  p99_ms: h.percentile(99) / 1e6,
+  max_ms: h.max / 1e6,
+};
 
 const byName = new Map(rows.map((r) => [r.config, r]));
 const auto = byName.get('speculative auto')!;
@@ -143,12 +205,31 @@ const bars = {
   'event-loop p99 < 50 ms during 512-token prefill': loop.p99_ms < 50,
 };
 console.log(table(rows));
-console.log(`\nc = a row's mean draft pass / specd target's mean 1-token pass (${targetPassMs.toFixed(2)} ms); bound = (1 − α^(k+1)) / ((1 − α)(kc + 1)) at the row's mean k; 'verify ×' = the row's mean target pass ÷ that 1-token pass, and the last column puts it in the bound's denominator in place of 1`);
-console.log(`event loop during a ${loop.prompt_tokens}-token prefill (${loop.prefill_ms.toFixed(0)} ms): p99 ${loop.p99_ms.toFixed(1)} ms, max ${loop.max_ms.toFixed(1)} ms`);
+console.log(
+  `\nc = a row's mean draft pass / specd target's mean 1-token pass (${targetPassMs.toFixed(2)} ms); bound = (1 − α^(k+1)) / ((1 − α)(kc + 1)) at the row's mean k; 'verify ×' = the row's mean target pass ÷ that 1-token pass, and the last column puts it in the bound's denominator in place of 1`,
+);
+console.log(
+  `event loop during a ${loop.prompt_tokens}-token prefill (${loop.prefill_ms.toFixed(0)} ms): p99 ${loop.p99_ms.toFixed(1)} ms, max ${loop.max_ms.toFixed(1)} ms`,
+);
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 const out = cli.output('docs/bench/engine.json');
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW_TOKENS,
-  threads: THREADS, target_pass_ms: targetPassMs, rows, event_loop: loop, bars }, null, 2));
+writeFileSync(
+  out,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      prompts: prompts.length,
+      new_tokens: NEW_TOKENS,
+      threads: THREADS,
+      target_pass_ms: targetPassMs,
+      rows,
+      event_loop: loop,
+      bars,
+    },
+    null,
+    2,
+  ),
+);
 console.log(`wrote ${out}`);
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

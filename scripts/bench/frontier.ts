@@ -36,8 +36,16 @@ const SETTINGS = [
   { name: 'T=0.8', sampling: { temperature: 0.8, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 } },
 ];
 
-const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: 1, maxRunning: 1, maxQueue: 2,
-  queueTimeoutMs: 600_000, maxPromptTokens: 512 });
+const engine = await createEngine({
+  ...DEFAULT_ENGINE_OPTIONS,
+  targetPath: TARGET,
+  draftPath: DRAFT,
+  threads: 1,
+  maxRunning: 1,
+  maxQueue: 2,
+  queueTimeoutMs: 600_000,
+  maxPromptTokens: 512,
+});
 const scorer = await DecoderModel.load(TARGET, { dtype: 'fp32', threads: 1 });
 const tok = await AutoTokenizer.from_pretrained(TARGET);
 
@@ -52,11 +60,23 @@ async function logLikelihood(promptIds: number[], out: number[]): Promise<number
   return sum / out.length;
 }
 
-interface Run { ids: number[]; done: DoneEvent; prompt: number }
+interface Run {
+  ids: number[];
+  done: DoneEvent;
+  prompt: number;
+}
 async function run(prompt: string, p: Point_, sampling: GenerateRequest['sampling'], seed: number): Promise<Run> {
   const ids: number[] = [];
   let done: DoneEvent | undefined;
-  for await (const ev of engine.generate({ input: { prompt }, maxTokens: NEW, sampling: { ...sampling, seed }, stop: [], mode: p.mode, k: p.k, ignoreEos: true })) {
+  for await (const ev of engine.generate({
+    input: { prompt },
+    maxTokens: NEW,
+    sampling: { ...sampling, seed },
+    stop: [],
+    mode: p.mode,
+    k: p.k,
+    ignoreEos: true,
+  })) {
     if (ev.type === 'tokens') ids.push(...ev.tokens.map((t) => t.id));
     if (ev.type === 'done') done = ev;
   }
@@ -75,7 +95,8 @@ for (const setting of SETTINGS) {
     refGreedy.push((await run(prompt, POINTS.at(-1)!, SETTINGS[0]!.sampling, 0)).ids);
     const samples = setting.sampling.temperature > 0 ? SAMPLES : 1;
     for (const p of POINTS) {
-      for (let j = 0; j < samples; j++) runs.get(p.name)!.push({ ...(await run(prompt, p, setting.sampling, 1000 * (j + 1) + i)), prompt: i });
+      for (let j = 0; j < samples; j++)
+        runs.get(p.name)!.push({ ...(await run(prompt, p, setting.sampling, 1000 * (j + 1) + i)), prompt: i });
     }
     process.stderr.write(`\r${setting.name}: prompt ${i + 1}/${prompts.length}`);
   }
@@ -84,19 +105,34 @@ for (const setting of SETTINGS) {
     const rs = runs.get(p.name)!;
     const msPerToken = mean(rs.map((r) => (r.done.timings.e2eMs - r.done.timings.ttftMs) / Math.max(1, r.ids.length - 1)));
     const itl = dist(rs.flatMap((r) => r.done.timings.itlMs));
-    let prefix = 0, match = 0, total = 0;
+    let prefix = 0,
+      match = 0,
+      total = 0;
     rs.forEach((r) => {
       const ref = refGreedy[r.prompt]!;
       let k = 0;
       while (k < r.ids.length && k < ref.length && r.ids[k] === ref[k]) k++;
       prefix += k;
-      for (let j = 0; j < Math.min(r.ids.length, ref.length); j++) { total++; if (r.ids[j] === ref[j]) match++; }
+      for (let j = 0; j < Math.min(r.ids.length, ref.length); j++) {
+        total++;
+        if (r.ids[j] === ref[j]) match++;
+      }
     });
     const lls = await Promise.all(rs.map(async (r) => logLikelihood(tok.encode(prompts[r.prompt]!), r.ids)));
     const ll = mean(lls);
     const llSe = Math.sqrt(lls.reduce((a, x) => a + (x - ll) ** 2, 0) / Math.max(1, lls.length - 1) / lls.length);
-    const row = { setting: setting.name, point: p.name, 'ms/token': msPerToken, 'ITL p95': itl.at(95), 'TTFT ms': mean(rs.map((r) => r.done.timings.ttftMs)),
-      'agree prefix': prefix / rs.length, 'agree rate': match / total, 'target loglik': ll, 'loglik ± se': llSe, runs: rs.length };
+    const row = {
+      setting: setting.name,
+      point: p.name,
+      'ms/token': msPerToken,
+      'ITL p95': itl.at(95),
+      'TTFT ms': mean(rs.map((r) => r.done.timings.ttftMs)),
+      'agree prefix': prefix / rs.length,
+      'agree rate': match / total,
+      'target loglik': ll,
+      'loglik ± se': llSe,
+      runs: rs.length,
+    };
     rows.push(row);
     results.push(row);
     chart.push({ x: msPerToken, y: ll, label: p.name.replace('spec ', ''), series: setting.name });
@@ -105,30 +141,56 @@ for (const setting of SETTINGS) {
 
 const get = (setting: string, point: string) => rows.find((r) => r.setting === setting && r.point === point)!;
 const verdict = SETTINGS.map(({ name }) => {
-  const t = get(name, 'target'), d = get(name, 'draft'), s = get(name, 'spec auto');
+  const t = get(name, 'target'),
+    d = get(name, 'draft'),
+    s = get(name, 'spec auto');
   return {
     setting: name,
     draft_speedup_vs_target: (t['ms/token'] as number) / (d['ms/token'] as number),
-    draft_agreement: d['agree rate'], draft_loglik_delta: (d['target loglik'] as number) - (t['target loglik'] as number),
+    draft_agreement: d['agree rate'],
+    draft_loglik_delta: (d['target loglik'] as number) - (t['target loglik'] as number),
     speculative_speedup_vs_target: (t['ms/token'] as number) / (s['ms/token'] as number),
-    speculative_agreement: s['agree rate'], speculative_loglik_delta: (s['target loglik'] as number) - (t['target loglik'] as number),
+    speculative_agreement: s['agree rate'],
+    speculative_loglik_delta: (s['target loglik'] as number) - (t['target loglik'] as number),
   };
 });
 console.log(table(rows));
 for (const v of verdict) {
-  console.log(`\n[${v.setting}] draft is ${v.draft_speedup_vs_target.toFixed(2)}× faster per token than target, at ${(100 * (v.draft_agreement as number)).toFixed(1)}% token agreement with the target's greedy output and ${v.draft_loglik_delta.toFixed(3)} nats/token of target log-likelihood.`);
-  console.log(`[${v.setting}] speculative (auto) is ${v.speculative_speedup_vs_target.toFixed(2)}× faster per token than target, at ${(100 * (v.speculative_agreement as number)).toFixed(1)}% agreement and ${v.speculative_loglik_delta.toFixed(3)} nats/token.`);
+  console.log(
+    `\n[${v.setting}] draft is ${v.draft_speedup_vs_target.toFixed(2)}× faster per token than target, at ${(100 * (v.draft_agreement as number)).toFixed(1)}% token agreement with the target's greedy output and ${v.draft_loglik_delta.toFixed(3)} nats/token of target log-likelihood.`,
+  );
+  console.log(
+    `[${v.setting}] speculative (auto) is ${v.speculative_speedup_vs_target.toFixed(2)}× faster per token than target, at ${(100 * (v.speculative_agreement as number)).toFixed(1)}% agreement and ${v.speculative_loglik_delta.toFixed(3)} nats/token.`,
+  );
 }
 const greedy = verdict[0]!;
 const bars = {
-  'speculative is lossless under greedy (100% agreement at every k)': rows.filter((r) => r.setting === 'greedy' && String(r.point).startsWith('spec')).every((r) => r['agree rate'] === 1),
+  'speculative is lossless under greedy (100% agreement at every k)': rows
+    .filter((r) => r.setting === 'greedy' && String(r.point).startsWith('spec'))
+    .every((r) => r['agree rate'] === 1),
   'speculative (auto) is faster than target': greedy.speculative_speedup_vs_target > 1,
 };
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 const frontier = Object.fromEntries(SETTINGS.map(({ name }) => [name, pareto(chart.filter((p) => p.series === name)).map((p) => p.label)]));
 const [jsonOut, svgOut] = [cli.output('docs/bench/frontier.json'), cli.output('docs/frontier.svg')];
-writeFileSync(jsonOut, JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW, rows: results, frontier, verdict, bars }, null, 2));
-writeFileSync(svgOut, renderChart({ kind: 'scatter', points: chart, title: 'specd latency–accuracy frontier (bundled pair)', xLabel: 'ms per token (decode, lower is faster)', yLabel: 'mean log-likelihood under the target (nats/token)' }));
+writeFileSync(
+  jsonOut,
+  JSON.stringify(
+    { date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW, rows: results, frontier, verdict, bars },
+    null,
+    2,
+  ),
+);
+writeFileSync(
+  svgOut,
+  renderChart({
+    kind: 'scatter',
+    points: chart,
+    title: 'specd latency–accuracy frontier (bundled pair)',
+    xLabel: 'ms per token (decode, lower is faster)',
+    yLabel: 'mean log-likelihood under the target (nats/token)',
+  }),
+);
 console.log(`wrote ${jsonOut}, ${svgOut}`);
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

@@ -21,23 +21,51 @@ const N = cli.num('prompts');
 const MAX_TOKENS = cli.num('new-tokens');
 const { target: TARGET, draft: DRAFT } = cli.opts;
 
-const engine = await createEngine({ ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET, draftPath: DRAFT, threads: 1, maxRunning: 2, maxQueue: 4,
-  queueTimeoutMs: 60_000, maxPromptTokens: 512 });
+const engine = await createEngine({
+  ...DEFAULT_ENGINE_OPTIONS,
+  targetPath: TARGET,
+  draftPath: DRAFT,
+  threads: 1,
+  maxRunning: 2,
+  maxQueue: 4,
+  queueTimeoutMs: 60_000,
+  maxPromptTokens: 512,
+});
 const config = configFrom({ port: 0, wsHeartbeatMs: 0 });
 const logger = pino({ level: 'silent' });
-const server = createServer({ engine, config, metrics: createMetrics({ stats: () => engine.stats() }), logger,
-  recorder: new StreamRecorder({ capacity: 100, logPath: undefined, logger }) });
+const server = createServer({
+  engine,
+  config,
+  metrics: createMetrics({ stats: () => engine.stats() }),
+  logger,
+  recorder: new StreamRecorder({ capacity: 100, logPath: undefined, logger }),
+});
 const { url } = await server.listen(0, '127.0.0.1');
 const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/stream`);
-await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+await new Promise((r, j) => {
+  ws.once('open', r);
+  ws.once('error', j);
+});
 
-interface Run { tokens: number; ms: number; ttft: number }
+interface Run {
+  tokens: number;
+  ms: number;
+  ttft: number;
+}
 
 async function viaEngine(prompt: string): Promise<Run> {
   const t0 = performance.now();
-  let ttft = -1, tokens = 0;
-  const req: GenerateRequest = { input: { prompt }, maxTokens: MAX_TOKENS, sampling: { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 },
-    stop: [], mode: 'speculative', k: 'auto', ignoreEos: true };
+  let ttft = -1,
+    tokens = 0;
+  const req: GenerateRequest = {
+    input: { prompt },
+    maxTokens: MAX_TOKENS,
+    sampling: { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 },
+    stop: [],
+    mode: 'speculative',
+    k: 'auto',
+    ignoreEos: true,
+  };
   for await (const ev of engine.generate(req)) {
     if (ev.type !== 'tokens' || ev.tokens.length === 0) continue;
     if (ttft < 0) ttft = performance.now() - t0;
@@ -50,7 +78,8 @@ let seq = 0;
 function viaSocket(prompt: string): Promise<Run> {
   const id = `b${seq++}`;
   const t0 = performance.now();
-  let ttft = -1, tokens = 0;
+  let ttft = -1,
+    tokens = 0;
   return new Promise((resolve, reject) => {
     const onMessage = (data: Buffer) => {
       const f = JSON.parse(String(data)) as { type: string; id?: string; tokens?: unknown[]; message?: string };
@@ -67,7 +96,18 @@ function viaSocket(prompt: string): Promise<Run> {
       }
     };
     ws.on('message', onMessage);
-    ws.send(JSON.stringify({ type: 'generate', id, prompt, max_tokens: MAX_TOKENS, temperature: 0, mode: 'speculative', k: 'auto', ignore_eos: true }));
+    ws.send(
+      JSON.stringify({
+        type: 'generate',
+        id,
+        prompt,
+        max_tokens: MAX_TOKENS,
+        temperature: 0,
+        mode: 'speculative',
+        k: 'auto',
+        ignore_eos: true,
+      }),
+    );
   });
 }
 
@@ -77,23 +117,42 @@ await viaSocket(prompts[0]!);
 const runs = { engine: [] as Run[], server: [] as Run[] };
 for (const [i, p] of prompts.entries()) {
   // Alternate which goes first so neither always follows the other.
-  if (i % 2) { runs.server.push(await viaSocket(p)); runs.engine.push(await viaEngine(p)); }
-  else { runs.engine.push(await viaEngine(p)); runs.server.push(await viaSocket(p)); }
+  if (i % 2) {
+    runs.server.push(await viaSocket(p));
+    runs.engine.push(await viaEngine(p));
+  } else {
+    runs.engine.push(await viaEngine(p));
+    runs.server.push(await viaSocket(p));
+  }
 }
 const tps = (rs: Run[]) => rs.reduce((a, r) => a + r.tokens, 0) / (rs.reduce((a, r) => a + r.ms, 0) / 1000);
 const rows = (['engine', 'server'] as const).map((name) => {
   const ttft = dist(runs[name].map((r) => r.ttft));
-  return { path: name === 'engine' ? 'engine.generate() direct' : 'WebSocket /v1/stream', 'tok/s': tps(runs[name]),
-    'TTFT mean ms': mean(runs[name].map((r) => r.ttft)), 'TTFT p50': ttft.at(50), 'TTFT p95': ttft.at(95) };
+  return {
+    path: name === 'engine' ? 'engine.generate() direct' : 'WebSocket /v1/stream',
+    'tok/s': tps(runs[name]),
+    'TTFT mean ms': mean(runs[name].map((r) => r.ttft)),
+    'TTFT p50': ttft.at(50),
+    'TTFT p95': ttft.at(95),
+  };
 });
 const ratio = tps(runs.server) / tps(runs.engine);
 const ttftOverhead = mean(runs.server.map((r, i) => r.ttft - runs.engine[i]!.ttft));
 console.log(table(rows));
-console.log(`\nserver/engine tokens/s = ${ratio.toFixed(3)}; TTFT overhead (server − engine) = ${ttftOverhead.toFixed(2)} ms mean over ${prompts.length} prompts`);
+console.log(
+  `\nserver/engine tokens/s = ${ratio.toFixed(3)}; TTFT overhead (server − engine) = ${ttftOverhead.toFixed(2)} ms mean over ${prompts.length} prompts`,
+);
 const pass = ratio >= 0.95;
 console.log(`${pass ? 'PASS' : 'FAIL'}  server tokens/s ≥ 0.95 of the engine's`);
 const out = cli.output('docs/bench/server.json');
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), prompts: prompts.length, max_tokens: MAX_TOKENS, rows, ratio, ttft_overhead_ms: ttftOverhead, pass }, null, 2));
+writeFileSync(
+  out,
+  JSON.stringify(
+    { date: new Date().toISOString(), prompts: prompts.length, max_tokens: MAX_TOKENS, rows, ratio, ttft_overhead_ms: ttftOverhead, pass },
+    null,
+    2,
+  ),
+);
 console.log(`wrote ${out}`);
 ws.close();
 await server.shutdown(0);

@@ -20,8 +20,14 @@ const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
 
 async function greedySample(dir: string, prompt: string, n = 96): Promise<string> {
   const m = await DecoderModel.load(dir, { dtype: 'fp32', threads: 2 });
-  const s = new StreamState({ target: m, draft: null }, tok.encode(prompt), 'target',
-    { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 }, new Set(m.info.eosIds), 512);
+  const s = new StreamState(
+    { target: m, draft: null },
+    tok.encode(prompt),
+    'target',
+    { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 },
+    new Set(m.info.eosIds),
+    512,
+  );
   const ids: number[] = [];
   while (ids.length < n) {
     const r = await s.step(0, n - ids.length);
@@ -37,12 +43,13 @@ function card(kind: 'target' | 'draft', dir: string, sample: string): string {
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const e = evalReport;
   const ppl = kind === 'target' ? e.heldout.target_ppl : e.heldout.draft_ppl;
-  const data = kind === 'target'
-    ? 'TinyStories train split from `../shared/corpus` (5,117 stories, 1.21M tokens), each story framed as `<s> story </s>`, plus a chat-shaped copy of every sixth story (a user turn asking for a story about its main character, the story as the assistant turn).'
-    : "the target's own continuations (distillation on its outputs): for every training document, the target continues an opening of 4–64 tokens for 72 tokens greedily, and one in six again with temperature-1 sampling (`distill_data.py`, 6,912 sequences); that stream twice, plus the corpus stream once.";
+  const data =
+    kind === 'target'
+      ? 'TinyStories train split from `../shared/corpus` (5,117 stories, 1.21M tokens), each story framed as `<s> story </s>`, plus a chat-shaped copy of every sixth story (a user turn asking for a story about its main character, the story as the assistant turn).'
+      : "the target's own continuations (distillation on its outputs): for every training document, the target continues an opening of 4–64 tokens for 72 tokens greedily, and one in six again with temperature-1 sampling (`distill_data.py`, 6,912 sequences); that stream twice, plus the corpus stream once.";
   return `# ${cfg._name_or_path ?? dir.split('/').at(-1)}
 
-${kind === 'target' ? 'The **target** model bundled with specd: the accuracy reference whose output speculative decoding reproduces exactly.' : "The **draft** model bundled with specd: proposes tokens for the target to verify. Trained to agree with the target, not merely on the corpus."}
+${kind === 'target' ? 'The **target** model bundled with specd: the accuracy reference whose output speculative decoding reproduces exactly.' : 'The **draft** model bundled with specd: proposes tokens for the target to verify. Trained to agree with the target, not merely on the corpus.'}
 Built by \`npm run models:build\` (scripts/models/); reproducible from the seed below.
 
 | | |
@@ -72,7 +79,10 @@ Figures from \`models:eval\` run on ${e.date.slice(0, 10)}; rerun \`npm run mode
 `;
 }
 
-for (const [kind, dir] of [['target', TARGET_DIR], ['draft', DRAFT_DIR]] as const) {
+for (const [kind, dir] of [
+  ['target', TARGET_DIR],
+  ['draft', DRAFT_DIR],
+] as const) {
   writeFileSync(join(dir, 'README.md'), card(kind, dir, await greedySample(dir, 'Once upon a time')));
   console.log(`wrote ${join(dir, 'README.md')}`);
 }

@@ -18,12 +18,15 @@ if (!tokDir || !corpusArg || !out) throw new Error('usage: encode-corpus.ts <tok
 const corpus: string = corpusArg;
 mkdirSync(out, { recursive: true });
 const tok = await AutoTokenizer.from_pretrained(tokDir);
-const BOS = 1, EOS = 2;
+const BOS = 1,
+  EOS = 2;
 
 function trainStories(): string[] {
   const files = ['ts_train_head_cased.txt', 'ts_train_tail_truecased.txt'];
-  return files.flatMap((f) => readFileSync(join(corpus, 'tinystories', f), 'utf8').split('<|endoftext|>'))
-    .map((s) => s.trim()).filter((s) => s.length > 0);
+  return files
+    .flatMap((f) => readFileSync(join(corpus, 'tinystories', f), 'utf8').split('<|endoftext|>'))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 function chatPrompt(story: string, i: number): string {
@@ -39,8 +42,13 @@ function encodeDocs(docs: string[], chatEvery: number): Uint16Array {
   docs.forEach((story, i) => {
     ids.push(BOS, ...tok.encode(story, { add_special_tokens: false }), EOS);
     if (chatEvery > 0 && i % chatEvery === 0) {
-      const text = tok.apply_chat_template([{ role: 'user', content: chatPrompt(story, i) }, { role: 'assistant', content: story }],
-        { tokenize: false }) as string;
+      const text = tok.apply_chat_template(
+        [
+          { role: 'user', content: chatPrompt(story, i) },
+          { role: 'assistant', content: story },
+        ],
+        { tokenize: false },
+      ) as string;
       ids.push(...tok.encode(text, { add_special_tokens: false }), EOS);
     }
   });
@@ -54,4 +62,6 @@ writeFileSync(join(out, 'train.bin'), Buffer.from(train.buffer));
 writeFileSync(join(out, 'valid.bin'), Buffer.from(valid.buffer));
 const prompts = promptsOf(validDocs);
 writeFileSync(join(out, 'prompts.json'), JSON.stringify(prompts, null, 0));
-console.log(JSON.stringify({ train_tokens: train.length, valid_tokens: valid.length, valid_stories: validDocs.length, prompts: prompts.length }));
+console.log(
+  JSON.stringify({ train_tokens: train.length, valid_tokens: valid.length, valid_stories: validDocs.length, prompts: prompts.length }),
+);

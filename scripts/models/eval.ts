@@ -35,7 +35,8 @@ const eos = new Set(target.info.eosIds);
 
 /** Held-out perplexity over the first `maxTokens` tokens of the validation stories, in 256-token windows. */
 async function perplexity(m: DecoderModel, ids: number[], window = 256): Promise<number> {
-  let nll = 0, count = 0;
+  let nll = 0,
+    count = 0;
   for (let s = 0; s + 1 < ids.length; s += window) {
     const chunk = ids.slice(s, s + window + 1);
     const logits = await m.forward(m.newCache(), chunk.slice(0, -1));
@@ -49,16 +50,29 @@ async function perplexity(m: DecoderModel, ids: number[], window = 256): Promise
 }
 
 async function acceptance() {
-  let proposed = 0, accepted = 0, rejections = 0, rounds = 0, produced = 0;
+  let proposed = 0,
+    accepted = 0,
+    rejections = 0,
+    rounds = 0,
+    produced = 0;
   const prompts = heldoutPrompts().slice(0, nPrompts);
   for (const prompt of prompts) {
-    const s = new StreamState(models, tok.encode(prompt), 'speculative', { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 }, eos, 512);
+    const s = new StreamState(
+      models,
+      tok.encode(prompt),
+      'speculative',
+      { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 },
+      eos,
+      512,
+    );
     let made = 0;
     while (made < newTokens) {
       const r = await s.step(K, newTokens - made);
       if (r.prefill) continue;
       if (r.proposed > 0) {
-        rounds++; proposed += r.proposed; accepted += r.accepted;
+        rounds++;
+        proposed += r.proposed;
+        accepted += r.accepted;
         if (r.accepted < r.proposed) rejections++;
       }
       made += r.tokens.length;
@@ -66,9 +80,18 @@ async function acceptance() {
     }
     produced += made;
   }
-  return { prompts: prompts.length, new_tokens_each: newTokens, k: K, rounds, proposed, accepted, rejections,
-    acceptance_rate: accepted / proposed, alpha: accepted / (accepted + rejections),
-    tokens_per_target_pass: produced / rounds };
+  return {
+    prompts: prompts.length,
+    new_tokens_each: newTokens,
+    k: K,
+    rounds,
+    proposed,
+    accepted,
+    rejections,
+    acceptance_rate: accepted / proposed,
+    alpha: accepted / (accepted + rejections),
+    tokens_per_target_pass: produced / rounds,
+  };
 }
 
 /**
@@ -91,32 +114,46 @@ async function costRatio(reps = 200) {
   };
   // draftsPerTarget drafts after each target step; the first 20 rounds warm ORT's allocator and are not counted.
   const pattern = async (draftsPerTarget: number) => {
-    const sum = [0, 0], n = [0, 0];
+    const sum = [0, 0],
+      n = [0, 0];
     for (let r = 0; r < reps + 20; r++) {
       const t = await step(0, r);
       let d = 0;
       for (let j = 0; j < draftsPerTarget; j++) d += await step(1, r + j);
       if (r < 20) continue;
-      sum[0]! += t; n[0]!++; sum[1]! += d; n[1]! += draftsPerTarget;
+      sum[0]! += t;
+      n[0]!++;
+      sum[1]! += d;
+      n[1]! += draftsPerTarget;
     }
-    const target_step_ms = sum[0]! / n[0]!, draft_step_ms = sum[1]! / n[1]!;
+    const target_step_ms = sum[0]! / n[0]!,
+      draft_step_ms = sum[1]! / n[1]!;
     return { target_step_ms, draft_step_ms, ratio: target_step_ms / draft_step_ms };
   };
   const inLoop = await pattern(K);
-  return { context: 128, reps, pattern: `one target step, then ${K} draft steps, as at k = ${K}`, ...inLoop,
-    alternating_1_to_1: await pattern(1), draft_warm_blocks: await pattern(16) };
+  return {
+    context: 128,
+    reps,
+    pattern: `one target step, then ${K} draft steps, as at k = ${K}`,
+    ...inLoop,
+    alternating_1_to_1: await pattern(1),
+    draft_warm_blocks: await pattern(16),
+  };
 }
 
 const valText = heldoutStories().slice(0, 60).join('\n');
 const valIds = tok.encode(valText).slice(0, 8192);
 const result = {
-  target: targetDir, draft: draftDir, threads,
+  target: targetDir,
+  draft: draftDir,
+  threads,
   heldout: { tokens: valIds.length, target_ppl: await perplexity(target, valIds), draft_ppl: await perplexity(draft, valIds) },
   acceptance: await acceptance(),
   cost: await costRatio(),
   bars: BARS,
 };
-const pass = result.acceptance.alpha >= BARS.alpha && result.cost.ratio >= BARS.costRatio && result.heldout.target_ppl < result.heldout.draft_ppl;
+const pass =
+  result.acceptance.alpha >= BARS.alpha && result.cost.ratio >= BARS.costRatio && result.heldout.target_ppl < result.heldout.draft_ppl;
 const report = JSON.stringify({ date: new Date().toISOString(), ...result, pass }, null, 2);
 console.log(report);
 const out = cli.output('docs/bench/models-eval.json');

@@ -8,8 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface Fixture {
-  prefill_ids: number[]; step_ids: number[]; prefill_logits: number[]; step_logits: number[];
-  vocab: number; layers: number; kv_heads: number; head_dim: number;
+  prefill_ids: number[];
+  step_ids: number[];
+  prefill_logits: number[];
+  step_logits: number[];
+  vocab: number;
+  layers: number;
+  kv_heads: number;
+  head_dim: number;
 }
 
 const [modelDir, fixturePath] = process.argv.slice(2);
@@ -34,8 +40,9 @@ function maxDiff(a: Float32Array, b: number[]): number {
 }
 
 const empty: Record<string, ort.Tensor> = {};
-for (let l = 0; l < fx.layers; l++) for (const kv of ['key', 'value'])
-  empty[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, fx.kv_heads, 0, fx.head_dim]);
+for (let l = 0; l < fx.layers; l++)
+  for (const kv of ['key', 'value'])
+    empty[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, fx.kv_heads, 0, fx.head_dim]);
 const pre = await run(fx.prefill_ids, empty, 0);
 const past: Record<string, ort.Tensor> = {};
 for (const [name, t] of Object.entries(pre)) if (name.startsWith('present.')) past[name.replace('present.', 'past_key_values.')] = t;

@@ -4,7 +4,15 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { EngineOptions } from '../engine/index.ts';
 import {
-  type Config, type ConfigKey, ConfigInputSchema, configShape, DEFAULT_DRAFT, DEFAULT_TARGET, envName, flagName, PACKAGE_ROOT,
+  type Config,
+  type ConfigKey,
+  ConfigInputSchema,
+  configShape,
+  DEFAULT_DRAFT,
+  DEFAULT_TARGET,
+  envName,
+  flagName,
+  PACKAGE_ROOT,
 } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -55,8 +63,10 @@ export function helpText(): string {
     const lines: string[] = [];
     let line = '';
     for (const word of text.split(' ')) {
-      if (line && indent.length + line.length + 1 + word.length > width) { lines.push(indent + line); line = word; }
-      else line = line ? `${line} ${word}` : word;
+      if (line && indent.length + line.length + 1 + word.length > width) {
+        lines.push(indent + line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
     }
     if (line) lines.push(indent + line);
     return lines;
@@ -95,10 +105,18 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   for (const key of KEYS) {
     const fromCli = values[flagName(key)];
     const fromEnv = env[envName(key)];
-    if (fromCli !== undefined) { raw[key] = fromCli; origin[key] = `--${flagName(key)}`; }
-    else if (fromEnv !== undefined && fromEnv !== '') { raw[key] = fromEnv; origin[key] = envName(key); }
+    if (fromCli !== undefined) {
+      raw[key] = fromCli;
+      origin[key] = `--${flagName(key)}`;
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      raw[key] = fromEnv;
+      origin[key] = envName(key);
+    }
   }
-  if (values['no-draft']) { raw['draft'] = 'none'; origin.draft = '--no-draft'; }
+  if (values['no-draft']) {
+    raw['draft'] = 'none';
+    origin.draft = '--no-draft';
+  }
 
   const parsed = ConfigInputSchema.safeParse(raw);
   if (!parsed.success) {
@@ -119,13 +137,16 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   };
   const target = locate(input.target, raw['target'] === undefined && input.target === DEFAULT_TARGET);
   const draftRaw = input.draft.trim();
-  const draft = draftRaw === '' || draftRaw.toLowerCase() === 'none'
-    ? null
-    : locate(draftRaw, raw['draft'] === undefined && draftRaw === DEFAULT_DRAFT);
+  const draft =
+    draftRaw === '' || draftRaw.toLowerCase() === 'none'
+      ? null
+      : locate(draftRaw, raw['draft'] === undefined && draftRaw === DEFAULT_DRAFT);
 
   const defaultMode = input.defaultMode ?? (draft ? 'speculative' : 'target');
   if (!draft && defaultMode !== 'target') {
-    throw new ConfigError(`${origin.defaultMode ?? '--default-mode'}: mode "${defaultMode}" needs a draft model, but the draft is disabled`);
+    throw new ConfigError(
+      `${origin.defaultMode ?? '--default-mode'}: mode "${defaultMode}" needs a draft model, but the draft is disabled`,
+    );
   }
   if (input.defaultK !== 'auto' && input.defaultK > input.maxK) {
     throw new ConfigError(`${origin.defaultK ?? '--default-k'}: ${input.defaultK} exceeds --max-k ${input.maxK}`);
@@ -160,8 +181,14 @@ export function configFrom(overrides: Partial<Record<ConfigKey, unknown>> = {}):
   const argv: string[] = [];
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) continue;
-    if (typeof value === 'boolean') { if (value) argv.push(`--${flagName(key)}`); continue; }
-    if (key === 'draft' && value === null) { argv.push('--no-draft'); continue; }
+    if (typeof value === 'boolean') {
+      if (value) argv.push(`--${flagName(key)}`);
+      continue;
+    }
+    if (key === 'draft' && value === null) {
+      argv.push('--no-draft');
+      continue;
+    }
     argv.push(`--${flagName(key)}=${String(value)}`);
   }
   const result = loadConfig(argv, {});

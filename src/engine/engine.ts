@@ -11,8 +11,17 @@ import { predict, route, stepCost, type LiveLoad } from './scheduler/router.ts';
 import { StreamStats } from './stream-stats.ts';
 import { StreamText } from './text/output.ts';
 import {
-  EngineError, type DoneEvent, type Engine, type EngineEvent, type EngineStats, type FinishReason, type GenerateRequest,
-  type Mode, type ModelInfo, type RouteDecision, type TokenSource,
+  EngineError,
+  type DoneEvent,
+  type Engine,
+  type EngineEvent,
+  type EngineStats,
+  type FinishReason,
+  type GenerateRequest,
+  type Mode,
+  type ModelInfo,
+  type RouteDecision,
+  type TokenSource,
 } from './types.ts';
 import type { StepResult } from './ipc/messages.ts';
 import { WorkerClient } from './worker-client.ts';
@@ -58,7 +67,10 @@ export class SpecEngine implements Engine {
     if (opts.draftPath) {
       const draftCodec = await PromptCodec.load(opts.draftPath, remote);
       if (!codec.sameVocabulary(draftCodec)) {
-        throw new EngineError('invalid_request', `draft ${opts.draftPath} does not share the target's vocabulary; speculative decoding needs identical token ids`);
+        throw new EngineError(
+          'invalid_request',
+          `draft ${opts.draftPath} does not share the target's vocabulary; speculative decoding needs identical token ids`,
+        );
       }
     }
     const client = await WorkerClient.start({
@@ -77,8 +89,12 @@ export class SpecEngine implements Engine {
 
   info(): ModelInfo {
     return {
-      target: { id: basename(this.opts.targetPath), path: this.opts.targetPath, contextLength: this.client.target.contextLength,
-        vocabSize: this.client.target.vocabSize },
+      target: {
+        id: basename(this.opts.targetPath),
+        path: this.opts.targetPath,
+        contextLength: this.client.target.contextLength,
+        vocabSize: this.client.target.vocabSize,
+      },
       draft: this.opts.draftPath ? { id: basename(this.opts.draftPath), path: this.opts.draftPath } : null,
     };
   }
@@ -108,8 +124,15 @@ export class SpecEngine implements Engine {
     const predictedItl = predict(mode, promptIds.length, this.costs, this.liveLoad(), clock.allowanceMs).itlMs;
     this.clocks.set(sid, clock);
     const seed = req.sampling.seed ?? randomSeed();
-    this.client.send({ type: 'open', sid, promptIds, mode, sampling: { ...req.sampling, seed }, ignoreEos: req.ignoreEos ?? false,
-      maxNew: this.maxNew(req, promptIds) });
+    this.client.send({
+      type: 'open',
+      sid,
+      promptIds,
+      mode,
+      sampling: { ...req.sampling, seed },
+      ignoreEos: req.ignoreEos ?? false,
+      maxNew: this.maxNew(req, promptIds),
+    });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
       yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode, seed, ...(decision ? { route: decision } : {}) };
@@ -135,10 +158,12 @@ export class SpecEngine implements Engine {
   route(req: Pick<GenerateRequest, 'latencyBudget'>, promptTokens: number): RouteDecision {
     const load = this.liveLoad();
     const modes: Mode[] = this.opts.draftPath ? ['target', 'speculative', 'draft'] : ['target'];
-    const predictions = Object.fromEntries(modes.map((m) => {
-      const p = predict(m, promptTokens, this.costs, load, req.latencyBudget?.itlMs);
-      return [m, { ...p, itlMs: p.itlMs * this.itlCorrection[m] }];
-    }));
+    const predictions = Object.fromEntries(
+      modes.map((m) => {
+        const p = predict(m, promptTokens, this.costs, load, req.latencyBudget?.itlMs);
+        return [m, { ...p, itlMs: p.itlMs * this.itlCorrection[m] }];
+      }),
+    );
     return route(req.latencyBudget ?? {}, predictions);
   }
 
@@ -158,7 +183,12 @@ export class SpecEngine implements Engine {
     const { running, queued } = this.admission.stats;
     const t1 = this.costs.target(1);
     return {
-      running, queued, maxRunning: this.opts.maxRunning, maxK: this.opts.maxK, prefillChunk: PREFILL_CHUNK, alpha: this.alphaPrior,
+      running,
+      queued,
+      maxRunning: this.opts.maxRunning,
+      maxK: this.opts.maxK,
+      prefillChunk: PREFILL_CHUNK,
+      alpha: this.alphaPrior,
       demand: [...this.clocks.values()].reduce((a, c) => a + c.demand(), 0),
       overheadMs: this.live.overheadMs,
       streamMs: this.live.streamMs || 100 * t1,
@@ -172,24 +202,40 @@ export class SpecEngine implements Engine {
     }
     const limit = Math.min(this.opts.maxPromptTokens, this.client.target.contextLength - 1);
     if (promptIds.length > limit) {
-      throw new EngineError('prompt_too_long', `the prompt has ${promptIds.length} tokens; the limit is ${limit} tokens`,
-        { promptTokens: promptIds.length, limit, contextLength: this.client.target.contextLength });
+      throw new EngineError('prompt_too_long', `the prompt has ${promptIds.length} tokens; the limit is ${limit} tokens`, {
+        promptTokens: promptIds.length,
+        limit,
+        contextLength: this.client.target.contextLength,
+      });
     }
   }
 
-  private async *decode(sid: number, req: GenerateRequest & { mode: Mode }, promptIds: number[], stats: StreamStats,
-    decision: RouteDecision | undefined, clock: StreamClock): AsyncGenerator<EngineEvent> {
+  private async *decode(
+    sid: number,
+    req: GenerateRequest & { mode: Mode },
+    promptIds: number[],
+    stats: StreamStats,
+    decision: RouteDecision | undefined,
+    clock: StreamClock,
+  ): AsyncGenerator<EngineEvent> {
     const text = new StreamText({ decode: this.codec.decode, stop: req.stop, promptIds });
     const maxNew = this.maxNew(req, promptIds);
     const acceptance = new Acceptance(this.alphaPrior);
-    let generated = 0, completion = '';
+    let generated = 0,
+      completion = '';
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
-      type: 'done', finishReason, promptTokens: promptIds.length, completionTokens: generated, text: completion,
-      timings: stats.timings(), speculative: stats.speculative(), mode: req.mode, ...(decision ? { route: decision } : {}),
+      type: 'done',
+      finishReason,
+      promptTokens: promptIds.length,
+      completionTokens: generated,
+      text: completion,
+      timings: stats.timings(),
+      speculative: stats.speculative(),
+      mode: req.mode,
+      ...(decision ? { route: decision } : {}),
       ...(error ? { error } : {}),
     });
-    const interrupted = (): FinishReason | null =>
-      req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null;
+    const interrupted = (): FinishReason | null => (req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null);
 
     // Every stream keeps two steps queued in the worker, requested before a result's text is processed and handed
     // over. The worker then never waits for a round trip through this thread (~0.3 ms a step), and a stream whose
@@ -239,14 +285,19 @@ export class SpecEngine implements Engine {
       generated += used;
       completion += out.text;
       if (used > 0 || out.text) {
-        const tokens = stats.stamp(ids.slice(0, used).map((id, i) => ({ id, text: out.perToken[i] ?? '', source: SOURCES[r!.sources[i]!]! })));
+        const tokens = stats.stamp(
+          ids.slice(0, used).map((id, i) => ({ id, text: out.perToken[i] ?? '', source: SOURCES[r!.sources[i]!]! })),
+        );
         yield { type: 'tokens', text: out.text, tokens };
       }
       let reason: FinishReason | null = out.stopped || r.eos ? 'stop' : generated >= maxNew ? 'length' : null;
       if (reason) {
         const tail = out.stopped ? '' : text.finish();
         if (text.stopped) reason = 'stop'; // the held-back tail itself completed a stop string
-        if (tail) { completion += tail; yield { type: 'tokens', text: tail, tokens: [] }; }
+        if (tail) {
+          completion += tail;
+          yield { type: 'tokens', text: tail, tokens: [] };
+        }
         if (stats.proposed > 0) this.alphaPrior += 0.1 * (acceptance.alpha - this.alphaPrior);
         return yield done(reason);
       }
@@ -275,10 +326,22 @@ export class SpecEngine implements Engine {
   private stepOrInterrupt(sid: number, k: number, deadline: number, signal?: AbortSignal): Promise<StepResult | null> {
     const signals = [this.shutdown.signal, ...(signal ? [signal] : [])];
     return new Promise((resolve, reject) => {
-      const onAbort = () => { cleanup(); resolve(null); };
+      const onAbort = () => {
+        cleanup();
+        resolve(null);
+      };
       const cleanup = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
       signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-      this.client.step(sid, k, deadline).then((r) => { cleanup(); resolve(r); }, (e) => { cleanup(); reject(e); });
+      this.client.step(sid, k, deadline).then(
+        (r) => {
+          cleanup();
+          resolve(r);
+        },
+        (e) => {
+          cleanup();
+          reject(e);
+        },
+      );
     });
   }
 

@@ -46,7 +46,8 @@ export class PromptCodec {
 
   encode(input: GenerateRequest['input']): number[] {
     if ('prompt' in input) return this.tokenizer.encode(input.prompt);
-    if (!this.hasChatTemplate) throw new EngineError('invalid_request', 'this model has no chat template: send `prompt` instead of `messages`');
+    if (!this.hasChatTemplate)
+      throw new EngineError('invalid_request', 'this model has no chat template: send `prompt` instead of `messages`');
     return this.encodeChat(input.messages);
   }
 
@@ -68,13 +69,17 @@ export class PromptCodec {
     // split() with a capture group alternates template text (even indices) and message numbers (odd).
     const parts = marked.split(new RegExp(`\u{E000}${nonce}:(\\d+)\u{E001}`, 'u'));
     const contentOf = (part: string) => messages[Number(part)]?.content;
-    const rebuilt = parts.map((p, i) => (i % 2 === 0 ? p : contentOf(p) ?? '\u{FFFD}')).join('');
+    const rebuilt = parts.map((p, i) => (i % 2 === 0 ? p : (contentOf(p) ?? '\u{FFFD}'))).join('');
     if (rebuilt !== rendered) {
       // The template rewrites content (filters such as trim or upper), so the placeholders cannot be mapped back.
       // Plain content is safe to tokenize whole; special-token text in it cannot be kept as text, so refuse it.
       if (messages.some((m) => this.specialTexts.some((t) => m.content.includes(t)))) {
-        throw new EngineError('invalid_request', "message content contains a special token's text, and this model's chat "
-          + 'template rewrites content, so it cannot be kept as plain text; remove it or send a raw `prompt`', { param: 'messages' });
+        throw new EngineError(
+          'invalid_request',
+          "message content contains a special token's text, and this model's chat " +
+            'template rewrites content, so it cannot be kept as plain text; remove it or send a raw `prompt`',
+          { param: 'messages' },
+        );
       }
       return this.tokenizer.encode(rendered, { add_special_tokens: false });
     }
@@ -96,7 +101,8 @@ export class PromptCodec {
     const a = this.tokenizer.get_vocab() as Map<string, number> | Record<string, number>;
     const b = other.tokenizer.get_vocab() as Map<string, number> | Record<string, number>;
     const entries = (v: Map<string, number> | Record<string, number>) => (v instanceof Map ? [...v.entries()] : Object.entries(v));
-    const ea = entries(a), mb = new Map(entries(b));
+    const ea = entries(a),
+      mb = new Map(entries(b));
     return ea.length === mb.size && ea.every(([tok, id]) => mb.get(tok) === id);
   }
 }

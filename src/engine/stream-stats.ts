@@ -18,7 +18,10 @@ export class StreamStats {
   kSum = 0;
   readonly acceptedPerPosition: number[] = [];
 
-  constructor(readonly t0: number, readonly queueMs: number) {}
+  constructor(
+    readonly t0: number,
+    readonly queueMs: number,
+  ) {}
 
   now(): number {
     return performance.now() - this.t0;
@@ -26,7 +29,10 @@ export class StreamStats {
 
   passes(draftMs: number, draftPasses: number, targetMs: number, targetTokens: number): void {
     const d = this.decode;
-    d.draftMs += draftMs; d.draftPasses += draftPasses; d.targetMs += targetMs; d.targetTokens += targetTokens;
+    d.draftMs += draftMs;
+    d.draftPasses += draftPasses;
+    d.targetMs += targetMs;
+    d.targetTokens += targetTokens;
     if (targetTokens > 0) d.targetPasses++;
   }
 
@@ -52,7 +58,14 @@ export class StreamStats {
   }
 
   timings(): Timings {
-    return { queueMs: this.queueMs, prefillMs: this.prefillMs, ttftMs: Math.max(0, this.ttftMs), itlMs: this.itlMs, e2eMs: this.now(), decode: { ...this.decode } };
+    return {
+      queueMs: this.queueMs,
+      prefillMs: this.prefillMs,
+      ttftMs: Math.max(0, this.ttftMs),
+      itlMs: this.itlMs,
+      e2eMs: this.now(),
+      decode: { ...this.decode },
+    };
   }
 
   speculative(): SpeculativeStats {

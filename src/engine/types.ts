@@ -138,16 +138,20 @@ export type EngineEvent = StartEvent | TokensEvent | DoneEvent;
 
 /** Errors the engine raises before a stream starts; the server maps `code` to a status in one table. */
 export type EngineErrorCode =
-  | 'prompt_too_long'      // prompt alone does not fit the context
-  | 'invalid_request'      // e.g. messages on a model without a chat template, draft mode without a draft
-  | 'overloaded'           // queue full, or queued longer than the queue timeout
-  | 'cancelled'            // the request's signal aborted while it was still queued (no stream was started)
+  | 'prompt_too_long' // prompt alone does not fit the context
+  | 'invalid_request' // e.g. messages on a model without a chat template, draft mode without a draft
+  | 'overloaded' // queue full, or queued longer than the queue timeout
+  | 'cancelled' // the request's signal aborted while it was still queued (no stream was started)
   | 'shutting_down'
   | 'not_ready'
   | 'internal';
 
 export class EngineError extends Error {
-  constructor(readonly code: EngineErrorCode, message: string, readonly details?: Record<string, unknown>) {
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
     super(message);
     this.name = 'EngineError';
   }

@@ -12,8 +12,12 @@ export class WorkerClient {
   private readonly pending = new Map<number, { resolve: (r: StepResult | null) => void; reject: (e: Error) => void }[]>();
   private dead: Error | null = null;
 
-  private constructor(private readonly worker: Worker, readonly target: DecoderInfo, readonly draft: DecoderInfo | null,
-    readonly calibration: Calibration) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly target: DecoderInfo,
+    readonly draft: DecoderInfo | null,
+    readonly calibration: Calibration,
+  ) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => this.fail(new Error(`model worker exited with code ${code}`)));

@@ -7,9 +7,17 @@ export function sleep(ms: number): Promise<void> {
 /** Resolves when `promise` settles or after `ms`, whichever comes first (never rejects). */
 export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); });
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
   try {
-    return await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => 'settled' as const,
+        () => 'settled' as const,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

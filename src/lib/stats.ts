@@ -53,7 +53,10 @@ export function percentileSorted(sorted: readonly number[], p: number): number {
 
 /** Exact nearest-rank percentile of unsorted values (sorts a copy); 0 for none. */
 export function percentile(values: readonly number[], p: number): number {
-  return percentileSorted([...values].sort((a, b) => a - b), p);
+  return percentileSorted(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 }
 
 /** mean / p50 / p95 / p99 / max of the values, exactly; all 0 when there are none. */
@@ -134,8 +137,15 @@ export class Dist {
   summary(): DistSummary {
     if (this.count === 0) return { count: 0, mean: 0, min: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 };
     return {
-      count: this.count, mean: round(this.h.mean / US_PER_MS), min: round(this.minMs),
-      p50: this.at(50), p90: this.at(90), p95: this.at(95), p99: this.at(99), p999: this.at(99.9), max: round(this.maxMs),
+      count: this.count,
+      mean: round(this.h.mean / US_PER_MS),
+      min: round(this.minMs),
+      p50: this.at(50),
+      p90: this.at(90),
+      p95: this.at(95),
+      p99: this.at(99),
+      p999: this.at(99.9),
+      max: round(this.maxMs),
     };
   }
 

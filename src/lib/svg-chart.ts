@@ -19,35 +19,35 @@ export interface Point {
 
 export type ChartSpec =
   | {
-    kind: 'line';
-    title: string;
-    xLabel: string;
-    yLabel: string;
-    /** 'percentile': x values are percentiles drawn on HdrHistogram's 1/(1−p) axis; 'log2': a log2 axis. */
-    x: 'linear' | 'log2' | 'percentile';
-    yLog?: boolean;
-    series: Series[];
-    /** Labels for x values (e.g. concurrency levels). */
-    xTicks?: number[];
-  }
+      kind: 'line';
+      title: string;
+      xLabel: string;
+      yLabel: string;
+      /** 'percentile': x values are percentiles drawn on HdrHistogram's 1/(1−p) axis; 'log2': a log2 axis. */
+      x: 'linear' | 'log2' | 'percentile';
+      yLog?: boolean;
+      series: Series[];
+      /** Labels for x values (e.g. concurrency levels). */
+      xTicks?: number[];
+    }
   | {
-    kind: 'bar';
-    title: string;
-    yLabel: string;
-    categories: string[];
-    series: { name: string; values: number[] }[];
-    yLog?: boolean;
-  }
+      kind: 'bar';
+      title: string;
+      yLabel: string;
+      categories: string[];
+      series: { name: string; values: number[] }[];
+      yLog?: boolean;
+    }
   | {
-    /** Points by series, each series' Pareto frontier drawn as a dashed line. */
-    kind: 'scatter';
-    title: string;
-    xLabel: string;
-    yLabel: string;
-    points: Point[];
-    width?: number;
-    height?: number;
-  };
+      /** Points by series, each series' Pareto frontier drawn as a dashed line. */
+      kind: 'scatter';
+      title: string;
+      xLabel: string;
+      yLabel: string;
+      points: Point[];
+      width?: number;
+      height?: number;
+    };
 
 export function renderChart(c: ChartSpec): string {
   return c.kind === 'line' ? lineChart(c) : c.kind === 'bar' ? barChart(c) : scatterChart(c);
@@ -95,21 +95,32 @@ function pctX(p: number): number {
   if (p >= 100) return PCT_MAX_X;
   return Math.min(PCT_MAX_X - 0.15, Math.log10(100 / (100 - p)));
 }
-const PCT_TICKS: [number, string][] = [[0, '0%'], [50, '50%'], [90, '90%'], [99, '99%'], [99.9, '99.9%'], [100, 'max']];
+const PCT_TICKS: [number, string][] = [
+  [0, '0%'],
+  [50, '50%'],
+  [90, '90%'],
+  [99, '99%'],
+  [99.9, '99.9%'],
+  [100, 'max'],
+];
 
 function frame(title: string, body: string, legend: { name: string; color: string }[], extraBottom = 0): string {
   const perRow = legend.some((l) => l.name.length > 20) ? 2 : 4;
-  const items = legend.map((l, i) => {
-    const col = i % perRow;
-    const row = Math.floor(i / perRow);
-    const x = M.left + col * (600 / perRow);
-    const y = H - 30 + extraBottom + row * 14;
-    return `<rect x="${x}" y="${y - 8}" width="10" height="10" fill="${l.color}"/><text x="${x + 14}" y="${y + 1}" class="lg">${esc(l.name.slice(0, 44))}</text>`;
-  }).join('');
+  const items = legend
+    .map((l, i) => {
+      const col = i % perRow;
+      const row = Math.floor(i / perRow);
+      const x = M.left + col * (600 / perRow);
+      const y = H - 30 + extraBottom + row * 14;
+      return `<rect x="${x}" y="${y - 8}" width="10" height="10" fill="${l.color}"/><text x="${x + 14}" y="${y + 1}" class="lg">${esc(l.name.slice(0, 44))}</text>`;
+    })
+    .join('');
   const extra = Math.max(0, Math.ceil(legend.length / perRow) - 1) * 14 + extraBottom;
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H + extra}" width="${W}" height="${H + extra}" role="img" aria-label="${esc(title)}">`
-    + `<style>.t{font:600 13px sans-serif}.ax{font:11px sans-serif;fill:#444}.lg{font:11px sans-serif;fill:#222}.g{stroke:#e5e7eb}</style>`
-    + `<rect width="100%" height="100%" fill="#fff"/><text x="${M.left}" y="20" class="t">${esc(title)}</text>${body}${items}</svg>`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H + extra}" width="${W}" height="${H + extra}" role="img" aria-label="${esc(title)}">` +
+    `<style>.t{font:600 13px sans-serif}.ax{font:11px sans-serif;fill:#444}.lg{font:11px sans-serif;fill:#222}.g{stroke:#e5e7eb}</style>` +
+    `<rect width="100%" height="100%" fill="#fff"/><text x="${M.left}" y="20" class="t">${esc(title)}</text>${body}${items}</svg>`
+  );
 }
 
 function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
@@ -140,12 +151,23 @@ function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
     Y = (y) => M.top + ph - (y / (top || 1)) * ph;
   }
   let body = '';
-  for (const t of yTicks) body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
-  const xTicks: [number, string][] = c.x === 'percentile' ? PCT_TICKS
-    : c.xTicks ? c.xTicks.map((v) => [v, fmt(v)])
-      : c.x === 'linear' ? niceTicks(Math.max(...xs), 6).filter((v) => v >= Math.min(...xs)).map((v) => [v, fmt(v)])
-        : [...new Set(xs)].sort((a, b) => a - b).filter((_, i, a) => a.length <= 12 || i % Math.ceil(a.length / 12) === 0).map((v) => [v, fmt(v)]);
-  for (const [v, label] of xTicks) body += `<line x1="${X(v)}" x2="${X(v)}" y1="${M.top}" y2="${M.top + ph}" class="g"/><text x="${X(v)}" y="${M.top + ph + 16}" text-anchor="middle" class="ax">${label}</text>`;
+  for (const t of yTicks)
+    body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
+  const xTicks: [number, string][] =
+    c.x === 'percentile'
+      ? PCT_TICKS
+      : c.xTicks
+        ? c.xTicks.map((v) => [v, fmt(v)])
+        : c.x === 'linear'
+          ? niceTicks(Math.max(...xs), 6)
+              .filter((v) => v >= Math.min(...xs))
+              .map((v) => [v, fmt(v)])
+          : [...new Set(xs)]
+              .sort((a, b) => a - b)
+              .filter((_, i, a) => a.length <= 12 || i % Math.ceil(a.length / 12) === 0)
+              .map((v) => [v, fmt(v)]);
+  for (const [v, label] of xTicks)
+    body += `<line x1="${X(v)}" x2="${X(v)}" y1="${M.top}" y2="${M.top + ph}" class="g"/><text x="${X(v)}" y="${M.top + ph + 16}" text-anchor="middle" class="ax">${label}</text>`;
   body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/><line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" stroke="#888"/>`;
   body += `<text x="${M.left + pw / 2}" y="${M.top + ph + 32}" text-anchor="middle" class="ax">${esc(c.xLabel)}</text>`;
   body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="ax">${esc(c.yLabel)}</text>`;
@@ -155,7 +177,8 @@ function lineChart(c: Extract<ChartSpec, { kind: 'line' }>): string {
     const pts = s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ');
     body += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`;
     if (s.points.length <= 40) {
-      for (const [x, y] of s.points) body += `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)}: ${fmt(x)} → ${fmt(y)}</title></circle>`;
+      for (const [x, y] of s.points)
+        body += `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)}: ${fmt(x)} → ${fmt(y)}</title></circle>`;
     }
   });
   return frame(c.title, body, legend);
@@ -179,7 +202,8 @@ function barChart(c: Extract<ChartSpec, { kind: 'bar' }>): string {
     Y = (y) => M.top + ph - (y / (top || 1)) * ph;
   }
   let body = '';
-  for (const t of yTicks) body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
+  for (const t of yTicks)
+    body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${Y(t)}" y2="${Y(t)}" class="g"/><text x="${M.left - 6}" y="${Y(t) + 4}" text-anchor="end" class="ax">${fmt(t)}</text>`;
   const groupW = pw / Math.max(1, c.categories.length);
   const barW = Math.max(2, (groupW * 0.8) / Math.max(1, c.series.length));
   c.categories.forEach((cat, ci) => {
@@ -197,7 +221,12 @@ function barChart(c: Extract<ChartSpec, { kind: 'bar' }>): string {
   });
   body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/>`;
   body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="ax">${esc(c.yLabel)}</text>`;
-  return frame(c.title, body, c.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! })), rotated ? 56 : 0);
+  return frame(
+    c.title,
+    body,
+    c.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! })),
+    rotated ? 56 : 0,
+  );
 }
 
 /** Points not dominated by another of their series: nothing both faster (lower x) and at least as good (higher y). */
@@ -212,8 +241,11 @@ const SCATTER_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
 function scatterChart(c: Extract<ChartSpec, { kind: 'scatter' }>): string {
   const { points } = c;
-  const W = c.width ?? 760, H = c.height ?? 460, m = { l: 70, r: 160, t: 40, b: 50 };
-  const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
+  const W = c.width ?? 760,
+    H = c.height ?? 460,
+    m = { l: 70, r: 160, t: 40, b: 50 };
+  const xs = points.map((p) => p.x),
+    ys = points.map((p) => p.y);
   const [x0, x1] = [0, Math.max(...xs) * 1.08];
   const pad = (Math.max(...ys) - Math.min(...ys)) * 0.1 || 0.1;
   const [y0, y1] = [Math.min(...ys) - pad, Math.max(...ys) + pad];
@@ -230,7 +262,8 @@ function scatterChart(c: Extract<ChartSpec, { kind: 'scatter' }>): string {
     `<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(c.yLabel)}</text>`,
   ];
   for (let i = 0; i <= 5; i++) {
-    const xv = x0 + ((x1 - x0) * i) / 5, yv = y0 + ((y1 - y0) * i) / 5;
+    const xv = x0 + ((x1 - x0) * i) / 5,
+      yv = y0 + ((y1 - y0) * i) / 5;
     out.push(`<text x="${X(xv)}" y="${H - m.b + 15}" text-anchor="middle">${xv.toFixed(xv < 10 ? 1 : 0)}</text>`);
     out.push(`<text x="${m.l - 6}" y="${Y(yv) + 4}" text-anchor="end">${yv.toFixed(2)}</text>`);
     out.push(`<line x1="${m.l}" y1="${Y(yv)}" x2="${W - m.r}" y2="${Y(yv)}" stroke="#eee"/>`);
@@ -238,12 +271,16 @@ function scatterChart(c: Extract<ChartSpec, { kind: 'scatter' }>): string {
   series.forEach((s, i) => {
     const color = SCATTER_COLORS[i % SCATTER_COLORS.length]!;
     const front = pareto(points.filter((p) => p.series === s));
-    out.push(`<polyline fill="none" stroke="${color}" stroke-dasharray="4 3" points="${front.map((p) => `${X(p.x)},${Y(p.y)}`).join(' ')}"/>`);
+    out.push(
+      `<polyline fill="none" stroke="${color}" stroke-dasharray="4 3" points="${front.map((p) => `${X(p.x)},${Y(p.y)}`).join(' ')}"/>`,
+    );
     for (const p of points.filter((q) => q.series === s)) {
       out.push(`<circle cx="${X(p.x)}" cy="${Y(p.y)}" r="4" fill="${color}"/>`);
       out.push(`<text x="${X(p.x) + 6}" y="${Y(p.y) - 5}" fill="${color}">${esc(p.label)}</text>`);
     }
-    out.push(`<circle cx="${W - m.r + 15}" cy="${m.t + 15 + i * 18}" r="4" fill="${color}"/><text x="${W - m.r + 24}" y="${m.t + 19 + i * 18}">${esc(s)}</text>`);
+    out.push(
+      `<circle cx="${W - m.r + 15}" cy="${m.t + 15 + i * 18}" r="4" fill="${color}"/><text x="${W - m.r + 24}" y="${m.t + 19 + i * 18}">${esc(s)}</text>`,
+    );
   });
   out.push(`<text x="${W - m.r + 10}" y="${m.t + 30 + series.length * 18}" fill="#555">dashed: Pareto frontier</text>`, '</svg>');
   return out.join('\n');

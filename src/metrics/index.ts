@@ -1,1 +1,9 @@
-export { createMetrics, E2E_BUCKETS_S, LATENCY_BUCKETS_S, type Metrics, type MetricsOptions, type QueueStats, type StreamObservation } from './metrics.ts';
+export {
+  createMetrics,
+  E2E_BUCKETS_S,
+  LATENCY_BUCKETS_S,
+  type Metrics,
+  type MetricsOptions,
+  type QueueStats,
+  type StreamObservation,
+} from './metrics.ts';

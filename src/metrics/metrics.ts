@@ -51,50 +51,90 @@ export function createMetrics(opts: MetricsOptions) {
   if (opts.processMetrics) collectDefaultMetrics({ register: registry });
 
   const ttft = new Histogram({
-    name: 'specd_time_to_first_token_seconds', help: 'Submission to first token handed to the transport.',
-    labelNames: ['mode'] as const, buckets: LATENCY_BUCKETS_S, registers,
+    name: 'specd_time_to_first_token_seconds',
+    help: 'Submission to first token handed to the transport.',
+    labelNames: ['mode'] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers,
   });
   const itl = new Histogram({
     name: 'specd_inter_token_latency_seconds',
     help: 'Gap before each token after the first, as the client saw it (tokens of one speculative step count ~0).',
-    labelNames: ['mode'] as const, buckets: LATENCY_BUCKETS_S, registers,
+    labelNames: ['mode'] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers,
   });
   const e2e = new Histogram({
-    name: 'specd_e2e_request_latency_seconds', help: 'Submission to the end of the stream.',
-    labelNames: ['mode'] as const, buckets: E2E_BUCKETS_S, registers,
+    name: 'specd_e2e_request_latency_seconds',
+    help: 'Submission to the end of the stream.',
+    labelNames: ['mode'] as const,
+    buckets: E2E_BUCKETS_S,
+    registers,
   });
   const queue = new Histogram({
-    name: 'specd_request_queue_time_seconds', help: 'Submission to admission.',
-    labelNames: ['mode'] as const, buckets: LATENCY_BUCKETS_S, registers,
+    name: 'specd_request_queue_time_seconds',
+    help: 'Submission to admission.',
+    labelNames: ['mode'] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers,
   });
-  const drafts = new Counter({ name: 'specd_spec_decode_num_drafts_total', help: 'Speculative rounds in which the draft proposed tokens.', registers });
+  const drafts = new Counter({
+    name: 'specd_spec_decode_num_drafts_total',
+    help: 'Speculative rounds in which the draft proposed tokens.',
+    registers,
+  });
   const draftTokens = new Counter({ name: 'specd_spec_decode_num_draft_tokens_total', help: 'Draft tokens proposed.', registers });
-  const acceptedTokens = new Counter({ name: 'specd_spec_decode_num_accepted_tokens_total', help: 'Draft tokens accepted by the target.', registers });
+  const acceptedTokens = new Counter({
+    name: 'specd_spec_decode_num_accepted_tokens_total',
+    help: 'Draft tokens accepted by the target.',
+    registers,
+  });
   const acceptedPerPos = new Counter({
-    name: 'specd_spec_decode_num_accepted_tokens_per_pos_total', help: 'Draft tokens accepted, by position in the draft (0 = first).',
-    labelNames: ['position'] as const, registers,
+    name: 'specd_spec_decode_num_accepted_tokens_per_pos_total',
+    help: 'Draft tokens accepted, by position in the draft (0 = first).',
+    labelNames: ['position'] as const,
+    registers,
   });
   const requests = new Counter({
-    name: 'specd_requests_total', help: 'Finished streams by mode and finish reason.', labelNames: ['mode', 'finish_reason'] as const, registers,
+    name: 'specd_requests_total',
+    help: 'Finished streams by mode and finish reason.',
+    labelNames: ['mode', 'finish_reason'] as const,
+    registers,
   });
   const generationTokens = new Counter({ name: 'specd_generation_tokens_total', help: 'Completion tokens generated.', registers });
   const promptTokens = new Counter({ name: 'specd_prompt_tokens_total', help: 'Prompt tokens of admitted streams.', registers });
   const errors = new Counter({
-    name: 'specd_request_errors_total', help: 'Requests refused or failed, by error code.', labelNames: ['code'] as const, registers,
+    name: 'specd_request_errors_total',
+    help: 'Requests refused or failed, by error code.',
+    labelNames: ['code'] as const,
+    registers,
   });
   const routes = new Counter({
-    name: 'specd_route_decisions_total', help: 'Modes chosen by the router for mode "auto" requests.', labelNames: ['mode'] as const, registers,
+    name: 'specd_route_decisions_total',
+    help: 'Modes chosen by the router for mode "auto" requests.',
+    labelNames: ['mode'] as const,
+    registers,
   });
   const budgetMissed = new Counter({
-    name: 'specd_budget_missed_total', help: 'mode "auto" requests whose latency budget no mode was predicted to meet.', registers,
+    name: 'specd_budget_missed_total',
+    help: 'mode "auto" requests whose latency budget no mode was predicted to meet.',
+    registers,
   });
   new Gauge({
-    name: 'specd_num_requests_running', help: 'Streams decoding now.', registers,
-    collect() { this.set(opts.stats().running); },
+    name: 'specd_num_requests_running',
+    help: 'Streams decoding now.',
+    registers,
+    collect() {
+      this.set(opts.stats().running);
+    },
   });
   new Gauge({
-    name: 'specd_num_requests_waiting', help: 'Streams waiting for a slot.', registers,
-    collect() { this.set(opts.stats().queued); },
+    name: 'specd_num_requests_waiting',
+    help: 'Streams waiting for a slot.',
+    registers,
+    collect() {
+      this.set(opts.stats().queued);
+    },
   });
 
   return {
@@ -113,7 +153,9 @@ export function createMetrics(opts: MetricsOptions) {
         drafts.inc(o.drafts);
         draftTokens.inc(o.proposed);
         acceptedTokens.inc(o.accepted);
-        o.acceptedPerPosition.forEach((n, position) => { if (n > 0) acceptedPerPos.inc({ position: String(position) }, n); });
+        o.acceptedPerPosition.forEach((n, position) => {
+          if (n > 0) acceptedPerPos.inc({ position: String(position) }, n);
+        });
       }
     },
     /** One routing decision, counted when the routed stream starts. */

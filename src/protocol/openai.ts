@@ -23,7 +23,11 @@ const UNSUPPORTED_COMMON: Unsupported[] = [
   { param: 'top_logprobs', isNoOp: (v) => nil(v) || v === 0, why: 'logprobs are not supported' },
   { param: 'presence_penalty', isNoOp: (v) => nil(v) || v === 0, why: 'presence_penalty is not supported; use repetition_penalty' },
   { param: 'frequency_penalty', isNoOp: (v) => nil(v) || v === 0, why: 'frequency_penalty is not supported; use repetition_penalty' },
-  { param: 'logit_bias', isNoOp: (v) => nil(v) || (typeof v === 'object' && Object.keys(v as object).length === 0), why: 'logit_bias is not supported' },
+  {
+    param: 'logit_bias',
+    isNoOp: (v) => nil(v) || (typeof v === 'object' && Object.keys(v as object).length === 0),
+    why: 'logit_bias is not supported',
+  },
 ];
 const UNSUPPORTED_COMPLETIONS: Unsupported[] = [
   ...UNSUPPORTED_COMMON,
@@ -56,39 +60,56 @@ function refuseUnsupported(list: Unsupported[]) {
 const StreamOptionsSchema = z.object({ include_usage: z.boolean().nullish() }).passthrough().nullish();
 
 export function completionBodySchema(l: Limits) {
-  return z.object({
-    model: z.string().nullish(),
-    prompt: z.union([promptSchema(l), z.array(promptSchema(l)).length(1, 'only one prompt per request is supported')], {
-      errorMap: (issue, ctx) => (issue.code === 'invalid_union'
-        ? { message: 'must be a non-empty string (token-id prompts are not supported)' }
-        : { message: ctx.defaultError }),
-    }),
-    stream: z.boolean().nullish(),
-    stream_options: StreamOptionsSchema,
-    ...samplingShape(l),
-  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_COMPLETIONS)).superRefine(checkBudget);
+  return z
+    .object({
+      model: z.string().nullish(),
+      prompt: z.union([promptSchema(l), z.array(promptSchema(l)).length(1, 'only one prompt per request is supported')], {
+        errorMap: (issue, ctx) =>
+          issue.code === 'invalid_union'
+            ? { message: 'must be a non-empty string (token-id prompts are not supported)' }
+            : { message: ctx.defaultError },
+      }),
+      stream: z.boolean().nullish(),
+      stream_options: StreamOptionsSchema,
+      ...samplingShape(l),
+    })
+    .passthrough()
+    .superRefine(refuseUnsupported(UNSUPPORTED_COMPLETIONS))
+    .superRefine(checkBudget);
 }
 
 const TextPartSchema = z.object({ type: z.literal('text'), text: z.string() });
 
 export function chatBodySchema(l: Limits) {
-  const content = z.union([
-    z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
-    z.array(TextPartSchema).transform((parts) => parts.map((p) => p.text).join(''))
-      .pipe(z.string().max(l.maxPromptChars, `its text parts must add up to at most ${l.maxPromptChars} characters`)),
-  ], { errorMap: () => ({ message: 'must be a string or an array of {"type": "text", "text": …} parts' }) });
+  const content = z.union(
+    [
+      z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
+      z
+        .array(TextPartSchema)
+        .transform((parts) => parts.map((p) => p.text).join(''))
+        .pipe(z.string().max(l.maxPromptChars, `its text parts must add up to at most ${l.maxPromptChars} characters`)),
+    ],
+    { errorMap: () => ({ message: 'must be a string or an array of {"type": "text", "text": …} parts' }) },
+  );
   const role = z.union([RoleSchema, z.literal('developer').transform(() => 'system' as const)], {
     errorMap: () => ({ message: 'must be one of system, user, assistant (or developer, read as system)' }),
   });
-  return z.object({
-    model: z.string().nullish(),
-    messages: z.array(z.object({ role, content })).min(1, 'must be a non-empty array').max(l.maxMessages, `at most ${l.maxMessages} messages`),
-    stream: z.boolean().nullish(),
-    stream_options: StreamOptionsSchema,
-    /** OpenAI's newer name for max_tokens; wins when both are given. */
-    max_completion_tokens: samplingShape(l).max_tokens,
-    ...samplingShape(l),
-  }).passthrough().superRefine(refuseUnsupported(UNSUPPORTED_CHAT)).superRefine(checkBudget);
+  return z
+    .object({
+      model: z.string().nullish(),
+      messages: z
+        .array(z.object({ role, content }))
+        .min(1, 'must be a non-empty array')
+        .max(l.maxMessages, `at most ${l.maxMessages} messages`),
+      stream: z.boolean().nullish(),
+      stream_options: StreamOptionsSchema,
+      /** OpenAI's newer name for max_tokens; wins when both are given. */
+      max_completion_tokens: samplingShape(l).max_tokens,
+      ...samplingShape(l),
+    })
+    .passthrough()
+    .superRefine(refuseUnsupported(UNSUPPORTED_CHAT))
+    .superRefine(checkBudget);
 }
 
 export type CompletionBody = z.infer<ReturnType<typeof completionBodySchema>>;

@@ -35,52 +35,77 @@ export const ModeSchema = z.enum(['speculative', 'target', 'draft']);
 export const RequestedModeSchema = z.enum(['speculative', 'target', 'draft', 'auto']);
 
 const budgetMs = z.number().positive('must be a positive number of milliseconds').max(600_000, 'must be ≤ 600000 ms');
-export const LatencyBudgetSchema = z.object({
-  ttft_ms: budgetMs.optional(),
-  /** Mean gap between tokens after the first. */
-  itl_ms: budgetMs.optional(),
-}, { invalid_type_error: 'must be an object {ttft_ms?, itl_ms?}' }).strict().refine((b) => b.ttft_ms !== undefined || b.itl_ms !== undefined, {
-  message: 'must set ttft_ms, itl_ms or both',
-});
+export const LatencyBudgetSchema = z
+  .object(
+    {
+      ttft_ms: budgetMs.optional(),
+      /** Mean gap between tokens after the first. */
+      itl_ms: budgetMs.optional(),
+    },
+    { invalid_type_error: 'must be an object {ttft_ms?, itl_ms?}' },
+  )
+  .strict()
+  .refine((b) => b.ttft_ms !== undefined || b.itl_ms !== undefined, {
+    message: 'must set ttft_ms, itl_ms or both',
+  });
 
 /** latency_budget only means something to the router: with an explicit mode it would be silently ignored. */
 export function checkBudget(v: { mode?: string | null; latency_budget?: unknown }, ctx: z.RefinementCtx): void {
   if (v.latency_budget != null && v.mode != null && v.mode !== 'auto') {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['latency_budget'], message: `needs mode "auto" (the request asks for mode "${v.mode}")` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['latency_budget'],
+      message: `needs mode "auto" (the request asks for mode "${v.mode}")`,
+    });
   }
 }
 export const RoleSchema = z.enum(['system', 'user', 'assistant']);
 
-const stopString = z.string().min(1, 'each stop sequence must be 1..64 characters')
+const stopString = z
+  .string()
+  .min(1, 'each stop sequence must be 1..64 characters')
   .max(MAX_STOP_LENGTH, 'each stop sequence must be 1..64 characters');
-const uint32 = z.number().int('must be an integer').min(0, 'must be ≥ 0').max(2 ** 32 - 1, 'must be ≤ 4294967295');
+const uint32 = z
+  .number()
+  .int('must be an integer')
+  .min(0, 'must be ≥ 0')
+  .max(2 ** 32 - 1, 'must be ≤ 4294967295');
 
 export function samplingShape(l: Limits) {
   return {
-    max_tokens: z.number().int('must be an integer').min(1, 'must be ≥ 1')
-      .max(l.maxCompletionTokens, `must be ≤ ${l.maxCompletionTokens} (this server's max completion tokens)`).nullish(),
+    max_tokens: z
+      .number()
+      .int('must be an integer')
+      .min(1, 'must be ≥ 1')
+      .max(l.maxCompletionTokens, `must be ≤ ${l.maxCompletionTokens} (this server's max completion tokens)`)
+      .nullish(),
     temperature: z.number().min(0, 'must be between 0 and 2').max(2, 'must be between 0 and 2').nullish(),
     top_p: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').nullish(),
     top_k: z.number().int('must be an integer').min(0, 'must be ≥ 0 (0 disables top-k)').nullish(),
     min_p: z.number().min(0, 'must be in [0, 1)').lt(1, 'must be in [0, 1)').nullish(),
     repetition_penalty: z.number().gt(0, 'must be in (0, 2]').max(2, 'must be in (0, 2]').nullish(),
     seed: uint32.nullish(),
-    stop: z.union([stopString, z.array(stopString).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`)], {
-      errorMap: () => ({ message: `must be a string or an array of up to ${MAX_STOP_SEQUENCES} strings of 1..${MAX_STOP_LENGTH} characters` }),
-    }).nullish(),
+    stop: z
+      .union([stopString, z.array(stopString).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`)], {
+        errorMap: () => ({
+          message: `must be a string or an array of up to ${MAX_STOP_SEQUENCES} strings of 1..${MAX_STOP_LENGTH} characters`,
+        }),
+      })
+      .nullish(),
     mode: RequestedModeSchema.nullish(),
     latency_budget: LatencyBudgetSchema.nullish(),
-    k: z.union([z.literal('auto'), z.number().int().min(0).max(l.maxK)], {
-      errorMap: () => ({ message: `must be "auto" or an integer from 0 to ${l.maxK}` }),
-    }).nullish(),
+    k: z
+      .union([z.literal('auto'), z.number().int().min(0).max(l.maxK)], {
+        errorMap: () => ({ message: `must be "auto" or an integer from 0 to ${l.maxK}` }),
+      })
+      .nullish(),
     /** vLLM's name: keep generating through end-of-sequence (fixed-length benchmarks). */
     ignore_eos: z.boolean().nullish(),
   };
 }
 
 export function promptSchema(l: Limits) {
-  return z.string().min(1, 'must be a non-empty string')
-    .max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`);
+  return z.string().min(1, 'must be a non-empty string').max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`);
 }
 
 export function messageSchema(l: Limits) {
@@ -130,8 +155,11 @@ export function describeIssue(error: z.ZodError, input: unknown): ParamProblem {
   }
   const given = valueAt(input, issue.path);
   const quoted = given === undefined ? '' : ` (got ${previewValue(given)})`;
-  const message = issue.code === 'invalid_type' && issue.received === 'undefined'
-    ? `Missing required parameter '${param}'`
-    : param ? `Invalid '${param}': ${issue.message}${quoted}` : `Invalid request: ${issue.message}`;
+  const message =
+    issue.code === 'invalid_type' && issue.received === 'undefined'
+      ? `Missing required parameter '${param}'`
+      : param
+        ? `Invalid '${param}': ${issue.message}${quoted}`
+        : `Invalid request: ${issue.message}`;
   return { code, param, message };
 }

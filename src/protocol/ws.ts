@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import {
-  checkBudget, type Limits, MAX_ID_LENGTH, messagesSchema, ModeSchema, promptSchema, samplingShape,
-} from './params.ts';
+import { checkBudget, type Limits, MAX_ID_LENGTH, messagesSchema, ModeSchema, promptSchema, samplingShape } from './params.ts';
 import { FinishReasonSchema, RouteSchema, SpeculativeSchema, TimingsSchema, TokenSourceSchema, UsageSchema } from './stats.ts';
 
 /**
@@ -9,19 +7,23 @@ import { FinishReasonSchema, RouteSchema, SpeculativeSchema, TimingsSchema, Toke
  * These schemas are its single definition (docs/protocol.md describes them; a test keeps the two in step).
  */
 
-export const StreamIdSchema = z.string().min(1, 'must be a non-empty string')
+export const StreamIdSchema = z
+  .string()
+  .min(1, 'must be a non-empty string')
   .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`);
 
 // ── client → server ──────────────────────────────────────────────────────────────────────────────────────────
 
 export function generateFrameSchema(l: Limits) {
-  return z.object({
-    type: z.literal('generate'),
-    id: StreamIdSchema,
-    prompt: promptSchema(l).optional(),
-    messages: messagesSchema(l).optional(),
-    ...samplingShape(l),
-  }).strict();
+  return z
+    .object({
+      type: z.literal('generate'),
+      id: StreamIdSchema,
+      prompt: promptSchema(l).optional(),
+      messages: messagesSchema(l).optional(),
+      ...samplingShape(l),
+    })
+    .strict();
 }
 
 export const CancelFrameSchema = z.object({ type: z.literal('cancel'), id: StreamIdSchema }).strict();

@@ -32,7 +32,9 @@ export class ConnectionCap {
     server.on('connection', (socket: Socket) => {
       this.open++;
       if (this.open > this.limit) this.overLimit.add(socket);
-      socket.once('close', () => { this.open--; });
+      socket.once('close', () => {
+        this.open--;
+      });
     });
   }
 
@@ -77,10 +79,5 @@ export function refuseRequest(req: IncomingMessage, res: ServerResponse, e: ApiE
 
 export function refuseUpgradeSocket(socket: Duplex, e: ApiError): void {
   const { status, headers, body } = rawRefusal(e);
-  socket.end([
-    `HTTP/1.1 ${status} ${e.code}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-    '',
-    body,
-  ].join('\r\n'));
+  socket.end([`HTTP/1.1 ${status} ${e.code}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n'));
 }

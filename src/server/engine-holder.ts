@@ -1,6 +1,4 @@
-import {
-  type Engine, EngineError, type EngineEvent, type EngineStats, type GenerateRequest, type ModelInfo,
-} from '../engine/index.ts';
+import { type Engine, EngineError, type EngineEvent, type EngineStats, type GenerateRequest, type ModelInfo } from '../engine/index.ts';
 
 /**
  * An Engine that forwards to the real one once it has loaded, so the server can listen (and answer /health, and
@@ -21,7 +19,10 @@ export class EngineHolder implements Engine {
 
   /** Hands over the loaded engine (closing it instead when the server already shut down). */
   async set(engine: Engine): Promise<void> {
-    if (this.closed) { await engine.close(); return; }
+    if (this.closed) {
+      await engine.close();
+      return;
+    }
     this.inner = engine;
   }
 

@@ -8,15 +8,15 @@ import type { ErrorEnvelope, ErrorFrame, ParamProblem } from '../protocol/index.
  */
 export type ErrorCode =
   | EngineErrorCode
-  | 'invalid_json'          // body / frame is not JSON
-  | 'invalid_frame'         // WebSocket: binary frame, not an object, unknown or missing `type`
+  | 'invalid_json' // body / frame is not JSON
+  | 'invalid_frame' // WebSocket: binary frame, not an object, unknown or missing `type`
   | 'unsupported_parameter' // a known OpenAI parameter specd does not implement
-  | 'duplicate_id'          // WebSocket: a generate id already in flight on this socket
-  | 'unauthorized'          // API key missing or wrong
-  | 'too_large'             // body / frame over the size limit
-  | 'too_many_streams'      // WebSocket: the socket already has wsMaxStreams generations in flight
-  | 'too_many_connections'  // the server already holds maxConnections connections
-  | 'not_found';            // no such route
+  | 'duplicate_id' // WebSocket: a generate id already in flight on this socket
+  | 'unauthorized' // API key missing or wrong
+  | 'too_large' // body / frame over the size limit
+  | 'too_many_streams' // WebSocket: the socket already has wsMaxStreams generations in flight
+  | 'too_many_connections' // the server already holds maxConnections connections
+  | 'not_found'; // no such route
 
 interface ErrorSpec {
   status: number;
@@ -123,8 +123,7 @@ export function toApiError(e: unknown, inputParam: 'prompt' | 'messages' | null 
     let message = e.message;
     const { promptTokens, limit } = details as { promptTokens?: unknown; limit?: unknown };
     if (code === 'prompt_too_long' && typeof promptTokens === 'number' && typeof limit === 'number') {
-      message = `The prompt is ${promptTokens} tokens long, over this server's limit of ${limit} prompt tokens. `
-        + 'Shorten the prompt.';
+      message = `The prompt is ${promptTokens} tokens long, over this server's limit of ${limit} prompt tokens. ` + 'Shorten the prompt.';
     }
     const { param: _drop, ...rest } = details;
     return new ApiError(code, message, param, Object.keys(rest).length > 0 ? rest : undefined);
@@ -138,6 +137,10 @@ export function tooLarge(limit: number): ApiError {
 }
 
 export function tooManyConnections(limit: number): ApiError {
-  return new ApiError('too_many_connections', `The server already holds ${limit} connections (its limit); retry shortly or on another instance.`,
-    null, { limit });
+  return new ApiError(
+    'too_many_connections',
+    `The server already holds ${limit} connections (its limit); retry shortly or on another instance.`,
+    null,
+    { limit },
+  );
 }

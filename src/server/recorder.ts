@@ -36,7 +36,11 @@ export interface StreamMeta {
   created: number;
 }
 
-export function toRecord(meta: StreamMeta, start: { mode: Mode; seed: number | null; model: string | null }, done: DoneEvent): StreamRecord {
+export function toRecord(
+  meta: StreamMeta,
+  start: { mode: Mode; seed: number | null; model: string | null },
+  done: DoneEvent,
+): StreamRecord {
   return {
     id: meta.id,
     ...(meta.clientId !== undefined ? { client_id: meta.clientId } : {}),

@@ -1,4 +1,10 @@
-import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions as ServerOptionsHttp } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerOptions as ServerOptionsHttp,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -44,26 +50,27 @@ export function createServer(deps: ServerDeps, options: ServerOptions = {}): Spe
   const http = createAdaptorServer({
     fetch: app.fetch,
     // The connection cap answers before Hono sees the request: a full server should spend nothing on it.
-    createServer: ((options: ServerOptionsHttp, listener: RequestListener) => createHttpServer(options, (req, res) => {
-      if (ctx.connections.over(req.socket)) {
-        // Over the cap: refused, or (ops routes) answered; either way the connection is not kept alive.
-        res.shouldKeepAlive = false;
-        if (ctx.connections.refuses(req.socket, req.url)) {
-          ctx.metrics.countError('too_many_connections');
-          refuseRequest(req, res, tooManyConnections(ctx.connections.limit));
+    createServer: ((options: ServerOptionsHttp, listener: RequestListener) =>
+      createHttpServer(options, (req, res) => {
+        if (ctx.connections.over(req.socket)) {
+          // Over the cap: refused, or (ops routes) answered; either way the connection is not kept alive.
+          res.shouldKeepAlive = false;
+          if (ctx.connections.refuses(req.socket, req.url)) {
+            ctx.metrics.countError('too_many_connections');
+            refuseRequest(req, res, tooManyConnections(ctx.connections.limit));
+            return;
+          }
+        }
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (declared > ctx.config.maxBodyBytes && req.url?.startsWith('/v1/') && authorised(req)) {
+          // Refused on the declared length, before a byte is read; a body within DRAIN_LIMIT is drained so that
+          // the client can read the 413 (nginx's lingering close, in effect) and reuse the connection.
+          ctx.metrics.countError('too_large');
+          refuseRequest(req, res, tooLarge(ctx.config.maxBodyBytes), declared <= DRAIN_LIMIT_BYTES);
           return;
         }
-      }
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > ctx.config.maxBodyBytes && req.url?.startsWith('/v1/') && authorised(req)) {
-        // Refused on the declared length, before a byte is read; a body within DRAIN_LIMIT is drained so that
-        // the client can read the 413 (nginx's lingering close, in effect) and reuse the connection.
-        ctx.metrics.countError('too_large');
-        refuseRequest(req, res, tooLarge(ctx.config.maxBodyBytes), declared <= DRAIN_LIMIT_BYTES);
-        return;
-      }
-      listener(req, res);
-    })) as typeof createHttpServer,
+        listener(req, res);
+      })) as typeof createHttpServer,
   }) as Server;
   ctx.connections.attach(http);
   const ws = attachWebSocket(http, ctx);
@@ -71,7 +78,9 @@ export function createServer(deps: ServerDeps, options: ServerOptions = {}): Spe
   let responding = 0; // HTTP responses not yet finished
   http.on('request', (_req, res) => {
     responding++;
-    res.once('close', () => { responding--; });
+    res.once('close', () => {
+      responding--;
+    });
   });
 
   const shutdown = async (graceMs: number): Promise<void> => {

@@ -50,7 +50,9 @@ export class StreamRunner {
     let text = '';
     let firstTokenMs = -1;
     let finished!: () => void;
-    const running = new Promise<void>((resolve) => { finished = resolve; });
+    const running = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
     this.active.add(running);
     try {
       try {
@@ -58,8 +60,7 @@ export class StreamRunner {
           if (ev.type === 'start') {
             start = ev;
             if (ev.route) this.deps.metrics.observeRoute(ev.route.mode, ev.route.budgetMissed);
-          }
-          else if (ev.type === 'tokens') {
+          } else if (ev.type === 'tokens') {
             tokens += ev.tokens.length;
             text += ev.text;
             if (firstTokenMs < 0 && ev.tokens.length > 0) firstTokenMs = ev.tokens[0]!.tMs;
@@ -121,8 +122,15 @@ export class StreamRunner {
     });
     if (done.finishReason === 'error') this.deps.metrics.countError(done.error?.code ?? 'internal');
     let model: string | null = null;
-    try { model = this.modelFor(mode); } catch { /* engine not loaded: cannot happen after a start */ }
+    try {
+      model = this.modelFor(mode);
+    } catch {
+      /* engine not loaded: cannot happen after a start */
+    }
     this.deps.recorder.add(toRecord(meta, { mode, seed: start?.seed ?? null, model }, done));
-    this.deps.logger.debug({ id: meta.id, finish: done.finishReason, tokens: done.completionTokens, e2eMs: done.timings.e2eMs }, 'stream done');
+    this.deps.logger.debug(
+      { id: meta.id, finish: done.finishReason, tokens: done.completionTokens, e2eMs: done.timings.e2eMs },
+      'stream done',
+    );
   }
 }

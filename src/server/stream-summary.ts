@@ -62,9 +62,23 @@ export function cancelledBeforeStart(elapsedMs: number): DoneEvent {
     promptTokens: 0,
     completionTokens: 0,
     text: '',
-    timings: { queueMs: elapsedMs, prefillMs: 0, ttftMs: 0, itlMs: [], e2eMs: elapsedMs, decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 } },
+    timings: {
+      queueMs: elapsedMs,
+      prefillMs: 0,
+      ttftMs: 0,
+      itlMs: [],
+      e2eMs: elapsedMs,
+      decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 },
+    },
     speculative: {
-      drafts: 0, proposed: 0, accepted: 0, acceptanceRate: null, meanAcceptedLength: null, meanK: null, rejections: 0, acceptedPerPosition: [],
+      drafts: 0,
+      proposed: 0,
+      accepted: 0,
+      acceptanceRate: null,
+      meanAcceptedLength: null,
+      meanK: null,
+      rejections: 0,
+      acceptedPerPosition: [],
     },
   };
 }

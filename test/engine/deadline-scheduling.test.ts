@@ -9,7 +9,14 @@ import { createEngine, type DoneEvent, type GenerateRequest, type SpecEngine } f
 import { describeWithModels, engineOptions, GREEDY, PROMPTS } from '../helpers/models.ts';
 
 const req = (over: Partial<GenerateRequest>): GenerateRequest => ({
-  input: { prompt: PROMPTS[0]! }, maxTokens: 16, sampling: GREEDY, stop: [], mode: 'target', k: 'auto', ignoreEos: true, ...over,
+  input: { prompt: PROMPTS[0]! },
+  maxTokens: 16,
+  sampling: GREEDY,
+  stop: [],
+  mode: 'target',
+  k: 'auto',
+  ignoreEos: true,
+  ...over,
 });
 
 describeWithModels('deadline scheduling', () => {
@@ -29,7 +36,9 @@ describeWithModels('deadline scheduling', () => {
     });
     while (background.some((t) => t.length < 3)) await new Promise((r) => setTimeout(r, 5)); // all three decoding
 
-    let from = 0, budgeted = 0, done: DoneEvent | undefined;
+    let from = 0,
+      budgeted = 0,
+      done: DoneEvent | undefined;
     for await (const ev of engine.generate(req({ mode: 'auto', latencyBudget: { itlMs: 30 }, maxTokens: 40 }))) {
       if (ev.type === 'start') from = performance.now();
       if (ev.type === 'tokens') budgeted += ev.tokens.length;

@@ -8,7 +8,9 @@ describe('worker inbox order', () => {
   it('takes opens and closes first in arrival order, then the earliest deadline', () => {
     const inbox: ToWorker[] = [step(1, 30), step(2, 10), { type: 'close', sid: 3 }, step(1, 40), step(4, 20)];
     inbox.push({ type: 'close', sid: 5 });
-    const order = Array.from({ length: 6 }, () => takeNext(inbox)).map((m) => `${m.type}${m.sid}${m.type === 'step' ? `@${m.deadline}` : ''}`);
+    const order = Array.from({ length: 6 }, () => takeNext(inbox)).map(
+      (m) => `${m.type}${m.sid}${m.type === 'step' ? `@${m.deadline}` : ''}`,
+    );
     expect(order).toEqual(['close3', 'close5', 'step2@10', 'step4@20', 'step1@30', 'step1@40']);
     expect(inbox).toHaveLength(0);
   });
@@ -21,7 +23,8 @@ describe('worker inbox order', () => {
 
 describe('stream clocks', () => {
   it('a tight allowance gets earlier deadlines: it is stepped several times per step of a relaxed stream', () => {
-    const tight = new StreamClock(2, 1, 1), relaxed = new StreamClock(50, 3, 1);
+    const tight = new StreamClock(2, 1, 1),
+      relaxed = new StreamClock(50, 3, 1);
     const inbox: ToWorker[] = [];
     for (let i = 0; i < 10; i++) inbox.push(step(1, tight.nextDeadline(1)));
     for (let i = 0; i < 2; i++) inbox.push(step(2, relaxed.nextDeadline(1)));
@@ -30,14 +33,18 @@ describe('stream clocks', () => {
   });
 
   it('charges a step that makes several tokens for all of them', () => {
-    const a = new StreamClock(10, 1, 1), b = new StreamClock(10, 1, 1);
-    const d1 = a.nextDeadline(1), d3 = b.nextDeadline(3);
+    const a = new StreamClock(10, 1, 1),
+      b = new StreamClock(10, 1, 1);
+    const d1 = a.nextDeadline(1),
+      d3 = b.nextDeadline(3);
     expect(d3 - d1).toBeGreaterThan(19);
   });
 
   it('corrects the clock to the tokens a step made, not the tokens it was charged for', () => {
-    const a = new StreamClock(10, 1, 1), b = new StreamClock(10, 1, 1);
-    a.nextDeadline(4); b.nextDeadline(4);
+    const a = new StreamClock(10, 1, 1),
+      b = new StreamClock(10, 1, 1);
+    a.nextDeadline(4);
+    b.nextDeadline(4);
     a.observe(1, 1); // made 1 of the 4 charged: 30 ms back
     b.observe(1, 4);
     expect(b.nextDeadline(1) - a.nextDeadline(1)).toBeCloseTo(30, 0);

@@ -4,12 +4,25 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, EngineError, type DoneEvent, type EngineEvent, type GenerateRequest, type SpecEngine } from '../../src/engine/index.ts';
+import {
+  createEngine,
+  EngineError,
+  type DoneEvent,
+  type EngineEvent,
+  type GenerateRequest,
+  type SpecEngine,
+} from '../../src/engine/index.ts';
 import { sequentialGenerations } from '../../scripts/bench/memory.ts';
 import { describeWithModels, engineOptions, GREEDY, PROMPTS } from '../helpers/models.ts';
 
 const req = (over: Partial<GenerateRequest> = {}): GenerateRequest => ({
-  input: { prompt: PROMPTS[0]! }, maxTokens: 16, sampling: GREEDY, stop: [], mode: 'speculative', k: 'auto', ...over,
+  input: { prompt: PROMPTS[0]! },
+  maxTokens: 16,
+  sampling: GREEDY,
+  stop: [],
+  mode: 'speculative',
+  k: 'auto',
+  ...over,
 });
 
 async function collect(it: AsyncIterable<EngineEvent>): Promise<EngineEvent[]> {
@@ -54,7 +67,8 @@ describeWithModels('engine runtime', () => {
 
   it("one stream's long prompt does not freeze another stream's tokens", async () => {
     const gaps: number[] = [];
-    let bStarted = false, bFirst = 0;
+    let bStarted = false,
+      bFirst = 0;
     let last = performance.now();
     const b = (async () => {
       await new Promise((r) => setTimeout(r, 30));

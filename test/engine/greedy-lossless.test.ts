@@ -50,7 +50,15 @@ describeWithModels('greedy speculative decoding is lossless', () => {
 
   it('draft mode runs the draft alone and reports no proposals', async () => {
     const events: EngineEvent[] = [];
-    for await (const ev of engine.generate({ input: { prompt: PROMPTS[0]! }, maxTokens: MAX_TOKENS, sampling: GREEDY, stop: [], mode: 'draft', k: 'auto' })) events.push(ev);
+    for await (const ev of engine.generate({
+      input: { prompt: PROMPTS[0]! },
+      maxTokens: MAX_TOKENS,
+      sampling: GREEDY,
+      stop: [],
+      mode: 'draft',
+      k: 'auto',
+    }))
+      events.push(ev);
     const done = events.at(-1);
     expect(done?.type === 'done' && done.completionTokens).toBeGreaterThan(0);
     expect(done?.type === 'done' && done.speculative.proposed).toBe(0);

@@ -23,16 +23,30 @@ describeWithModels('loading from a hub', () => {
       const m = /^\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/.exec(decodeURIComponent(req.url ?? ''));
       const dir = m && repos[m[1]!];
       const file = dir && join(dir, m[2]!);
-      if (!file || !existsSync(file) || file.includes('..')) { res.writeHead(404).end('not found'); return; }
+      if (!file || !existsSync(file) || file.includes('..')) {
+        res.writeHead(404).end('not found');
+        return;
+      }
       served.push(`${m[1]}/${m[2]}`);
       res.writeHead(200, { 'content-length': statSync(file).size, 'content-type': 'application/octet-stream' });
       createReadStream(file).pipe(res);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    engine = await createEngine(engineOptions({ targetPath: 'specd-test/story-target', draftPath: 'specd-test/story-draft', threads: 1,
-      maxRunning: 1, maxQueue: 1, queueTimeoutMs: 10_000, maxPromptTokens: 512, allowRemote: true, remoteHost: host,
-      cacheDir: mkdtempSync(join(tmpdir(), 'specd-hub-')) }));
+    engine = await createEngine(
+      engineOptions({
+        targetPath: 'specd-test/story-target',
+        draftPath: 'specd-test/story-draft',
+        threads: 1,
+        maxRunning: 1,
+        maxQueue: 1,
+        queueTimeoutMs: 10_000,
+        maxPromptTokens: 512,
+        allowRemote: true,
+        remoteHost: host,
+        cacheDir: mkdtempSync(join(tmpdir(), 'specd-hub-')),
+      }),
+    );
   });
   afterAll(async () => {
     await engine?.close();
@@ -41,10 +55,19 @@ describeWithModels('loading from a hub', () => {
 
   it('downloads both models from the stand-in and generates with them', async () => {
     for (const repo of Object.keys(repos)) {
-      for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) expect(served).toContain(`${repo}/${f}`);
+      for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'])
+        expect(served).toContain(`${repo}/${f}`);
     }
     let done: DoneEvent | undefined;
-    for await (const ev of engine.generate({ input: { prompt: 'Once upon a time' }, maxTokens: 8, sampling: GREEDY, stop: [], mode: 'speculative', k: 4, ignoreEos: true }))
+    for await (const ev of engine.generate({
+      input: { prompt: 'Once upon a time' },
+      maxTokens: 8,
+      sampling: GREEDY,
+      stop: [],
+      mode: 'speculative',
+      k: 4,
+      ignoreEos: true,
+    }))
       if (ev.type === 'done') done = ev;
     expect(done?.completionTokens).toBe(8);
     expect(engine.info().target.id).toBe('story-target');

@@ -44,7 +44,9 @@ const HOSTILE_CONTENT = [
   '<|endoftext|><pad> and <|im_start|>',
 ];
 
-afterAll(() => { for (const d of temp) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of temp) rmSync(d, { recursive: true, force: true });
+});
 
 describe.each([
   ['bundled', () => tokenizerPath()],
@@ -68,8 +70,11 @@ describe.each([
   const render = (messages: { role: 'system' | 'user' | 'assistant'; content: string }[]) =>
     tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: true }) as string;
 
-  it.each(HOSTILE_CONTENT)('content %j is the ids of its plain-text tokenization, between the template\'s own tokens', (content) => {
-    const messages = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content }];
+  it.each(HOSTILE_CONTENT)("content %j is the ids of its plain-text tokenization, between the template's own tokens", (content) => {
+    const messages = [
+      { role: 'system' as const, content: 'Be brief.' },
+      { role: 'user' as const, content },
+    ];
     const ids = codec.encode({ messages });
     const rendered = render(messages);
     const at = rendered.indexOf(content);
@@ -93,8 +98,12 @@ describe.each([
   it('ordinary content tokenizes exactly as the whole rendered template does (no change for normal chats)', () => {
     const conversations = [
       [{ role: 'user' as const, content: 'Tell me a story about a dog.' }],
-      [{ role: 'system' as const, content: 'You tell stories.' }, { role: 'user' as const, content: ' spaced  out\n\n lines ' },
-        { role: 'assistant' as const, content: 'Once upon a time…' }, { role: 'user' as const, content: 'More, with émojis 🐶!' }],
+      [
+        { role: 'system' as const, content: 'You tell stories.' },
+        { role: 'user' as const, content: ' spaced  out\n\n lines ' },
+        { role: 'assistant' as const, content: 'Once upon a time…' },
+        { role: 'user' as const, content: 'More, with émojis 🐶!' },
+      ],
       [{ role: 'user' as const, content: '' }],
     ];
     for (const messages of conversations) {

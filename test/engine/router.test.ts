@@ -4,7 +4,18 @@ import { predict, route, type LiveLoad } from '../../src/engine/scheduler/router
 
 // Costs shaped like the bundled pair: a 4 ms target pass (+0.3 ms per extra token), a 0.4 ms draft pass.
 const costs = new StepCosts({ draftMs: 0.4, targetMs: [0, ...Array.from({ length: 9 }, (_, i) => 4 + 0.3 * i)] });
-const idle: LiveLoad = { running: 0, queued: 0, maxRunning: 4, demand: 0, overheadMs: 0, streamMs: 400, prefillMsPerToken: 0.5, alpha: 0.8, maxK: 8, prefillChunk: 64 };
+const idle: LiveLoad = {
+  running: 0,
+  queued: 0,
+  maxRunning: 4,
+  demand: 0,
+  overheadMs: 0,
+  streamMs: 400,
+  prefillMsPerToken: 0.5,
+  alpha: 0.8,
+  maxK: 8,
+  prefillChunk: 64,
+};
 const P = (ttftMs: number, itlMs: number) => ({ ttftMs, itlMs });
 
 describe('router decision table', () => {

@@ -19,11 +19,13 @@ const PROMPT = 'One day, a little girl named';
 /** Two-sample chi-square homogeneity over categories; rare categories (< minCount combined) are pooled. */
 export function homogeneity(a: Map<string, number>, b: Map<string, number>, minCount = 10): { stat: number; df: number; p: number } {
   const keys = new Set([...a.keys(), ...b.keys()]);
-  const na = [...a.values()].reduce((x, y) => x + y, 0), nb = [...b.values()].reduce((x, y) => x + y, 0);
+  const na = [...a.values()].reduce((x, y) => x + y, 0),
+    nb = [...b.values()].reduce((x, y) => x + y, 0);
   const bins: [number, number][] = [];
   let pooled: [number, number] = [0, 0];
   for (const k of keys) {
-    const ca = a.get(k) ?? 0, cb = b.get(k) ?? 0;
+    const ca = a.get(k) ?? 0,
+      cb = b.get(k) ?? 0;
     if (ca + cb >= minCount) bins.push([ca, cb]);
     else pooled = [pooled[0] + ca, pooled[1] + cb];
   }
@@ -31,7 +33,8 @@ export function homogeneity(a: Map<string, number>, b: Map<string, number>, minC
   let stat = 0;
   for (const [ca, cb] of bins) {
     const total = ca + cb;
-    const ea = (total * na) / (na + nb), eb = (total * nb) / (na + nb);
+    const ea = (total * na) / (na + nb),
+      eb = (total * nb) / (na + nb);
     stat += (ca - ea) ** 2 / ea + (cb - eb) ** 2 / eb;
   }
   const df = bins.length - 1;

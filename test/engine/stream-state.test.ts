@@ -10,8 +10,12 @@ const V = 40;
 
 class SeqCache implements Cache {
   readonly seq: number[] = [];
-  get length() { return this.seq.length; }
-  truncate(n: number) { this.seq.length = Math.min(this.seq.length, n); }
+  get length() {
+    return this.seq.length;
+  }
+  truncate(n: number) {
+    this.seq.length = Math.min(this.seq.length, n);
+  }
 }
 
 function hash(xs: readonly number[], salt: number): number {
@@ -48,7 +52,8 @@ const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1
 
 async function decode(state: StreamState<SeqCache>, k: number, n: number) {
   const out: number[] = [];
-  let proposed = 0, accepted = 0;
+  let proposed = 0,
+    accepted = 0;
   while (out.length < n) {
     const r = await state.step(k, n - out.length);
     out.push(...r.tokens);
@@ -64,7 +69,8 @@ describe('StreamState speculative round', () => {
   for (const prompt of prompts) {
     for (const k of [1, 2, 3, 5, 8]) {
       it(`greedy output equals target-only decoding (prompt ${prompt.length} tokens, k=${k})`, async () => {
-        const target = fakeModel(1, 0), draft = fakeModel(2, 4);
+        const target = fakeModel(1, 0),
+          draft = fakeModel(2, 4);
         const ref = await decode(new StreamState({ target, draft }, prompt, 'target', GREEDY, new Set(), 16), 0, 60);
         const spec = await decode(new StreamState({ target, draft }, prompt, 'speculative', GREEDY, new Set(), 16), k, 60);
         expect(spec.out).toEqual(ref.out);
@@ -103,7 +109,14 @@ describe('StreamState speculative round', () => {
 
   it('prefills a long prompt in chunks before the first token', async () => {
     const target = fakeModel(1, 0);
-    const s = new StreamState({ target, draft: fakeModel(2, 4) }, Array.from({ length: 40 }, (_, i) => i % V), 'speculative', GREEDY, new Set(), 16);
+    const s = new StreamState(
+      { target, draft: fakeModel(2, 4) },
+      Array.from({ length: 40 }, (_, i) => i % V),
+      'speculative',
+      GREEDY,
+      new Set(),
+      16,
+    );
     const steps = [];
     for (let i = 0; i < 4; i++) steps.push(await s.step(2, 10));
     expect(steps.map((r) => r.prefill)).toEqual([true, true, true, false]); // 39 cached prompt tokens in chunks of 16
@@ -111,7 +124,8 @@ describe('StreamState speculative round', () => {
   });
 
   it('draft mode samples from the draft alone', async () => {
-    const target = fakeModel(1, 0), draft = fakeModel(2, 4);
+    const target = fakeModel(1, 0),
+      draft = fakeModel(2, 4);
     const viaDraft = await decode(new StreamState({ target: draft, draft: null }, [1, 2], 'target', GREEDY, new Set(), 16), 0, 20);
     const r = await decode(new StreamState({ target, draft }, [1, 2], 'draft', GREEDY, new Set(), 16), 0, 20);
     expect(r.out).toEqual(viaDraft.out);

@@ -13,12 +13,43 @@
  */
 import { Admission } from '../../src/engine/scheduler/admission.ts';
 import {
-  type DoneEvent, type Engine, EngineError, type EngineEvent, type EngineStats, type FinishReason, type GenerateRequest,
-  type ModelInfo, type TokenSource,
+  type DoneEvent,
+  type Engine,
+  EngineError,
+  type EngineEvent,
+  type EngineStats,
+  type FinishReason,
+  type GenerateRequest,
+  type ModelInfo,
+  type TokenSource,
 } from '../../src/engine/types.ts';
 
-export const FAKE_WORDS = [' Once', ' upon', ' a', ' time', ',', ' there', ' was', ' a', ' little', ' fox', ' named', ' Pip', '.',
-  ' Pip', ' liked', ' to', ' run', ' in', ' the', ' green', ' forest', ' every', ' day', '.'];
+export const FAKE_WORDS = [
+  ' Once',
+  ' upon',
+  ' a',
+  ' time',
+  ',',
+  ' there',
+  ' was',
+  ' a',
+  ' little',
+  ' fox',
+  ' named',
+  ' Pip',
+  '.',
+  ' Pip',
+  ' liked',
+  ' to',
+  ' run',
+  ' in',
+  ' the',
+  ' green',
+  ' forest',
+  ' every',
+  ' day',
+  '.',
+];
 
 export interface FakeEngineOptions {
   ready?: boolean;
@@ -44,7 +75,6 @@ export interface FakeEngineOptions {
   failAfterTokens?: number;
 }
 
-
 export class FakeEngine implements Engine {
   readonly requests: GenerateRequest[] = [];
   private isReady: boolean;
@@ -57,9 +87,20 @@ export class FakeEngine implements Engine {
 
   constructor(opts: FakeEngineOptions = {}) {
     this.o = {
-      ready: true, hasDraft: true, targetId: 'fake-target', draftId: 'fake-draft', contextLength: 2048,
-      maxRunning: 8, maxQueue: 32, queueTimeoutMs: 30_000, maxPromptTokens: 896, stepMs: 1, tokensPerStep: [4, 2, 5, 1],
-      autoK: 4, words: FAKE_WORDS, ...opts,
+      ready: true,
+      hasDraft: true,
+      targetId: 'fake-target',
+      draftId: 'fake-draft',
+      contextLength: 2048,
+      maxRunning: 8,
+      maxQueue: 32,
+      queueTimeoutMs: 30_000,
+      maxPromptTokens: 896,
+      stepMs: 1,
+      tokensPerStep: [4, 2, 5, 1],
+      autoK: 4,
+      words: FAKE_WORDS,
+      ...opts,
     };
     this.isReady = this.o.ready;
     // The real admission control: overload and queueing behave exactly as in the engine.
@@ -78,7 +119,9 @@ export class FakeEngine implements Engine {
   pause(): void {
     if (this.gate) return;
     let open!: () => void;
-    const promise = new Promise<void>((r) => { open = r; });
+    const promise = new Promise<void>((r) => {
+      open = r;
+    });
     this.gate = { promise, open };
   }
 
@@ -110,16 +153,23 @@ export class FakeEngine implements Engine {
     if (!this.isReady) throw new EngineError('not_ready', 'models are still loading');
     if (this.draining) throw new EngineError('shutting_down', 'server is shutting down');
     if (req.mode !== 'target' && !this.o.hasDraft) {
-      throw new EngineError('invalid_request', `mode "${req.mode}" needs a draft model and this server runs without one`, { param: 'mode' });
+      throw new EngineError('invalid_request', `mode "${req.mode}" needs a draft model and this server runs without one`, {
+        param: 'mode',
+      });
     }
     const promptTokens = FakeEngine.countTokens(req.input);
     const limit = Math.min(this.o.maxPromptTokens, this.o.contextLength - 1);
     if (promptTokens > limit) {
-      throw new EngineError('prompt_too_long', `the prompt has ${promptTokens} tokens; the limit is ${limit} tokens`, { promptTokens, limit });
+      throw new EngineError('prompt_too_long', `the prompt has ${promptTokens} tokens; the limit is ${limit} tokens`, {
+        promptTokens,
+        limit,
+      });
     }
     const release = await this.admission.acquire(req.signal);
     let finished!: () => void;
-    const running = new Promise<void>((r) => { finished = r; });
+    const running = new Promise<void>((r) => {
+      finished = r;
+    });
     this.active.add(running);
     try {
       const queueMs = performance.now() - t0;
@@ -136,19 +186,45 @@ export class FakeEngine implements Engine {
   private async *decode(req: GenerateRequest, t0: number, queueMs: number, promptTokens: number): AsyncGenerator<EngineEvent> {
     const now = () => performance.now() - t0;
     const itlMs: number[] = [];
-    let ttftMs = -1, lastEmit = -1, generated = 0, step = 0, drafts = 0, proposed = 0, accepted = 0, rejections = 0, kSum = 0;
+    let ttftMs = -1,
+      lastEmit = -1,
+      generated = 0,
+      step = 0,
+      drafts = 0,
+      proposed = 0,
+      accepted = 0,
+      rejections = 0,
+      kSum = 0;
     const acceptedPerPosition: number[] = [];
-    let raw = '', emitted = '';
+    let raw = '',
+      emitted = '';
     const holdback = Math.max(0, ...req.stop.map((s) => s.length - 1));
     const prefillMs = this.o.stepMs;
     const maxNew = Math.min(req.maxTokens, this.o.contextLength - promptTokens);
     const eosAfter = req.ignoreEos ? undefined : this.o.eosAfter;
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
-      type: 'done', finishReason, promptTokens, completionTokens: generated, text: emitted,
-      timings: { queueMs, prefillMs, ttftMs: Math.max(0, ttftMs), itlMs, e2eMs: now(), decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 } },
+      type: 'done',
+      finishReason,
+      promptTokens,
+      completionTokens: generated,
+      text: emitted,
+      timings: {
+        queueMs,
+        prefillMs,
+        ttftMs: Math.max(0, ttftMs),
+        itlMs,
+        e2eMs: now(),
+        decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 },
+      },
       speculative: {
-        drafts, proposed, accepted, acceptanceRate: proposed > 0 ? accepted / proposed : null,
-        meanAcceptedLength: drafts > 0 ? 1 + accepted / drafts : null, meanK: drafts > 0 ? kSum / drafts : null, rejections, acceptedPerPosition,
+        drafts,
+        proposed,
+        accepted,
+        acceptanceRate: proposed > 0 ? accepted / proposed : null,
+        meanAcceptedLength: drafts > 0 ? 1 + accepted / drafts : null,
+        meanK: drafts > 0 ? kSum / drafts : null,
+        rejections,
+        acceptedPerPosition,
       },
       ...(error ? { error } : {}),
     });
@@ -157,7 +233,10 @@ export class FakeEngine implements Engine {
     await this.step(req.signal); // prefill
     for (;;) {
       const early = interrupted();
-      if (early) { yield done(early); return; }
+      if (early) {
+        yield done(early);
+        return;
+      }
       if (this.o.failAfterTokens !== undefined && generated >= this.o.failAfterTokens) {
         yield done('error', { code: 'internal', message: 'fake failure' });
         return;
@@ -169,7 +248,9 @@ export class FakeEngine implements Engine {
       const left = Math.min(maxNew - generated, (eosAfter ?? Infinity) - generated);
       const n = Math.min(want, left);
       if (k > 0) {
-        drafts++; proposed += k; kSum += k;
+        drafts++;
+        proposed += k;
+        kSum += k;
         const acc = Math.min(want - 1, k);
         accepted += acc;
         if (acc < k) rejections++;
@@ -179,34 +260,63 @@ export class FakeEngine implements Engine {
       const tokens = Array.from({ length: n }, (_, i) => {
         const index = generated + i;
         const text = this.o.words[index % this.o.words.length]!;
-        const source: TokenSource = req.mode === 'draft' ? 'draft' : k === 0 ? 'target' : i < want - 1 ? 'draft' : want - 1 === k ? 'bonus' : 'target';
-        if (ttftMs < 0) ttftMs = t; else itlMs.push(i === 0 ? t - lastEmit : 0);
+        const source: TokenSource =
+          req.mode === 'draft' ? 'draft' : k === 0 ? 'target' : i < want - 1 ? 'draft' : want - 1 === k ? 'bonus' : 'target';
+        if (ttftMs < 0) ttftMs = t;
+        else itlMs.push(i === 0 ? t - lastEmit : 0);
         return { id: 100 + (index % this.o.words.length), text, source, tMs: t };
       });
       if (n > 0) lastEmit = t;
       generated += n;
       raw += tokens.map((x) => x.text).join('');
-      const hit = req.stop.map((s) => raw.indexOf(s)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
+      const hit = req.stop
+        .map((s) => raw.indexOf(s))
+        .filter((i) => i >= 0)
+        .sort((a, b) => a - b)[0];
       const end = hit ?? (generated >= maxNew || generated === eosAfter ? raw.length : Math.max(emitted.length, raw.length - holdback));
       const delta = raw.slice(emitted.length, Math.max(emitted.length, end));
       emitted += delta;
       if (n > 0 || delta) yield { type: 'tokens', text: delta, tokens };
-      if (hit !== undefined || generated === eosAfter) { yield done('stop'); return; }
-      if (generated >= maxNew) { yield done('length'); return; }
+      if (hit !== undefined || generated === eosAfter) {
+        yield done('stop');
+        return;
+      }
+      if (generated >= maxNew) {
+        yield done('length');
+        return;
+      }
     }
   }
 
   /** One step's wait; false if the stream was cancelled or the engine shut down during it. */
   private async step(signal?: AbortSignal): Promise<boolean> {
     const signals = [this.shutdownAc.signal, ...(signal ? [signal] : [])];
-    const wait = (until: Promise<void> | null, ms: number) => new Promise<boolean>((resolve) => {
-      if (signals.some((s) => s.aborted)) { resolve(false); return; }
-      const onAbort = () => { cleanup(); resolve(false); };
-      const timer = until ? undefined : setTimeout(() => { cleanup(); resolve(true); }, ms);
-      const cleanup = () => { clearTimeout(timer); signals.forEach((s) => s.removeEventListener('abort', onAbort)); };
-      signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-      until?.then(() => { cleanup(); resolve(true); });
-    });
+    const wait = (until: Promise<void> | null, ms: number) =>
+      new Promise<boolean>((resolve) => {
+        if (signals.some((s) => s.aborted)) {
+          resolve(false);
+          return;
+        }
+        const onAbort = () => {
+          cleanup();
+          resolve(false);
+        };
+        const timer = until
+          ? undefined
+          : setTimeout(() => {
+              cleanup();
+              resolve(true);
+            }, ms);
+        const cleanup = () => {
+          clearTimeout(timer);
+          signals.forEach((s) => s.removeEventListener('abort', onAbort));
+        };
+        signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
+        until?.then(() => {
+          cleanup();
+          resolve(true);
+        });
+      });
     while (this.gate) if (!(await wait(this.gate.promise, 0))) return false;
     return wait(null, this.o.stepMs);
   }
@@ -216,10 +326,15 @@ export class FakeEngine implements Engine {
     this.admission.rejectWaiting(new EngineError('shutting_down', 'server is shutting down'));
     const all = () => Promise.all([...this.active]);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), graceMs); });
+    const timeout = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), graceMs);
+    });
     const outcome = await Promise.race([all(), timeout]);
     clearTimeout(timer);
-    if (outcome === 'timeout') { this.shutdownAc.abort(); this.resume(); }
+    if (outcome === 'timeout') {
+      this.shutdownAc.abort();
+      this.resume();
+    }
     await all();
   }
 

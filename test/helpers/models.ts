@@ -13,12 +13,15 @@ export const TARGET_DIR = process.env['SPECD_TEST_TARGET'] ?? join(PACKAGE_ROOT,
 export const DRAFT_DIR = process.env['SPECD_TEST_DRAFT'] ?? join(PACKAGE_ROOT, DEFAULT_DRAFT);
 
 /** Set when the model-backed suites are switched off on purpose (the unit lane), whatever is on disk. */
-export const modelsSwitchedOff: string | null = process.env['SPECD_TEST_NO_MODELS'] === '1'
-  ? 'SPECD_TEST_NO_MODELS=1 (npm run test:unit runs no model-backed suite)' : null;
+export const modelsSwitchedOff: string | null =
+  process.env['SPECD_TEST_NO_MODELS'] === '1' ? 'SPECD_TEST_NO_MODELS=1 (npm run test:unit runs no model-backed suite)' : null;
 const hasOnnx = (dir: string) => existsSync(join(dir, 'onnx', 'model.onnx'));
 /** Why the model-backed suites cannot run here, or null when they can. */
-export const modelsMissing: string | null = modelsSwitchedOff ?? (hasOnnx(TARGET_DIR) && hasOnnx(DRAFT_DIR) ? null
-  : `no model pair at ${TARGET_DIR} + ${DRAFT_DIR} (folders with onnx/model.onnx; see SPECD_TEST_TARGET / SPECD_TEST_DRAFT)`);
+export const modelsMissing: string | null =
+  modelsSwitchedOff ??
+  (hasOnnx(TARGET_DIR) && hasOnnx(DRAFT_DIR)
+    ? null
+    : `no model pair at ${TARGET_DIR} + ${DRAFT_DIR} (folders with onnx/model.onnx; see SPECD_TEST_TARGET / SPECD_TEST_DRAFT)`);
 export const haveModels = modelsMissing === null;
 
 /** A suite that needs the model pair: skipped, with the reason printed, when there is none. */

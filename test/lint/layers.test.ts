@@ -23,7 +23,11 @@ describe('layer rules', () => {
     ['src/server/http/probe.ts', "import { PromptCodec } from '../../engine/prompt.ts';\nexport const x = PromptCodec;\n", 'only through'],
     ['src/protocol/probe.ts', "import type { Engine } from '../engine/index.ts';\nexport type X = Engine;\n", 'stand alone'],
     ['src/protocol/probe.ts', "import { ApiError } from '../server/errors.ts';\nexport const x = ApiError;\n", 'stand alone'],
-    ['src/lib/probe.ts', "import { FakeEngine } from '../../test/helpers/fake-engine.ts';\nexport const x = FakeEngine;\n", 'never imports'],
+    [
+      'src/lib/probe.ts',
+      "import { FakeEngine } from '../../test/helpers/fake-engine.ts';\nexport const x = FakeEngine;\n",
+      'never imports',
+    ],
     ['src/server/probe.ts', "import { execute } from '../../load-tests/lib/execute.ts';\nexport const x = execute;\n", 'never imports'],
   ])('%s: %s fails the lint', async (file, code, why) => {
     const errors = await layerErrors(file, code);

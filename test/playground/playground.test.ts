@@ -33,7 +33,9 @@ describeUnless(noChromium, 'web playground in Chromium', () => {
     console.info(`playground test on ${server.engineKind}`);
     page = browser.page;
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text())) pageErrors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text())) pageErrors.push(m.text());
+    });
     await page.goto(server.h.url);
     await page.locator('#conn[data-state="open"]').waitFor();
   });

@@ -4,10 +4,13 @@ import { startServer, WsClient, type Harness } from './harness.ts';
 
 describe('latency budgets', () => {
   let h: Harness;
-  beforeAll(async () => { h = await startServer(); });
+  beforeAll(async () => {
+    h = await startServer();
+  });
   afterAll(() => h.close());
 
-  const post = (body: unknown) => fetch(`${h.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (body: unknown) =>
+    fetch(`${h.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it.each([
     ['negative', { latency_budget: { ttft_ms: -5 }, mode: 'auto' }],
@@ -24,7 +27,11 @@ describe('latency budgets', () => {
   });
 
   it('accepts a valid budget, with or without mode "auto"', async () => {
-    for (const patch of [{ latency_budget: { ttft_ms: 500, itl_ms: 20 } }, { mode: 'auto', latency_budget: { itl_ms: 20 } }, { mode: 'auto' }]) {
+    for (const patch of [
+      { latency_budget: { ttft_ms: 500, itl_ms: 20 } },
+      { mode: 'auto', latency_budget: { itl_ms: 20 } },
+      { mode: 'auto' },
+    ]) {
       expect((await post({ prompt: 'Once', max_tokens: 4, ...patch })).status).toBe(200);
     }
   });

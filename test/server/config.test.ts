@@ -1,6 +1,15 @@
 import { isAbsolute, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configShape, envName, flagName, helpText, loadConfig, PACKAGE_ROOT, toEngineOptions } from '../../src/config/index.ts';
+import {
+  ConfigError,
+  configShape,
+  envName,
+  flagName,
+  helpText,
+  loadConfig,
+  PACKAGE_ROOT,
+  toEngineOptions,
+} from '../../src/config/index.ts';
 
 const load = (argv: string[], env: Record<string, string> = {}) => {
   const r = loadConfig(argv, env, '/work/somewhere');
@@ -11,7 +20,15 @@ const load = (argv: string[], env: Record<string, string> = {}) => {
 describe('config', () => {
   it('defaults: bundled models resolved against the package, speculative with auto k, frozen', () => {
     const c = load([]);
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 8080, defaultMode: 'speculative', defaultK: 'auto', maxK: 8, maxCompletionTokens: 512, recentStreams: 100 });
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      defaultMode: 'speculative',
+      defaultK: 'auto',
+      maxK: 8,
+      maxCompletionTokens: 512,
+      recentStreams: 100,
+    });
     expect(c.target).toBe(join(PACKAGE_ROOT, 'target-models/specd-story-16m'));
     expect(c.draft).toBe(join(PACKAGE_ROOT, 'draft-models/specd-story-draft-1.5m'));
     expect(c.apiKey).toBeUndefined();
@@ -19,7 +36,11 @@ describe('config', () => {
   });
 
   it('flags win over environment variables; numbers are coerced and checked', () => {
-    const c = load(['--port', '9000', '--max-running=3', '--api-key', 'k'], { SPECD_PORT: '7000', SPECD_MAX_QUEUE: '5', SPECD_DEFAULT_K: '3' });
+    const c = load(['--port', '9000', '--max-running=3', '--api-key', 'k'], {
+      SPECD_PORT: '7000',
+      SPECD_MAX_QUEUE: '5',
+      SPECD_DEFAULT_K: '3',
+    });
     expect(c).toMatchObject({ port: 9000, maxRunning: 3, maxQueue: 5, defaultK: 3, apiKey: 'k' });
     expect(() => load(['--port', '70000'])).toThrow(/--port: must be ≤ 65535 \(got "70000"\)/);
     expect(() => load([], { SPECD_MAX_RUNNING: 'lots' })).toThrow(/SPECD_MAX_RUNNING: must be a number/);
@@ -46,9 +67,34 @@ describe('config', () => {
   });
 
   it('maps onto EngineOptions in one function', () => {
-    const c = load(['--max-running', '2', '--max-queue', '4', '--queue-timeout-ms', '100', '--max-prompt-tokens', '50', '--max-k', '5', '--threads', '1', '--dtype', 'q8']);
+    const c = load([
+      '--max-running',
+      '2',
+      '--max-queue',
+      '4',
+      '--queue-timeout-ms',
+      '100',
+      '--max-prompt-tokens',
+      '50',
+      '--max-k',
+      '5',
+      '--threads',
+      '1',
+      '--dtype',
+      'q8',
+    ]);
     const o = toEngineOptions(c);
-    expect(o).toEqual({ targetPath: c.target, draftPath: c.draft, dtype: 'q8', threads: 1, maxRunning: 2, maxQueue: 4, queueTimeoutMs: 100, maxPromptTokens: 50, maxK: 5 });
+    expect(o).toEqual({
+      targetPath: c.target,
+      draftPath: c.draft,
+      dtype: 'q8',
+      threads: 1,
+      maxRunning: 2,
+      maxQueue: 4,
+      queueTimeoutMs: 100,
+      maxPromptTokens: 50,
+      maxK: 5,
+    });
     expect(isAbsolute(o.targetPath)).toBe(true);
   });
 

@@ -3,8 +3,20 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/index.ts';
 import {
-  CancelFrameSchema, DoneFrameSchema, ErrorFrameSchema, FinishReasonSchema, generateFrameSchema, ItlSummarySchema, limitsFor,
-  SpeculativeSchema, StartFrameSchema, TimingsSchema, TokenFrameSchema, TokenSourceSchema, UsageSchema, WireTokenSchema,
+  CancelFrameSchema,
+  DoneFrameSchema,
+  ErrorFrameSchema,
+  FinishReasonSchema,
+  generateFrameSchema,
+  ItlSummarySchema,
+  limitsFor,
+  SpeculativeSchema,
+  StartFrameSchema,
+  TimingsSchema,
+  TokenFrameSchema,
+  TokenSourceSchema,
+  UsageSchema,
+  WireTokenSchema,
 } from '../../src/protocol/index.ts';
 import { ERROR_TABLE } from '../../src/server/index.ts';
 
@@ -13,9 +25,17 @@ const limits = limitsFor({ maxCompletionTokens: 512, maxK: 8, maxPromptTokens: 8
 
 describe('docs/protocol.md stays in step with the schemas', () => {
   const objects: [string, z.AnyZodObject][] = [
-    ['generate', generateFrameSchema(limits)], ['cancel', CancelFrameSchema], ['start', StartFrameSchema], ['token', TokenFrameSchema],
-    ['token.tokens[]', WireTokenSchema], ['done', DoneFrameSchema], ['error', ErrorFrameSchema], ['usage', UsageSchema],
-    ['timings', TimingsSchema], ['itl_ms', ItlSummarySchema], ['speculative', SpeculativeSchema],
+    ['generate', generateFrameSchema(limits)],
+    ['cancel', CancelFrameSchema],
+    ['start', StartFrameSchema],
+    ['token', TokenFrameSchema],
+    ['token.tokens[]', WireTokenSchema],
+    ['done', DoneFrameSchema],
+    ['error', ErrorFrameSchema],
+    ['usage', UsageSchema],
+    ['timings', TimingsSchema],
+    ['itl_ms', ItlSummarySchema],
+    ['speculative', SpeculativeSchema],
   ];
   it.each(objects)('every field of %s is documented', (name, schema) => {
     const prefix = name === 'token.tokens[]' ? 'tokens[].' : '';

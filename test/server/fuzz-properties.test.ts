@@ -5,11 +5,14 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { arbitraries, type HostileHttp, type HostileWs, judgeHttp, judgeWs, type WsFrameLike } from '../../load-tests/lib/hostile.ts';
 import {
-  arbitraries, type HostileHttp, type HostileWs, judgeHttp, judgeWs, type WsFrameLike,
-} from '../../load-tests/lib/hostile.ts';
-import {
-  chatBodySchema, clientFrameSchema, completionBodySchema, describeIssue, limitsFor, parseClientJson,
+  chatBodySchema,
+  clientFrameSchema,
+  completionBodySchema,
+  describeIssue,
+  limitsFor,
+  parseClientJson,
 } from '../../src/protocol/index.ts';
 import { ERROR_TABLE } from '../../src/server/index.ts';
 import { type Harness, metricValue, startServer, WsClient } from './harness.ts';
@@ -30,19 +33,27 @@ describe('schemas and error messages on hostile JSON', () => {
   ] as const;
 
   it.each(schemas)('%s: parse + validate + describe never throws and the message stays short', (_name, schema) => {
-    const text = fc.oneof(arbs.jsonText, arbs.deep, arbs.http.map((h) => h.body), arbs.ws.map((w) => w.frame));
-    fc.assert(fc.property(text, (t) => {
-      const parsed = parseClientJson(t, 'body');
-      if (!parsed.ok) {
-        expect(parsed.message.length).toBeLessThan(300);
-        return;
-      }
-      const r = schema.safeParse(parsed.value);
-      if (!r.success) {
-        const problem = describeIssue(r.error, parsed.value);
-        expect(problem.message.length).toBeLessThan(400);
-      }
-    }), { numRuns: 1500, seed: SEED });
+    const text = fc.oneof(
+      arbs.jsonText,
+      arbs.deep,
+      arbs.http.map((h) => h.body),
+      arbs.ws.map((w) => w.frame),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        const parsed = parseClientJson(t, 'body');
+        if (!parsed.ok) {
+          expect(parsed.message.length).toBeLessThan(300);
+          return;
+        }
+        const r = schema.safeParse(parsed.value);
+        if (!r.success) {
+          const problem = describeIssue(r.error, parsed.value);
+          expect(problem.message.length).toBeLessThan(400);
+        }
+      }),
+      { numRuns: 1500, seed: SEED },
+    );
   });
 });
 
@@ -50,11 +61,18 @@ describe('hostile requests against the server (fake engine)', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startServer({
-      config: { maxCompletionTokens: config.maxCompletionTokens, maxBodyBytes: 4 * 1024 * 1024, wsMaxFrameBytes: 4 * 1024 * 1024, maxQueue: 256 },
+      config: {
+        maxCompletionTokens: config.maxCompletionTokens,
+        maxBodyBytes: 4 * 1024 * 1024,
+        wsMaxFrameBytes: 4 * 1024 * 1024,
+        maxQueue: 256,
+      },
       fake: { maxQueue: 256 },
     });
   });
-  afterAll(async () => { await h?.close(); });
+  afterAll(async () => {
+    await h?.close();
+  });
 
   const sendHttp = async (c: HostileHttp) => {
     const res = await fetch(`${h.url}${c.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: c.body });
@@ -62,10 +80,13 @@ describe('hostile requests against the server (fake engine)', () => {
   };
 
   it('HTTP bodies: every answer is a served completion or a structured 4xx', async () => {
-    await fc.assert(fc.asyncProperty(arbs.http, async (c) => {
-      const j = await sendHttp(c);
-      expect(j.ok, `${c.path} ${c.label} → ${j.answer} ${j.why ?? ''}`).toBe(true);
-    }), { numRuns: 600, seed: SEED });
+    await fc.assert(
+      fc.asyncProperty(arbs.http, async (c) => {
+        const j = await sendHttp(c);
+        expect(j.ok, `${c.path} ${c.label} → ${j.answer} ${j.why ?? ''}`).toBe(true);
+      }),
+      { numRuns: 600, seed: SEED },
+    );
     const res = await fetch(`${h.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'still there?', max_tokens: 3 }) });
     expect(res.status).toBe(200);
     expect(metricValue(await (await fetch(`${h.url}/metrics`)).text(), 'specd_request_errors_total{code="internal"}')).toBeNull();
@@ -89,11 +110,14 @@ describe('hostile requests against the server (fake engine)', () => {
       if (first.type === 'start' && c.id !== null) await ws.final(c.id);
       return ws.frames.slice(before) as WsFrameLike[];
     };
-    await fc.assert(fc.asyncProperty(arbs.ws, async (c) => {
-      const j = judgeWs(await answerTo(c), knownCode);
-      expect(j.ok, `${c.label} → ${j.answer} ${j.why ?? ''}`).toBe(true);
-      expect(ws.closeCode).toBeNull();
-    }), { numRuns: 600, seed: SEED });
+    await fc.assert(
+      fc.asyncProperty(arbs.ws, async (c) => {
+        const j = judgeWs(await answerTo(c), knownCode);
+        expect(j.ok, `${c.label} → ${j.answer} ${j.why ?? ''}`).toBe(true);
+        expect(ws.closeCode).toBeNull();
+      }),
+      { numRuns: 600, seed: SEED },
+    );
     ws.send({ type: 'generate', id: 'after', prompt: 'still there?', max_tokens: 3 });
     expect((await ws.done('after')).usage.completion_tokens).toBe(3);
     expect(ws.invalid).toEqual([]);

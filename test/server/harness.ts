@@ -18,12 +18,14 @@ export interface Harness<E extends Engine = FakeEngine> {
   close(): Promise<void>;
 }
 
-export async function startServer(opts: {
-  fake?: FakeEngineOptions;
-  engine?: Engine;
-  config?: Partial<Record<ConfigKey, unknown>>;
-  flushMs?: number;
-} = {}): Promise<Harness> {
+export async function startServer(
+  opts: {
+    fake?: FakeEngineOptions;
+    engine?: Engine;
+    config?: Partial<Record<ConfigKey, unknown>>;
+    flushMs?: number;
+  } = {},
+): Promise<Harness> {
   const engine = (opts.engine ?? new FakeEngine(opts.fake)) as FakeEngine;
   const config = configFrom({ port: 0, wsHeartbeatMs: 0, shutdownGraceMs: 1000, ...opts.config });
   const logger = pino({ level: 'silent' });
@@ -32,7 +34,12 @@ export async function startServer(opts: {
   const server = createServer({ engine, config, metrics, recorder, logger }, { flushMs: opts.flushMs ?? 1000 });
   const { url } = await server.listen(0, '127.0.0.1');
   return {
-    server, engine, metrics, recorder, url, wsUrl: `${url.replace(/^http/, 'ws')}/v1/stream`,
+    server,
+    engine,
+    metrics,
+    recorder,
+    url,
+    wsUrl: `${url.replace(/^http/, 'ws')}/v1/stream`,
     close: () => server.shutdown(0),
   };
 }
@@ -48,11 +55,19 @@ export class WsClient {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const parsed = ServerFrameSchema.safeParse(JSON.parse(String(data)));
-      if (!parsed.success) { this.invalid.push(String(data)); return; }
+      if (!parsed.success) {
+        this.invalid.push(String(data));
+        return;
+      }
       this.frames.push(parsed.data);
       this.waiters = this.waiters.filter((w) => (w.pred(parsed.data) ? (w.resolve(parsed.data), false) : true));
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code) => { this.closeCode = code; resolve(code); }));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code;
+        resolve(code);
+      }),
+    );
   }
 
   static open(url: string, options?: WebSocket.ClientOptions): Promise<WsClient> {
@@ -73,8 +88,17 @@ export class WsClient {
     const seen = this.frames.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (f) => { clearTimeout(timer); resolve(f); } });
+      const timer = setTimeout(
+        () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        pred,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
     });
   }
 

@@ -20,7 +20,8 @@ afterEach(async () => {
 });
 
 const BIG = 8 * 1024 * 1024;
-const internalErrors = async (hh: Harness) => metricValue(await (await fetch(`${hh.url}/metrics`)).text(), 'specd_request_errors_total{code="internal"}') ?? 0;
+const internalErrors = async (hh: Harness) =>
+  metricValue(await (await fetch(`${hh.url}/metrics`)).text(), 'specd_request_errors_total{code="internal"}') ?? 0;
 
 /**
  * Values spliced into frames and bodies as JSON text. `refuse`: the input must be refused; otherwise it may be
@@ -32,7 +33,11 @@ const HOSTILE: { label: string; text: () => string; refuse: boolean }[] = [
     { label: `objects nested ${d} deep`, text: () => deepText(d, 'object', '"x"'), refuse: true },
     { label: `${d} unclosed brackets`, text: () => deepText(d, 'unclosed'), refuse: true },
   ]),
-  { label: `arrays nested ${MAX_JSON_DEPTH + 1} deep (just past the cap)`, text: () => deepText(MAX_JSON_DEPTH + 1, 'array', '"x"'), refuse: true },
+  {
+    label: `arrays nested ${MAX_JSON_DEPTH + 1} deep (just past the cap)`,
+    text: () => deepText(MAX_JSON_DEPTH + 1, 'array', '"x"'),
+    refuse: true,
+  },
   { label: 'a 200,000-element array', text: () => `[${Array.from({ length: 200_000 }, () => '1').join(',')}]`, refuse: false },
   { label: '__proto__ key', text: () => '{"__proto__": {"polluted": true}}', refuse: false },
   { label: 'constructor.prototype keys', text: () => '{"constructor": {"prototype": {"polluted": true}}}', refuse: false },
@@ -54,7 +59,8 @@ describe('hostile JSON', () => {
         const before = ws.frames.length;
         ws.send(`{"type":"generate","id":"${id}","${field}":${text()},"max_tokens":2}`);
         // The answer: this id's final frame, or an id-less error (a frame that could not be parsed has no id).
-        const isAnswer = (f: ServerFrame) => (f.type === 'error' && f.id === undefined) || ('id' in f && f.id === id && (f.type === 'done' || f.type === 'error'));
+        const isAnswer = (f: ServerFrame) =>
+          (f.type === 'error' && f.id === undefined) || ('id' in f && f.id === id && (f.type === 'done' || f.type === 'error'));
         await until(() => ws.frames.slice(before).some(isAnswer), 5000, label);
         const final = ws.frames.slice(before).find(isAnswer);
         const what = `${label} as ${field}: ${JSON.stringify(final)?.slice(0, 200)}`;
@@ -90,8 +96,16 @@ describe('hostile JSON', () => {
     h = await startServer({ config: { wsMaxFrameBytes: BIG, maxBodyBytes: BIG } });
     const hh = h;
     const bodies = HOSTILE.flatMap(({ label, text, refuse }) => [
-      { label: `${label} as the prompt`, refuse, body: path.includes('chat') ? `{"messages":[{"role":"user","content":${text()}}]}` : `{"prompt":${text()}}` },
-      { label: `${label} as an extra field`, refuse, body: `{"prompt":"x","messages":[{"role":"user","content":"x"}],"max_tokens":2,"extra":${text()}}` },
+      {
+        label: `${label} as the prompt`,
+        refuse,
+        body: path.includes('chat') ? `{"messages":[{"role":"user","content":${text()}}]}` : `{"prompt":${text()}}`,
+      },
+      {
+        label: `${label} as an extra field`,
+        refuse,
+        body: `{"prompt":"x","messages":[{"role":"user","content":"x"}],"max_tokens":2,"extra":${text()}}`,
+      },
       { label: `${label} as the whole body`, refuse: true, body: text() },
     ]);
     for (const { label, body, refuse } of bodies) {
@@ -114,19 +128,32 @@ describe('hostile JSON', () => {
 
 describe('oversized bodies', () => {
   /** POSTs over one keep-alive socket (node:http, so that socket reuse is visible). */
-  const post = (agent: Agent, url: string, body: string) => new Promise<{ status: number; reused: boolean; connection: string | undefined }>((resolve, reject) => {
-    let written = false;
-    let answer: { status: number; reused: boolean; connection: string | undefined } | null = null;
-    // Settles once the answer is read AND the body is written: only then is the socket back in the agent's pool.
-    const settle = () => { if (written && answer) resolve(answer); };
-    const req = httpRequest(`${url}/v1/completions`, { method: 'POST', agent, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => { answer = { status: res.statusCode!, reused: req.reusedSocket, connection: res.headers.connection }; settle(); });
+  const post = (agent: Agent, url: string, body: string) =>
+    new Promise<{ status: number; reused: boolean; connection: string | undefined }>((resolve, reject) => {
+      let written = false;
+      let answer: { status: number; reused: boolean; connection: string | undefined } | null = null;
+      // Settles once the answer is read AND the body is written: only then is the socket back in the agent's pool.
+      const settle = () => {
+        if (written && answer) resolve(answer);
+      };
+      const req = httpRequest(
+        `${url}/v1/completions`,
+        { method: 'POST', agent, headers: { 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            answer = { status: res.statusCode!, reused: req.reusedSocket, connection: res.headers.connection };
+            settle();
+          });
+        },
+      );
+      req.on('error', reject);
+      req.on('finish', () => {
+        written = true;
+        setImmediate(settle);
+      });
+      req.end(body);
     });
-    req.on('error', reject);
-    req.on('finish', () => { written = true; setImmediate(settle); });
-    req.end(body);
-  });
 
   it('a declared oversized body is refused before it is read, drained, and the connection carries the next request', async () => {
     h = await startServer({ config: { maxBodyBytes: 65_536 } });
@@ -148,7 +175,9 @@ describe('fault boundary', () => {
     await ws.waitFor((f) => f.type === 'start' && f.id === 'a');
     const proto = WsSession.prototype as unknown as { parse(raw: unknown): unknown };
     const original = proto.parse;
-    vi.spyOn(proto, 'parse').mockImplementationOnce(() => { throw new TypeError('injected'); });
+    vi.spyOn(proto, 'parse').mockImplementationOnce(() => {
+      throw new TypeError('injected');
+    });
     ws.send({ type: 'generate', id: 'b', prompt: 'hello', max_tokens: 2 });
     const err = await ws.waitFor((f) => f.type === 'error');
     expect(err).toMatchObject({ type: 'error', code: 'internal' });
@@ -190,13 +219,20 @@ describe('fault boundary', () => {
   it('HTTP: an exception while building the response is a 500 envelope; mid-SSE it is an error event and [DONE]; the server keeps serving', async () => {
     h = await startServer();
     const url = `${h.url}/v1/completions`;
-    vi.spyOn(OpenAIFormatter.prototype, 'response').mockImplementationOnce(() => { throw new TypeError('injected'); });
+    vi.spyOn(OpenAIFormatter.prototype, 'response').mockImplementationOnce(() => {
+      throw new TypeError('injected');
+    });
     const res = await fetch(url, { method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 3 }) });
     expect(res.status).toBe(500);
     expect(await res.json()).toMatchObject({ error: { code: 'internal', type: 'server_error' } });
-    vi.spyOn(OpenAIFormatter.prototype, 'textChunk').mockImplementationOnce(() => { throw new TypeError('injected'); });
+    vi.spyOn(OpenAIFormatter.prototype, 'textChunk').mockImplementationOnce(() => {
+      throw new TypeError('injected');
+    });
     const sse = await (await fetch(url, { method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 5, stream: true }) })).text();
-    const events = sse.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
+    const events = sse
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6));
     expect(events.at(-1)).toBe('[DONE]');
     expect(JSON.parse(events.at(-2)!)).toMatchObject({ error: { code: 'internal' } });
     const ok = await fetch(url, { method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 3 }) });
@@ -226,7 +262,10 @@ describe('caps', () => {
     const b = await WsClient.open(h.wsUrl);
     a.send({ type: 'generate', id: 'run', prompt: 'a', max_tokens: 40, ignore_eos: true });
     await a.waitFor((f) => f.type === 'start');
-    const refusedWs = await WsClient.open(h.wsUrl).then(() => null, (e: Error) => e.message);
+    const refusedWs = await WsClient.open(h.wsUrl).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     expect(refusedWs).toContain('503');
     const res = await fetch(`${h.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 2 }) });
     expect(res.status).toBe(503);

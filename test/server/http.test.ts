@@ -5,18 +5,26 @@ import { FAKE_WORDS } from '../helpers/fake-engine.ts';
 import { type Harness, metricValue, startServer, until } from './harness.ts';
 
 let h: Harness;
-afterEach(async () => { await h?.close(); });
+afterEach(async () => {
+  await h?.close();
+});
 
 const client = (apiKey = 'anything') => new OpenAI({ baseURL: `${h.url}/v1`, apiKey, maxRetries: 0 });
-const post = (path: string, body: unknown, headers: Record<string, string> = {}) => fetch(`${h.url}${path}`, {
-  method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body),
-});
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${h.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 describe('OpenAI-compatible HTTP', () => {
   it('the openai client streams a chat completion through SSE, with usage and the specd figures', async () => {
     h = await startServer();
     const stream = await client().chat.completions.create({
-      model: 'fake-target', messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 15, stream: true,
+      model: 'fake-target',
+      messages: [{ role: 'user', content: 'Tell me a story' }],
+      max_tokens: 15,
+      stream: true,
       stream_options: { include_usage: true },
     });
     const chunks = [];
@@ -27,7 +35,9 @@ describe('OpenAI-compatible HTTP', () => {
     expect(text).toBe(FAKE_WORDS.slice(0, 15).join(''));
     const finish = chunks.find((c) => c.choices[0]?.finish_reason);
     expect(finish!.choices[0]!.finish_reason).toBe('length');
-    const specd = (finish as unknown as { specd: { timings: { ttft_ms: number; itl_ms: { p95: number } }; speculative: { accepted: number } } }).specd;
+    const specd = (
+      finish as unknown as { specd: { timings: { ttft_ms: number; itl_ms: { p95: number } }; speculative: { accepted: number } } }
+    ).specd;
     expect(specd.timings.ttft_ms).toBeGreaterThan(0);
     expect(specd.speculative.accepted).toBeGreaterThan(0);
     const last = chunks.at(-1)!;
@@ -39,7 +49,13 @@ describe('OpenAI-compatible HTTP', () => {
 
   it('the openai client streams a completion', async () => {
     h = await startServer();
-    const stream = await client().completions.create({ model: 'fake-target', prompt: 'Once', max_tokens: 12, stream: true, stop: [' fox'] });
+    const stream = await client().completions.create({
+      model: 'fake-target',
+      prompt: 'Once',
+      max_tokens: 12,
+      stream: true,
+      stop: [' fox'],
+    });
     let text = '';
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -55,8 +71,15 @@ describe('OpenAI-compatible HTTP', () => {
   it('non-streaming chat and completion responses', async () => {
     h = await startServer();
     const chat = await client().chat.completions.create({
-      model: 'fake-target', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], max_tokens: 6,
-      temperature: 0.7, top_p: 0.9, seed: 7,
+      model: 'fake-target',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+      ],
+      max_tokens: 6,
+      temperature: 0.7,
+      top_p: 0.9,
+      seed: 7,
     });
     expect(chat.object).toBe('chat.completion');
     expect(chat.choices[0]!.message).toEqual({ role: 'assistant', content: FAKE_WORDS.slice(0, 6).join('') });
@@ -69,7 +92,15 @@ describe('OpenAI-compatible HTTP', () => {
     expect(cmpl.object).toBe('text_completion');
     expect(cmpl.choices[0]!.text).toBe(' Once upon a time');
     // specd-only parameters ride along as extra body fields
-    const res = await post('/v1/completions', { prompt: 'x', max_tokens: 3, mode: 'target', k: 0, top_k: 5, min_p: 0.1, repetition_penalty: 1.2 });
+    const res = await post('/v1/completions', {
+      prompt: 'x',
+      max_tokens: 3,
+      mode: 'target',
+      k: 0,
+      top_k: 5,
+      min_p: 0.1,
+      repetition_penalty: 1.2,
+    });
     expect(res.status).toBe(200);
     expect(h.engine.requests[2]).toMatchObject({ mode: 'target', k: 0, sampling: { topK: 5, minP: 0.1, repetitionPenalty: 1.2 } });
     // asking for the draft model by name selects draft mode
@@ -85,7 +116,7 @@ describe('OpenAI-compatible HTTP', () => {
     expect((await fetch(`${h.url}/health`)).status).toBe(200);
     expect((await fetch(`${h.url}/ready`)).status).toBe(200);
     await client().completions.create({ model: 'fake-target', prompt: 'Once', max_tokens: 5 });
-    const recent = await (await fetch(`${h.url}/v1/streams/recent?limit=5`)).json() as { data: Record<string, unknown>[] };
+    const recent = (await (await fetch(`${h.url}/v1/streams/recent?limit=5`)).json()) as { data: Record<string, unknown>[] };
     expect(recent.data).toHaveLength(1);
     expect(recent.data[0]).toMatchObject({ transport: 'http', endpoint: '/v1/completions', finish_reason: 'length', mode: 'speculative' });
     expect(recent.data[0]!['itl_ms_series']).toHaveLength(4);
@@ -160,9 +191,21 @@ describe('OpenAI-compatible HTTP', () => {
     expect(badJson.status).toBe(400);
     expect(await badJson.json()).toMatchObject({ error: { code: 'invalid_json' } });
     // the openai client surfaces them as BadRequestError
-    await expect(client().completions.create({ model: 'm', prompt: 'x', temperature: 9 })).rejects.toMatchObject({ status: 400, param: 'temperature' });
+    await expect(client().completions.create({ model: 'm', prompt: 'x', temperature: 9 })).rejects.toMatchObject({
+      status: 400,
+      param: 'temperature',
+    });
     // unknown extra fields are ignored; no-op values of unsupported ones are accepted
-    const ok = await post('/v1/completions', { model: 'm', prompt: 'x', max_tokens: 1, user: 'u', n: 1, logprobs: null, frequency_penalty: 0, whatever: {} });
+    const ok = await post('/v1/completions', {
+      model: 'm',
+      prompt: 'x',
+      max_tokens: 1,
+      user: 'u',
+      n: 1,
+      logprobs: null,
+      frequency_penalty: 0,
+      whatever: {},
+    });
     expect(ok.status).toBe(200);
     expect(h.engine.requests).toHaveLength(1);
   });
@@ -209,7 +252,9 @@ describe('OpenAI-compatible HTTP', () => {
     h = await startServer({ fake: { stepMs: 5 } });
     const ac = new AbortController();
     const pending = fetch(`${h.url}/v1/completions`, {
-      method: 'POST', body: JSON.stringify({ prompt: 'go', max_tokens: 500 }), signal: ac.signal,
+      method: 'POST',
+      body: JSON.stringify({ prompt: 'go', max_tokens: 500 }),
+      signal: ac.signal,
     }).catch((e: unknown) => e);
     await until(() => h.engine.stats().running === 1);
     ac.abort();
@@ -226,7 +271,9 @@ describe('OpenAI-compatible HTTP', () => {
     expect(await res.json()).toMatchObject({ error: { code: 'too_large' } });
     // also without Content-Length (chunked upload)
     const chunked = await fetch(`${h.url}/v1/completions`, {
-      method: 'POST', body: new Blob([JSON.stringify({ prompt: 'y'.repeat(5000) })]).stream(), duplex: 'half',
+      method: 'POST',
+      body: new Blob([JSON.stringify({ prompt: 'y'.repeat(5000) })]).stream(),
+      duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(413);
   });

@@ -5,15 +5,20 @@ import { FakeEngine } from '../helpers/fake-engine.ts';
 import { type Harness, startServer, until, WsClient } from './harness.ts';
 
 let h: Harness;
-afterEach(async () => { await h?.close(); });
+afterEach(async () => {
+  await h?.close();
+});
 
 /** Reads an SSE response to the end; returns the parsed data payloads ('[DONE]' kept as a string). */
 async function readSse(res: Response): Promise<unknown[]> {
   const text = await res.text();
-  return text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => {
-    const data = e.slice('data: '.length);
-    return data === '[DONE]' ? data : JSON.parse(data);
-  });
+  return text
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => {
+      const data = e.slice('data: '.length);
+      return data === '[DONE]' ? data : JSON.parse(data);
+    });
 }
 
 describe('graceful shutdown', () => {
@@ -23,7 +28,8 @@ describe('graceful shutdown', () => {
     ws.send({ type: 'generate', id: 'long1', prompt: 'a', max_tokens: 5000 });
     ws.send({ type: 'generate', id: 'long2', messages: [{ role: 'user', content: 'b' }], max_tokens: 5000 });
     ws.send({ type: 'generate', id: 'short', prompt: 'c', max_tokens: 3, k: 0 });
-    const post = (body: object) => fetch(`${h.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'd', max_tokens: 5000, ...body }) });
+    const post = (body: object) =>
+      fetch(`${h.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'd', max_tokens: 5000, ...body }) });
     const sse = post({ stream: true });
     const json = post({});
     await until(() => h.engine.stats().running === 5, 5000, 'five running streams');
@@ -101,7 +107,7 @@ describe('graceful shutdown', () => {
     await holder.set(engine);
     expect((await fetch(`${h.url}/ready`)).status).toBe(200);
     await h.close();
-    expect((await fetch(`${h.url}/health`).catch(() => null))).toBeNull();
+    expect(await fetch(`${h.url}/health`).catch(() => null)).toBeNull();
     const late = new EngineHolder();
     await late.drain(0);
     const lateEngine = new FakeEngine();
@@ -117,7 +123,11 @@ describe('API key', () => {
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer');
     expect(await none.json()).toMatchObject({ error: { type: 'authentication_error', code: 'unauthorized' } });
-    const wrong = await fetch(`${h.url}/v1/completions`, { method: 'POST', headers: { authorization: 'Bearer nope' }, body: '{"prompt":"x"}' });
+    const wrong = await fetch(`${h.url}/v1/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer nope' },
+      body: '{"prompt":"x"}',
+    });
     expect(wrong.status).toBe(401);
     const bad = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
     await expect(bad.completions.create({ model: 'm', prompt: 'x' })).rejects.toMatchObject({ status: 401 });

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/types.ts';
 import { summarize } from '../../src/lib/stats.ts';
-import {
-  chatBodySchema, clientFrameSchema, completionBodySchema, describeIssue, limitsFor,
-} from '../../src/protocol/index.ts';
+import { chatBodySchema, clientFrameSchema, completionBodySchema, describeIssue, limitsFor } from '../../src/protocol/index.ts';
 import { ERROR_TABLE, toApiError } from '../../src/server/index.ts';
 import { wireStats } from '../../src/server/stream-summary.ts';
 import { toGenerateRequest } from '../../src/server/to-engine.ts';
@@ -17,15 +15,37 @@ describe('protocol', () => {
     if (frame.type !== 'generate') throw new Error();
     const signal = new AbortController().signal;
     expect(toGenerateRequest({ prompt: 'hi' }, frame, defaults, signal)).toEqual({
-      input: { prompt: 'hi' }, maxTokens: 512, stop: ['END'], mode: 'speculative', k: 'auto', signal,
+      input: { prompt: 'hi' },
+      maxTokens: 512,
+      stop: ['END'],
+      mode: 'speculative',
+      k: 'auto',
+      signal,
       sampling: { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 3 },
     });
-    const full = toGenerateRequest({ messages: [{ role: 'user', content: 'x' }] }, {
-      max_tokens: 5, temperature: 0.8, top_p: 0.9, top_k: 40, min_p: 0.05, repetition_penalty: 1.1, stop: ['a', 'b'], mode: 'target', k: 0,
-      ignore_eos: true,
-    }, defaults);
+    const full = toGenerateRequest(
+      { messages: [{ role: 'user', content: 'x' }] },
+      {
+        max_tokens: 5,
+        temperature: 0.8,
+        top_p: 0.9,
+        top_k: 40,
+        min_p: 0.05,
+        repetition_penalty: 1.1,
+        stop: ['a', 'b'],
+        mode: 'target',
+        k: 0,
+        ignore_eos: true,
+      },
+      defaults,
+    );
     expect(full).toEqual({
-      input: { messages: [{ role: 'user', content: 'x' }] }, maxTokens: 5, stop: ['a', 'b'], mode: 'target', k: 0, ignoreEos: true,
+      input: { messages: [{ role: 'user', content: 'x' }] },
+      maxTokens: 5,
+      stop: ['a', 'b'],
+      mode: 'target',
+      k: 0,
+      ignoreEos: true,
       sampling: { temperature: 0.8, topP: 0.9, topK: 40, minP: 0.05, repetitionPenalty: 1.1 },
     });
   });
@@ -34,13 +54,31 @@ describe('protocol', () => {
     const c = completionBodySchema(limits).parse({ model: 'x', prompt: ['one'], stop: null, seed: null, user: 'u', stream_options: null });
     expect(c.prompt).toEqual(['one']);
     const chat = chatBodySchema(limits).parse({
-      messages: [{ role: 'developer', content: 'sys' }, { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], name: 'n' }],
+      messages: [
+        { role: 'developer', content: 'sys' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+          ],
+          name: 'n',
+        },
+      ],
     });
-    expect(chat.messages).toEqual([{ role: 'system', content: 'sys' }, { role: 'user', content: 'ab' }]);
+    expect(chat.messages).toEqual([
+      { role: 'system', content: 'sys' },
+      { role: 'user', content: 'ab' },
+    ]);
   });
 
   it('describes the first problem with the parameter path and the value given', () => {
-    const body = { messages: [{ role: 'user', content: 'x' }, { role: 'bot', content: 'y' }] };
+    const body = {
+      messages: [
+        { role: 'user', content: 'x' },
+        { role: 'bot', content: 'y' },
+      ],
+    };
     const r = chatBodySchema(limits).safeParse(body);
     expect(r.success).toBe(false);
     const p = describeIssue(r.error!, body);
@@ -73,11 +111,37 @@ describe('protocol', () => {
     const s = summarize(Array.from({ length: 100 }, (_, i) => i + 1));
     expect([s.p50, s.p95, s.p99, s.max]).toEqual([50, 95, 99, 100]);
     const w = wireStats({
-      type: 'done', finishReason: 'stop', promptTokens: 3, completionTokens: 4, text: 'abcd',
-      timings: { queueMs: 1, prefillMs: 2, ttftMs: 10, itlMs: [5, 0, 0], e2eMs: 20, decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 } },
-      speculative: { drafts: 1, proposed: 3, accepted: 2, acceptanceRate: 2 / 3, meanAcceptedLength: 3, meanK: 3, rejections: 1, acceptedPerPosition: [1, 1] },
+      type: 'done',
+      finishReason: 'stop',
+      promptTokens: 3,
+      completionTokens: 4,
+      text: 'abcd',
+      timings: {
+        queueMs: 1,
+        prefillMs: 2,
+        ttftMs: 10,
+        itlMs: [5, 0, 0],
+        e2eMs: 20,
+        decode: { draftMs: 0, draftPasses: 0, targetMs: 0, targetPasses: 0, targetTokens: 0 },
+      },
+      speculative: {
+        drafts: 1,
+        proposed: 3,
+        accepted: 2,
+        acceptanceRate: 2 / 3,
+        meanAcceptedLength: 3,
+        meanK: 3,
+        rejections: 1,
+        acceptedPerPosition: [1, 1],
+      },
     });
-    expect(w.timings).toEqual({ queue_ms: 1, ttft_ms: 10, itl_ms: { mean: 1.667, p50: 0, p95: 5, p99: 5, max: 5 }, e2e_ms: 20, tokens_per_second: 200 });
+    expect(w.timings).toEqual({
+      queue_ms: 1,
+      ttft_ms: 10,
+      itl_ms: { mean: 1.667, p50: 0, p95: 5, p99: 5, max: 5 },
+      e2e_ms: 20,
+      tokens_per_second: 200,
+    });
     expect(w.speculative).toEqual({ mean_k: 3, proposed: 3, accepted: 2, acceptance_rate: 0.6667, mean_accepted_length: 3 });
   });
 });

@@ -25,7 +25,10 @@ describeWithModels('server on the real engine', () => {
     ws.send({ type: 'generate', id: 'a', prompt: 'Once upon a time', max_tokens: 24, ignore_eos: true });
     ws.send({ type: 'generate', id: 'b', prompt: 'The dog ran to the park', max_tokens: 16, ignore_eos: true, mode: 'target' });
     const [a, b] = await Promise.all([ws.done('a'), ws.done('b')]);
-    for (const [id, done, n] of [['a', a, 24], ['b', b, 16]] as const) {
+    for (const [id, done, n] of [
+      ['a', a, 24],
+      ['b', b, 16],
+    ] as const) {
       const frames = ws.of(id);
       expect(frames[0]!.type).toBe('start');
       const tokens = frames.flatMap((f) => (f.type === 'token' ? f.tokens : []));
@@ -42,9 +45,15 @@ describeWithModels('server on the real engine', () => {
 
   it('the openai client streams a chat completion unchanged', async () => {
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'unused' });
-    const stream = await client.chat.completions.create({ model: 'any', stream: true, max_tokens: 20,
-      messages: [{ role: 'user', content: 'Tell me a story about a cat.' }], stream_options: { include_usage: true } });
-    let text = '', usage;
+    const stream = await client.chat.completions.create({
+      model: 'any',
+      stream: true,
+      max_tokens: 20,
+      messages: [{ role: 'user', content: 'Tell me a story about a cat.' }],
+      stream_options: { include_usage: true },
+    });
+    let text = '',
+      usage;
     for await (const chunk of stream) {
       text += chunk.choices[0]?.delta?.content ?? '';
       if (chunk.usage) usage = chunk.usage;

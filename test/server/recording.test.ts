@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, metricValue, startServer, WsClient } from './harness.ts';
 
 let h: Harness;
-afterEach(async () => { await h?.close(); });
+afterEach(async () => {
+  await h?.close();
+});
 
 describe('recording', () => {
   it('appends one JSON line per finished stream and keeps the last N for /v1/streams/recent', async () => {
@@ -16,16 +18,27 @@ describe('recording', () => {
       ws.send({ type: 'generate', id, prompt: 'go', max_tokens: 6, seed: 9 });
       await ws.done(id);
     }
-    const recent = await (await fetch(`${h.url}/v1/streams/recent`)).json() as { capacity: number; data: Record<string, unknown>[] };
+    const recent = (await (await fetch(`${h.url}/v1/streams/recent`)).json()) as { capacity: number; data: Record<string, unknown>[] };
     expect(recent.capacity).toBe(2);
     expect(recent.data.map((r) => r['client_id'])).toEqual(['c', 'b']);
     await ws.close();
     await h.close(); // flushes the log
-    const lines = readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(logPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l['client_id'])).toEqual(['a', 'b', 'c']);
     expect(lines[0]).toMatchObject({
-      transport: 'ws', endpoint: '/v1/stream', mode: 'speculative', seed: 9, model: 'fake-target', finish_reason: 'length',
-      usage: { completion_tokens: 6 }, timings: { itl_ms: { p50: 0 } }, speculative: { proposed: 8 }, drafts: 2,
+      transport: 'ws',
+      endpoint: '/v1/stream',
+      mode: 'speculative',
+      seed: 9,
+      model: 'fake-target',
+      finish_reason: 'length',
+      usage: { completion_tokens: 6 },
+      timings: { itl_ms: { p50: 0 } },
+      speculative: { proposed: 8 },
+      drafts: 2,
     });
     expect(lines[0]!['itl_ms_series']).toHaveLength(5);
   });

@@ -10,7 +10,9 @@ import { FAKE_WORDS, FakeEngine } from '../helpers/fake-engine.ts';
 import { type Harness, metricValue, startServer, until, WsClient } from './harness.ts';
 
 let h: Harness;
-afterEach(async () => { await h?.close(); });
+afterEach(async () => {
+  await h?.close();
+});
 
 describe('WebSocket /v1/stream', () => {
   it('streams start, token frames that concatenate to the completion, and a done frame with timings and acceptance', async () => {
@@ -57,7 +59,12 @@ describe('WebSocket /v1/stream', () => {
     // interleaved: y's first token frame arrives before x's done
     const order = ws.frames.map((f) => `${f.type}:${'id' in f ? f.id : ''}`);
     expect(order.indexOf('token:y')).toBeLessThan(order.indexOf('done:x'));
-    expect(ws.of('x').filter((f) => f.type === 'token').every((f) => f.type === 'token' && f.tokens.length === 1)).toBe(true);
+    expect(
+      ws
+        .of('x')
+        .filter((f) => f.type === 'token')
+        .every((f) => f.type === 'token' && f.tokens.length === 1),
+    ).toBe(true);
     expect(h.engine.requests.map((r) => r.mode)).toEqual(['target', 'speculative']);
     expect(h.engine.requests[1]!.input).toEqual({ messages: [{ role: 'user', content: 'second' }] });
     await ws.close();
@@ -85,28 +92,60 @@ describe('WebSocket /v1/stream', () => {
     h = await startServer();
     const ws = await WsClient.open(h.wsUrl);
     const bad: unknown[] = [
-      '{not json', '', 'null', '[]', '42', '"str"', '{}', '{"type": 5}', '{"type": "bogus"}', '{"type": "GENERATE"}',
-      { type: 'generate' }, { type: 'generate', id: 'b1' }, { type: 'generate', id: '', prompt: 'x' },
-      { type: 'generate', id: 'b2', prompt: '' }, { type: 'generate', id: 'b3', prompt: 5 },
+      '{not json',
+      '',
+      'null',
+      '[]',
+      '42',
+      '"str"',
+      '{}',
+      '{"type": 5}',
+      '{"type": "bogus"}',
+      '{"type": "GENERATE"}',
+      { type: 'generate' },
+      { type: 'generate', id: 'b1' },
+      { type: 'generate', id: '', prompt: 'x' },
+      { type: 'generate', id: 'b2', prompt: '' },
+      { type: 'generate', id: 'b3', prompt: 5 },
       { type: 'generate', id: 'b4', prompt: 'x', messages: [{ role: 'user', content: 'y' }] },
-      { type: 'generate', id: 'b5', messages: [] }, { type: 'generate', id: 'b6', messages: [{ role: 'robot', content: 'y' }] },
-      { type: 'generate', id: 'b7', prompt: 'x', max_tokens: 0 }, { type: 'generate', id: 'b8', prompt: 'x', max_tokens: 1.5 },
-      { type: 'generate', id: 'b9', prompt: 'x', temperature: -1 }, { type: 'generate', id: 'b10', prompt: 'x', temperature: '0.5' },
-      { type: 'generate', id: 'b11', prompt: 'x', top_p: 0 }, { type: 'generate', id: 'b12', prompt: 'x', top_k: -1 },
-      { type: 'generate', id: 'b13', prompt: 'x', min_p: 1 }, { type: 'generate', id: 'b14', prompt: 'x', repetition_penalty: 0 },
-      { type: 'generate', id: 'b15', prompt: 'x', seed: -1 }, { type: 'generate', id: 'b16', prompt: 'x', seed: 2 ** 32 },
-      { type: 'generate', id: 'b17', prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] }, { type: 'generate', id: 'b18', prompt: 'x', stop: [''] },
-      { type: 'generate', id: 'b19', prompt: 'x', stop: 7 }, { type: 'generate', id: 'b20', prompt: 'x', mode: 'fast' },
-      { type: 'generate', id: 'b21', prompt: 'x', k: 99 }, { type: 'generate', id: 'b22', prompt: 'x', k: 'sometimes' },
-      { type: 'generate', id: 'b23', prompt: 'x', maxTokens: 5 }, { type: 'generate', id: 42, prompt: 'x' },
-      { type: 'generate', id: 'x'.repeat(200), prompt: 'x' }, { type: 'cancel' }, { type: 'cancel', id: 3 },
-      { type: 'cancel', id: 'c', extra: true }, { type: 'generate', id: 'b24', prompt: 'x', stop: 'y'.repeat(65) },
-      { type: 'generate', id: 'b25', prompt: 'x', max_tokens: 100_000 }, { type: 'generate', id: 'b26', prompt: ['x'] },
-      { type: 'generate', id: 'b27', messages: 'hi' }, { type: 'generate', id: 'b28', messages: [{ role: 'user' }] },
-      { type: 'start', id: 'b29' }, { type: 'done', id: 'b30' }, '{"type":"generate","id":"b31","prompt":"x",}',
+      { type: 'generate', id: 'b5', messages: [] },
+      { type: 'generate', id: 'b6', messages: [{ role: 'robot', content: 'y' }] },
+      { type: 'generate', id: 'b7', prompt: 'x', max_tokens: 0 },
+      { type: 'generate', id: 'b8', prompt: 'x', max_tokens: 1.5 },
+      { type: 'generate', id: 'b9', prompt: 'x', temperature: -1 },
+      { type: 'generate', id: 'b10', prompt: 'x', temperature: '0.5' },
+      { type: 'generate', id: 'b11', prompt: 'x', top_p: 0 },
+      { type: 'generate', id: 'b12', prompt: 'x', top_k: -1 },
+      { type: 'generate', id: 'b13', prompt: 'x', min_p: 1 },
+      { type: 'generate', id: 'b14', prompt: 'x', repetition_penalty: 0 },
+      { type: 'generate', id: 'b15', prompt: 'x', seed: -1 },
+      { type: 'generate', id: 'b16', prompt: 'x', seed: 2 ** 32 },
+      { type: 'generate', id: 'b17', prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] },
+      { type: 'generate', id: 'b18', prompt: 'x', stop: [''] },
+      { type: 'generate', id: 'b19', prompt: 'x', stop: 7 },
+      { type: 'generate', id: 'b20', prompt: 'x', mode: 'fast' },
+      { type: 'generate', id: 'b21', prompt: 'x', k: 99 },
+      { type: 'generate', id: 'b22', prompt: 'x', k: 'sometimes' },
+      { type: 'generate', id: 'b23', prompt: 'x', maxTokens: 5 },
+      { type: 'generate', id: 42, prompt: 'x' },
+      { type: 'generate', id: 'x'.repeat(200), prompt: 'x' },
+      { type: 'cancel' },
+      { type: 'cancel', id: 3 },
+      { type: 'cancel', id: 'c', extra: true },
+      { type: 'generate', id: 'b24', prompt: 'x', stop: 'y'.repeat(65) },
+      { type: 'generate', id: 'b25', prompt: 'x', max_tokens: 100_000 },
+      { type: 'generate', id: 'b26', prompt: ['x'] },
+      { type: 'generate', id: 'b27', messages: 'hi' },
+      { type: 'generate', id: 'b28', messages: [{ role: 'user' }] },
+      { type: 'start', id: 'b29' },
+      { type: 'done', id: 'b30' },
+      '{"type":"generate","id":"b31","prompt":"x",}',
     ];
     for (const frame of bad) ws.send(frame);
-    while (bad.length < 50) { ws.ws.send(Buffer.from([1, 2, 3, bad.length])); bad.push('binary'); }
+    while (bad.length < 50) {
+      ws.ws.send(Buffer.from([1, 2, 3, bad.length]));
+      bad.push('binary');
+    }
     await until(() => ws.frames.length >= 50, 5000, '50 error frames');
     expect(ws.frames).toHaveLength(50);
     expect(ws.frames.every((f) => f.type === 'error')).toBe(true);
@@ -192,7 +231,13 @@ describe('WebSocket /v1/stream', () => {
     ws.send({ type: 'generate', id: 'spec', prompt: 'hi', mode: 'speculative' });
     expect(await ws.final('spec')).toMatchObject({ type: 'error', code: 'invalid_request', details: { param: 'mode' } });
     ws.send({ type: 'generate', id: 'plain', prompt: 'hi', max_tokens: 2 }); // default mode is target without a draft
-    expect((await ws.done('plain')).speculative).toEqual({ mean_k: null, proposed: 0, accepted: 0, acceptance_rate: null, mean_accepted_length: null });
+    expect((await ws.done('plain')).speculative).toEqual({
+      mean_k: null,
+      proposed: 0,
+      accepted: 0,
+      acceptance_rate: null,
+      mean_accepted_length: null,
+    });
     await ws.close();
   });
 
@@ -217,12 +262,24 @@ describe('WebSocket /v1/stream', () => {
     const engine = new FakeEngine({ stepMs: 0, tokensPerStep: [1] });
     const logger = pino({ level: 'silent' });
     const config = configFrom({ wsBufferedLimitBytes: 1000 });
-    const ctx = createContext({ engine, config, logger, metrics: createMetrics({ stats: () => engine.stats() }), recorder: new StreamRecorder({ capacity: 10 }) });
+    const ctx = createContext({
+      engine,
+      config,
+      logger,
+      metrics: createMetrics({ stats: () => engine.stats() }),
+      recorder: new StreamRecorder({ capacity: 10 }),
+    });
     const sent: string[] = [];
     const sock = Object.assign(new EventEmitter(), {
-      readyState: WebSocket.OPEN, bufferedAmount: 0,
-      send: (d: string) => { sent.push(d); if (sent.length === 5) sock.bufferedAmount = 5000; }, // then the client stops reading
-      close: () => {}, terminate: () => {}, ping: () => {},
+      readyState: WebSocket.OPEN,
+      bufferedAmount: 0,
+      send: (d: string) => {
+        sent.push(d);
+        if (sent.length === 5) sock.bufferedAmount = 5000;
+      }, // then the client stops reading
+      close: () => {},
+      terminate: () => {},
+      ping: () => {},
     });
     new WsSession(sock as unknown as WebSocket, ctx);
     sock.emit('message', Buffer.from(JSON.stringify({ type: 'generate', id: 's', prompt: 'go', max_tokens: 50, k: 0 })), false);

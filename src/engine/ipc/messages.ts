@@ -31,7 +31,15 @@ export type SourceCode = 0 | 1 | 2;
 export type ToWorker =
   // maxNew caps the stream's completion: the worker clamps every step to what is left of it, so the main thread can
   // queue a step before it has seen how many tokens the previous one made.
-  | { type: 'open'; sid: number; promptIds: number[]; mode: Mode; sampling: SamplingParams & { seed: number }; ignoreEos: boolean; maxNew: number }
+  | {
+      type: 'open';
+      sid: number;
+      promptIds: number[];
+      mode: Mode;
+      sampling: SamplingParams & { seed: number };
+      ignoreEos: boolean;
+      maxNew: number;
+    }
   // deadline: epoch ms; the worker runs the queued step with the earliest one first (scheduler/deadlines.ts).
   | { type: 'step'; sid: number; k: number; deadline: number }
   | { type: 'close'; sid: number };

@@ -49,9 +49,16 @@ export class DecoderModel {
     const sessions = (model as unknown as { sessions: Record<string, InferenceSession> }).sessions;
     const session = sessions['model'] ?? sessions['decoder_model_merged'];
     if (!session) throw new Error(`${path}: no decoder session found`);
-    const { config, generation_config } = model as unknown as { config: Record<string, unknown>; generation_config: Record<string, unknown> | null };
-    return new DecoderModel(session, kvLayout(session, config), session.inputNames.includes('position_ids'),
-      decoderInfo(config, generation_config ?? {}));
+    const { config, generation_config } = model as unknown as {
+      config: Record<string, unknown>;
+      generation_config: Record<string, unknown> | null;
+    };
+    return new DecoderModel(
+      session,
+      kvLayout(session, config),
+      session.inputNames.includes('position_ids'),
+      decoderInfo(config, generation_config ?? {}),
+    );
   }
 
   /** Logits row length: with newCache/forward this makes a DecoderModel the step logic's ForwardModel as is. */
@@ -101,16 +108,18 @@ export function configureHub(opts: { allowRemote?: boolean; remoteHost?: string;
 function kvLayout(session: InferenceSession, config: Record<string, unknown>): KvLayout {
   const names = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
   const presentNames = names.map((n) => n.replace('past_key_values.', 'present.'));
-  const meta = (session as unknown as { inputMetadata?: { name: string; type?: string; shape?: (string | number)[] }[] })
-    .inputMetadata?.find((m) => m.name === names[0]);
+  const meta = (
+    session as unknown as { inputMetadata?: { name: string; type?: string; shape?: (string | number)[] }[] }
+  ).inputMetadata?.find((m) => m.name === names[0]);
   const shape = meta?.shape ?? [];
   // Exports normally declare static heads; otherwise derive them from the config (Llama/Qwen2 and GPT-2 names).
   const num = (...keys: string[]) => keys.map((k) => config[k]).find((v): v is number => typeof v === 'number');
   const heads = num('num_attention_heads', 'n_head');
-  const kvHeads = typeof shape[1] === 'number' ? shape[1] : num('num_key_value_heads') ?? heads;
+  const kvHeads = typeof shape[1] === 'number' ? shape[1] : (num('num_key_value_heads') ?? heads);
   const hidden = num('hidden_size', 'n_embd');
-  const headDim = typeof shape[3] === 'number' ? shape[3] : num('head_dim') ?? (hidden && heads ? hidden / heads : undefined);
-  if (!kvHeads || !headDim) throw new Error(`cannot tell the KV cache layout from past_key_values shape ${JSON.stringify(shape)} or config.json`);
+  const headDim = typeof shape[3] === 'number' ? shape[3] : (num('head_dim') ?? (hidden && heads ? hidden / heads : undefined));
+  if (!kvHeads || !headDim)
+    throw new Error(`cannot tell the KV cache layout from past_key_values shape ${JSON.stringify(shape)} or config.json`);
   return { names, presentNames, kvHeads, headDim, type: meta?.type === 'float16' ? 'float16' : 'float32' };
 }
 

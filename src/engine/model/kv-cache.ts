@@ -16,7 +16,9 @@ export class KvCache {
   }
 
   feeds(into: Record<string, Tensor>): void {
-    this.layout.names.forEach((name, i) => { into[name] = this.tensors[i]!; });
+    this.layout.names.forEach((name, i) => {
+      into[name] = this.tensors[i]!;
+    });
   }
 
   adopt(outputs: Record<string, Tensor>, length: number): void {

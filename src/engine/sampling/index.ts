@@ -2,11 +2,4 @@
 export { createRng, randomSeed, type Rng } from './rng.ts';
 export { argmax, toProbs } from './transform.ts';
 export { sampleFrom } from './sample.ts';
-export {
-  sampleResidual,
-  verifyToken,
-  verifyTokenWith,
-  type ResidualSampler,
-  type Verdict,
-  type Verifier,
-} from './rejection.ts';
+export { sampleResidual, verifyToken, verifyTokenWith, type ResidualSampler, type Verdict, type Verifier } from './rejection.ts';

@@ -16,7 +16,9 @@ export class StepCosts {
   constructor(initial?: { draftMs: number; targetMs: number[] }) {
     if (initial) {
       this.draftMs = initial.draftMs;
-      initial.targetMs.forEach((ms, T) => { if (ms > 0) this.targetMs[T] = ms; });
+      initial.targetMs.forEach((ms, T) => {
+        if (ms > 0) this.targetMs[T] = ms;
+      });
     }
   }
 
@@ -54,10 +56,14 @@ export function expectedTokens(alpha: number, k: number): number {
 
 export function chooseK(alpha: number, costs: StepCosts, maxK: number, fallback = 4): number {
   if (!costs.known) return Math.min(fallback, maxK);
-  let best = 1, bestRate = -1;
+  let best = 1,
+    bestRate = -1;
   for (let k = 1; k <= maxK; k++) {
     const rate = expectedTokens(alpha, k) / (k * costs.draftMs + costs.target(k + 1));
-    if (rate > bestRate) { best = k; bestRate = rate; }
+    if (rate > bestRate) {
+      best = k;
+      bestRate = rate;
+    }
   }
   return best;
 }
@@ -69,7 +75,10 @@ export function chooseK(alpha: number, costs: StepCosts, maxK: number, fallback 
 export class Acceptance {
   accepted = 0;
   rejections = 0;
-  constructor(private readonly prior: number, private readonly priorWeight = 4) {}
+  constructor(
+    private readonly prior: number,
+    private readonly priorWeight = 4,
+  ) {}
 
   observe(accepted: number, proposed: number): void {
     this.accepted += accepted;

@@ -8,7 +8,11 @@ export class Admission {
   private running = 0;
   private readonly waiting: { grant: () => void; fail: (e: EngineError) => void }[] = [];
 
-  constructor(private readonly maxRunning: number, private readonly maxQueue: number, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly maxRunning: number,
+    private readonly maxQueue: number,
+    private readonly timeoutMs: number,
+  ) {}
 
   get stats() {
     return { running: this.running, queued: this.waiting.length };
@@ -18,16 +22,35 @@ export class Admission {
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (this.running < this.maxRunning && this.waiting.length === 0) return Promise.resolve(this.take());
     if (this.waiting.length >= this.maxQueue) {
-      return Promise.reject(new EngineError('overloaded', `server is at capacity: ${this.running} streams running and ${this.waiting.length} queued`,
-        { running: this.running, queued: this.waiting.length, retryAfterS: 1 }));
+      return Promise.reject(
+        new EngineError('overloaded', `server is at capacity: ${this.running} streams running and ${this.waiting.length} queued`, {
+          running: this.running,
+          queued: this.waiting.length,
+          retryAfterS: 1,
+        }),
+      );
     }
     return new Promise((resolve, reject) => {
       const entry = {
-        grant: () => { cleanup(); resolve(this.take()); },
-        fail: (e: EngineError) => { cleanup(); reject(e); },
+        grant: () => {
+          cleanup();
+          resolve(this.take());
+        },
+        fail: (e: EngineError) => {
+          cleanup();
+          reject(e);
+        },
       };
-      const timer = setTimeout(() => entry.fail(new EngineError('overloaded',
-        `queued for ${this.timeoutMs} ms without a free slot`, { queueTimeoutMs: this.timeoutMs, retryAfterS: 1 })), this.timeoutMs);
+      const timer = setTimeout(
+        () =>
+          entry.fail(
+            new EngineError('overloaded', `queued for ${this.timeoutMs} ms without a free slot`, {
+              queueTimeoutMs: this.timeoutMs,
+              retryAfterS: 1,
+            }),
+          ),
+        this.timeoutMs,
+      );
       const onAbort = () => entry.fail(new EngineError('cancelled', 'cancelled while queued'));
       const cleanup = () => {
         clearTimeout(timer);
@@ -35,7 +58,10 @@ export class Admission {
         const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
       };
-      if (signal?.aborted) { onAbort(); return; }
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);
     });

@@ -31,7 +31,12 @@ export class StreamClock {
    * ahead of real time; a newcomer starting at "now" would hold the earliest deadlines until it caught up, and
    * every stream already running would stall meanwhile.
    */
-  constructor(readonly allowanceMs: number, private stepMs: number, private tokensPerStep: number, startAt = epochMs()) {
+  constructor(
+    readonly allowanceMs: number,
+    private stepMs: number,
+    private tokensPerStep: number,
+    startAt = epochMs(),
+  ) {
     this.vt = Math.max(startAt, epochMs());
   }
 

@@ -53,7 +53,11 @@ export function predict(mode: Mode, promptTokens: number, costs: StepCosts, load
 }
 
 /** One decode step of `mode` in worker time (passes plus overhead) and the tokens it is expected to make. */
-export function stepCost(mode: Mode, costs: StepCosts, load: Pick<LiveLoad, 'alpha' | 'maxK' | 'overheadMs'>): { stepMs: number; tokensPerStep: number } {
+export function stepCost(
+  mode: Mode,
+  costs: StepCosts,
+  load: Pick<LiveLoad, 'alpha' | 'maxK' | 'overheadMs'>,
+): { stepMs: number; tokensPerStep: number } {
   if (mode === 'target') return { stepMs: costs.target(1) + load.overheadMs, tokensPerStep: 1 };
   if (mode === 'draft') return { stepMs: costs.draftMs + load.overheadMs, tokensPerStep: 1 };
   const k = chooseK(load.alpha, costs, load.maxK);

@@ -13,7 +13,10 @@ export class TokenChooser {
   private readonly scratch: Float32Array;
   private readonly residual: Float32Array;
 
-  constructor(private readonly params: SamplingParams & { seed: number }, vocab: number) {
+  constructor(
+    private readonly params: SamplingParams & { seed: number },
+    vocab: number,
+  ) {
     this.greedy = params.temperature === 0;
     this.penalised = params.repetitionPenalty !== 1;
     this.rng = createRng(params.seed);

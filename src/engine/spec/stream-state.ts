@@ -65,13 +65,22 @@ export class StreamState<C extends Cache = Cache> {
     if (this.prefilled) return false;
     const goal = this.tokens.length - 1;
     let ran = false;
-    for (const [cache, model, isDraft] of [[this.targetCache, this.models.target, false], [this.draftCache, this.models.draft, true]] as const) {
+    for (const [cache, model, isDraft] of [
+      [this.targetCache, this.models.target, false],
+      [this.draftCache, this.models.draft, true],
+    ] as const) {
       if (!cache || !model || cache.length >= goal) continue;
       const chunk = this.tokens.slice(cache.length, Math.min(goal, cache.length + this.prefillChunk));
       const t0 = performance.now();
       await model.forward(cache, chunk);
       const ms = performance.now() - t0;
-      if (isDraft) { r.draftMs += ms; r.draftCalls++; } else { r.targetMs += ms; r.targetTokens += chunk.length; }
+      if (isDraft) {
+        r.draftMs += ms;
+        r.draftCalls++;
+      } else {
+        r.targetMs += ms;
+        r.targetTokens += chunk.length;
+      }
       ran = true;
     }
     r.prefill = ran;
@@ -80,7 +89,8 @@ export class StreamState<C extends Cache = Cache> {
   }
 
   private async draftOnlyStep(r: StepResult): Promise<void> {
-    const draft = this.models.draft!, cache = this.draftCache!;
+    const draft = this.models.draft!,
+      cache = this.draftCache!;
     const t0 = performance.now();
     const logits = await draft.forward(cache, this.tokens.slice(cache.length));
     r.draftMs = performance.now() - t0;
@@ -91,7 +101,8 @@ export class StreamState<C extends Cache = Cache> {
   /** Draft k proposals, verify them with one target pass, keep the agreeing prefix plus one target token. */
   private async round(k: number, r: StepResult): Promise<void> {
     const n = this.tokens.length;
-    const target = this.models.target, tCache = this.targetCache!;
+    const target = this.models.target,
+      tCache = this.targetCache!;
     const drafts = k > 0 ? await this.propose(k, r) : [];
     const t0 = performance.now();
     const logits = await target.forward(tCache, [this.tokens[n - 1]!, ...drafts]);
@@ -106,11 +117,13 @@ export class StreamState<C extends Cache = Cache> {
     for (let j = 0; j < drafts.length; j++) {
       const v = this.chooser.verify(row(logits, V, j), this.chooser.greedy ? null : this.qRows[j]!, drafts[j]!, history);
       if (!v.accepted) {
-        out.push(v.token); sources.push(1);
+        out.push(v.token);
+        sources.push(1);
         break;
       }
       accepted++;
-      out.push(drafts[j]!); sources.push(0);
+      out.push(drafts[j]!);
+      sources.push(0);
       history.push(drafts[j]!);
       if (this.eos.has(drafts[j]!)) break;
     }
@@ -127,7 +140,8 @@ export class StreamState<C extends Cache = Cache> {
   }
 
   private async propose(k: number, r: StepResult): Promise<number[]> {
-    const draft = this.models.draft!, cache = this.draftCache!;
+    const draft = this.models.draft!,
+      cache = this.draftCache!;
     const V = draft.vocab;
     const drafts: number[] = [];
     const history = this.tokens;
@@ -138,7 +152,8 @@ export class StreamState<C extends Cache = Cache> {
       const logits = await draft.forward(cache, feed);
       r.draftCalls++;
       const last = lastRow(logits, V);
-      const d = this.chooser.greedy ? this.chooser.choose(last, history)
+      const d = this.chooser.greedy
+        ? this.chooser.choose(last, history)
         : this.chooser.propose(last, history, (this.qRows[j] ??= new Float32Array(V)));
       drafts.push(d);
       history.push(d);
@@ -153,7 +168,10 @@ export class StreamState<C extends Cache = Cache> {
   /** Append tokens up to (not including) the first EOS. */
   private emit(r: StepResult, tokens: number[], sources: SourceCode[]): void {
     for (let i = 0; i < tokens.length; i++) {
-      if (this.eos.has(tokens[i]!)) { r.eos = true; break; }
+      if (this.eos.has(tokens[i]!)) {
+        r.eos = true;
+        break;
+      }
       r.tokens.push(tokens[i]!);
       r.sources.push(sources[i]!);
       this.tokens.push(tokens[i]!);
@@ -169,6 +187,19 @@ function lastRow(logits: Float32Array, V: number): Float32Array {
   return logits.subarray(logits.length - V);
 }
 export function emptyStep(): StepResult {
-  return { type: 'stepped', sid: 0, prefill: false, tokens: [], sources: [], proposed: 0, accepted: 0, eos: false,
-    draftMs: 0, draftCalls: 0, targetMs: 0, targetTokens: 0, wallMs: 0 };
+  return {
+    type: 'stepped',
+    sid: 0,
+    prefill: false,
+    tokens: [],
+    sources: [],
+    proposed: 0,
+    accepted: 0,
+    eos: false,
+    draftMs: 0,
+    draftCalls: 0,
+    targetMs: 0,
+    targetTokens: 0,
+    wallMs: 0,
+  };
 }

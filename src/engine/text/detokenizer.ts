@@ -35,7 +35,10 @@ export class IncrementalDetokenizer {
     // the generated tokens decode as they would on their own (the invariant is decode(generated ids)).
     const ctx = promptIds.slice(-IncrementalDetokenizer.PROMPT_CONTEXT);
     let text = this.decode(ctx);
-    while (ctx.length > 0 && text.endsWith('\uFFFD')) { ctx.pop(); text = this.decode(ctx); }
+    while (ctx.length > 0 && text.endsWith('\uFFFD')) {
+      ctx.pop();
+      text = this.decode(ctx);
+    }
     this.win = ctx;
     this.read = ctx.length;
     this.prefixLen = text.length;

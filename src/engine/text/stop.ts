@@ -51,7 +51,10 @@ export class StopMatcher {
     let best = 0;
     for (const s of this.stops) {
       for (let n = Math.min(s.length - 1, buf.length); n > best; n--) {
-        if (s.charCodeAt(n - 1) === last && buf.endsWith(s.slice(0, n))) { best = n; break; }
+        if (s.charCodeAt(n - 1) === last && buf.endsWith(s.slice(0, n))) {
+          best = n;
+          break;
+        }
       }
     }
     return best;

@@ -37,8 +37,11 @@ async function main(): Promise<void> {
   async function handle(msg: ToWorker): Promise<void> {
     switch (msg.type) {
       case 'open':
-        streams.set(msg.sid, { state: new StreamState(models, msg.promptIds, msg.mode, msg.sampling, msg.ignoreEos ? NO_EOS : eos, init.prefillChunk),
-          left: msg.maxNew, ended: false });
+        streams.set(msg.sid, {
+          state: new StreamState(models, msg.promptIds, msg.mode, msg.sampling, msg.ignoreEos ? NO_EOS : eos, init.prefillChunk),
+          left: msg.maxNew,
+          ended: false,
+        });
         return;
       case 'close':
         streams.delete(msg.sid); // caches are plain CPU tensors: dropping the state frees them
@@ -78,7 +81,10 @@ async function main(): Promise<void> {
     // Steps queued ahead for a stream that has closed would only burn time the other streams are waiting for.
     if (msg.type === 'close') {
       for (let i = inbox.length - 1; i >= 0; i--) {
-        if (inbox[i]!.sid === msg.sid && inbox[i]!.type === 'step') { inbox.splice(i, 1); post({ type: 'dropped', sid: msg.sid }); }
+        if (inbox[i]!.sid === msg.sid && inbox[i]!.type === 'step') {
+          inbox.splice(i, 1);
+          post({ type: 'dropped', sid: msg.sid });
+        }
       }
     }
     inbox.push(msg);
@@ -90,7 +96,10 @@ async function main(): Promise<void> {
 /** Median time of `reps` runs of `ids` on top of a 64-token context, rolled back after each run. */
 async function timePass(m: DecoderModel, ids: number[], reps: number): Promise<number> {
   const cache = m.newCache();
-  await m.forward(cache, Array.from({ length: 64 }, (_, i) => 5 + i));
+  await m.forward(
+    cache,
+    Array.from({ length: 64 }, (_, i) => 5 + i),
+  );
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();

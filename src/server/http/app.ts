@@ -45,12 +45,15 @@ export function createApp(deps: ServerDeps | ServerContext): Hono<AppEnv> {
     }
     await next();
   });
-  app.use('/v1/*', bodyLimit({
-    maxSize: ctx.config.maxBodyBytes,
-    onError: () => {
-      throw tooLarge(ctx.config.maxBodyBytes);
-    },
-  }));
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: ctx.config.maxBodyBytes,
+      onError: () => {
+        throw tooLarge(ctx.config.maxBodyBytes);
+      },
+    }),
+  );
 
   app.route('/', opsRoutes(ctx));
   app.route('/', playgroundRoutes()); // GET / and /playground/*: the web playground (open, like /health)

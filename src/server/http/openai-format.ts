@@ -1,6 +1,12 @@
 import type { DoneEvent, Mode } from '../../engine/index.ts';
 import type {
-  ChatCompletionChunk, ChatCompletionResponse, CompletionChunk, CompletionResponse, OpenAIFinishReason, SpecdExtra, Usage,
+  ChatCompletionChunk,
+  ChatCompletionResponse,
+  CompletionChunk,
+  CompletionResponse,
+  OpenAIFinishReason,
+  SpecdExtra,
+  Usage,
 } from '../../protocol/index.ts';
 import { wireStats } from '../stream-summary.ts';
 
@@ -29,13 +35,21 @@ export class OpenAIFormatter {
     const finish_reason: OpenAIFinishReason = done.finishReason;
     if (this.kind === 'chat') {
       return {
-        id: head.id, object: 'chat.completion', created: head.created, model: head.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: null }], ...tail,
+        id: head.id,
+        object: 'chat.completion',
+        created: head.created,
+        model: head.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: null }],
+        ...tail,
       };
     }
     return {
-      id: head.id, object: 'text_completion', created: head.created, model: head.model,
-      choices: [{ index: 0, text: done.text, finish_reason, logprobs: null }], ...tail,
+      id: head.id,
+      object: 'text_completion',
+      created: head.created,
+      model: head.model,
+      choices: [{ index: 0, text: done.text, finish_reason, logprobs: null }],
+      ...tail,
     };
   }
 
@@ -65,7 +79,10 @@ export class OpenAIFormatter {
 
   private chatChunk(delta: ChatCompletionChunk['choices'][number]['delta'], finish: OpenAIFinishReason | null): ChatCompletionChunk {
     return {
-      id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model,
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
       choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
@@ -73,7 +90,10 @@ export class OpenAIFormatter {
 
   private completionChunk(text: string, finish: OpenAIFinishReason | null): CompletionChunk {
     return {
-      id: this.id, object: 'text_completion', created: this.created, model: this.model,
+      id: this.id,
+      object: 'text_completion',
+      created: this.created,
+      model: this.model,
       choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
       ...(this.includeUsage ? { usage: null } : {}),
     };

@@ -2,9 +2,7 @@ import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { DoneEvent, EngineEvent, StartEvent } from '../../engine/index.ts';
 import { linkedAbort } from '../../lib/async.ts';
-import {
-  chatBodySchema, completionBodySchema, describeIssue, parseClientJson, type WireSampling,
-} from '../../protocol/index.ts';
+import { chatBodySchema, completionBodySchema, describeIssue, parseClientJson, type WireSampling } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { newId } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -25,7 +23,11 @@ interface Prepared {
 export async function readJson(c: Context): Promise<unknown> {
   const bytes = await c.req.arrayBuffer(); // decoded strictly: JSON is UTF-8, and a lossy decode would alter the prompt
   let text: string;
-  try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch { throw new ApiError('invalid_json', 'The request body is not valid UTF-8.'); }
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError('invalid_json', 'The request body is not valid UTF-8.');
+  }
   if (text.trim() === '') throw new ApiError('invalid_json', 'The request body is empty; send a JSON object.');
   const parsed = parseClientJson(text, 'request body');
   if (!parsed.ok) throw new ApiError('invalid_json', parsed.message);
@@ -51,8 +53,12 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
     const b = parsed.data;
     const prompt = typeof b.prompt === 'string' ? b.prompt : b.prompt[0]!;
     return {
-      input: { prompt }, inputParam: 'prompt', params: b, stream: b.stream ?? false,
-      includeUsage: b.stream_options?.include_usage ?? false, model: b.model ?? null,
+      input: { prompt },
+      inputParam: 'prompt',
+      params: b,
+      stream: b.stream ?? false,
+      includeUsage: b.stream_options?.include_usage ?? false,
+      model: b.model ?? null,
     };
   };
   const prepareChat = (body: unknown): Prepared => {
@@ -60,9 +66,12 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
     if (!parsed.success) throw ApiError.fromProblem(describeIssue(parsed.error, body));
     const b = parsed.data;
     return {
-      input: { messages: b.messages }, inputParam: 'messages',
+      input: { messages: b.messages },
+      inputParam: 'messages',
       params: { ...b, max_tokens: b.max_completion_tokens ?? b.max_tokens },
-      stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false, model: b.model ?? null,
+      stream: b.stream ?? false,
+      includeUsage: b.stream_options?.include_usage ?? false,
+      model: b.model ?? null,
     };
   };
 
@@ -86,7 +95,11 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
     const mode = start?.mode ?? (req.mode === 'auto' ? 'speculative' : req.mode); // 'auto' unresolved: refused before routing
     const seed = start?.seed ?? null;
     let model = prepared.model ?? 'specd';
-    try { model = ctx.runner.modelFor(mode); } catch { /* not loaded: keep the requested name */ }
+    try {
+      model = ctx.runner.modelFor(mode);
+    } catch {
+      /* not loaded: keep the requested name */
+    }
     const fmt = new OpenAIFormatter(kind, id, created, model, prepared.includeUsage);
 
     if (!prepared.stream) {

@@ -28,7 +28,14 @@ export function infoRoutes(ctx: ServerContext): Hono<AppEnv> {
   app.get('/models', (c) => {
     const info = ctx.engine.info(); // throws not_ready → 503 while loading
     const data: ModelList['data'] = [
-      { id: info.target.id, object: 'model', created: started, owned_by: 'specd', role: 'target', context_length: info.target.contextLength },
+      {
+        id: info.target.id,
+        object: 'model',
+        created: started,
+        owned_by: 'specd',
+        role: 'target',
+        context_length: info.target.contextLength,
+      },
     ];
     if (info.draft) data.push({ id: info.draft.id, object: 'model', created: started, owned_by: 'specd', role: 'draft' });
     return c.json({ object: 'list', data } satisfies ModelList);

@@ -140,10 +140,12 @@ function launch(specs) {
   });
   runs = started;
   setBusy(true);
-  return Promise.all(started.map(async (run) => {
-    await run.finished;
-    if (run.error) showError(run.error);
-  })).then(() => {
+  return Promise.all(
+    started.map(async (run) => {
+      await run.finished;
+      if (run.error) showError(run.error);
+    }),
+  ).then(() => {
     setBusy(false);
     return started;
   });
@@ -180,15 +182,20 @@ async function compare() {
   const same = spec.text === target.text;
   let at = 0;
   while (at < spec.text.length && spec.text[at] === target.text[at]) at++;
-  const s = spec.done.timings, t = target.done.timings;
+  const s = spec.done.timings,
+    t = target.done.timings;
   verdict.dataset.identical = String(same);
   verdict.replaceChildren();
   const line = (text, className) => verdict.appendChild(Object.assign(document.createElement('p'), { textContent: text, className }));
-  line(same ? `✓ identical output (${spec.done.usage.completion_tokens} tokens)` : `✗ the outputs differ from character ${at}`,
-    same ? 'same' : 'differs');
-  line(`speculative runs at ${(s.tokens_per_second / t.tokens_per_second).toFixed(2)}× the target's speed `
-    + `(${s.tokens_per_second.toFixed(0)} vs ${t.tokens_per_second.toFixed(0)} tokens/s); `
-    + `TTFT ${s.ttft_ms.toFixed(0)} vs ${t.ttft_ms.toFixed(0)} ms. Both ran at once on one engine.`);
+  line(
+    same ? `✓ identical output (${spec.done.usage.completion_tokens} tokens)` : `✗ the outputs differ from character ${at}`,
+    same ? 'same' : 'differs',
+  );
+  line(
+    `speculative runs at ${(s.tokens_per_second / t.tokens_per_second).toFixed(2)}× the target's speed ` +
+      `(${s.tokens_per_second.toFixed(0)} vs ${t.tokens_per_second.toFixed(0)} tokens/s); ` +
+      `TTFT ${s.ttft_ms.toFixed(0)} vs ${t.ttft_ms.toFixed(0)} ms. Both ran at once on one engine.`,
+  );
 }
 
 function renderChat() {

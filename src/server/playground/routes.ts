@@ -15,8 +15,9 @@ const ASSETS: Record<string, string> = {
 };
 
 /** Same-origin everything: the page's scripts, styles and its WebSocket / fetch calls. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-  + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function playgroundRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();

@@ -48,7 +48,9 @@ export class Run {
     this.id = id;
     this.#pane = pane;
     pane.querySelector('.title').textContent = title;
-    this.finished = new Promise((resolve) => { this.#resolve = resolve; });
+    this.finished = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
   }
 
   get running() {
@@ -60,7 +62,8 @@ export class Run {
     if (frame.type === 'start') this.#start(frame);
     else if (frame.type === 'token') this.#token(frame);
     else if (frame.type === 'done') this.#done(frame);
-    else if (frame.type === 'error') this.#end('error', 'refused', { code: frame.code, message: frame.message, param: frame.details?.param });
+    else if (frame.type === 'error')
+      this.#end('error', 'refused', { code: frame.code, message: frame.message, param: frame.details?.param });
     else if (frame.type === 'lost') this.#end('error', 'connection lost', { code: 'disconnected', message: frame.message });
   };
 
@@ -122,7 +125,10 @@ export class Run {
 
   /** One bar per inter-token gap: tall bars are the waits between steps, the ~0 ms gaps inside a step are flat. */
   #sparkline() {
-    const gaps = this.#times.slice(-BARS - 1).map((t, i, all) => (i === 0 ? null : t - all[i - 1])).slice(1);
+    const gaps = this.#times
+      .slice(-BARS - 1)
+      .map((t, i, all) => (i === 0 ? null : t - all[i - 1]))
+      .slice(1);
     const max = Math.max(0, ...gaps);
     const width = 240 / BARS;
     const d = gaps.map((g, i) => `M${((i + 0.5) * width).toFixed(1)} 36V${(36 - (g / Math.max(max, 1)) * 34).toFixed(1)}`).join('');

@@ -65,16 +65,17 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
   };
   server.on('upgrade', onUpgrade);
 
-  const heartbeat = ctx.config.wsHeartbeatMs > 0
-    ? setInterval(() => {
-      for (const s of sessions) {
-        if (!s.ping()) {
-          ctx.logger.info({ session: s.seq }, 'terminating a websocket that missed its pong');
-          s.terminate();
-        }
-      }
-    }, ctx.config.wsHeartbeatMs).unref()
-    : null;
+  const heartbeat =
+    ctx.config.wsHeartbeatMs > 0
+      ? setInterval(() => {
+          for (const s of sessions) {
+            if (!s.ping()) {
+              ctx.logger.info({ session: s.seq }, 'terminating a websocket that missed its pong');
+              s.terminate();
+            }
+          }
+        }, ctx.config.wsHeartbeatMs).unref()
+      : null;
 
   return {
     sessions,
@@ -88,10 +89,15 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
       if (heartbeat) clearInterval(heartbeat);
       await settleWithin(Promise.all([...sessions].map((s) => s.settled())), timeoutMs);
       for (const s of sessions) s.close(code, reason);
-      const closed = Promise.all([...sessions].map((s) => new Promise<void>((resolve) => {
-        if (!sessions.has(s)) resolve();
-        else s.onClosed(resolve);
-      })));
+      const closed = Promise.all(
+        [...sessions].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              if (!sessions.has(s)) resolve();
+              else s.onClosed(resolve);
+            }),
+        ),
+      );
       if ((await settleWithin(closed, 1000)) === 'timeout') for (const s of sessions) s.terminate();
       server.off('upgrade', onUpgrade);
       wss.close();

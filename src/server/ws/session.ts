@@ -2,7 +2,13 @@ import { WebSocket } from 'ws';
 import type { EngineEvent } from '../../engine/index.ts';
 import { sleep } from '../../lib/async.ts';
 import {
-  CLIENT_FRAME_TYPES, type ClientFrame, clientFrameSchema, describeIssue, type GenerateFrame, parseClientJson, previewValue,
+  CLIENT_FRAME_TYPES,
+  type ClientFrame,
+  clientFrameSchema,
+  describeIssue,
+  type GenerateFrame,
+  parseClientJson,
+  previewValue,
   type ServerFrame,
 } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
@@ -35,7 +41,10 @@ export class WsSession {
   private readonly clientFrame;
   private idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly ws: WebSocket, private readonly ctx: ServerContext) {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: ServerContext,
+  ) {
     this.clientFrame = clientFrameSchema(ctx.limits);
     ws.on('message', (data, isBinary) => {
       try {
@@ -45,7 +54,9 @@ export class WsSession {
       }
       this.armIdleTimer();
     });
-    ws.on('pong', () => { this.alive = true; });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
     ws.on('close', () => {
       this.disarmIdleTimer();
       this.abortAll('socket closed');
@@ -171,7 +182,10 @@ export class WsSession {
 
   private startGeneration(frame: GenerateFrame): void {
     if (this.streams.has(frame.id)) {
-      this.sendError(new ApiError('duplicate_id', `A generation with id ${JSON.stringify(frame.id)} is already in flight on this socket.`, 'id'), frame.id);
+      this.sendError(
+        new ApiError('duplicate_id', `A generation with id ${JSON.stringify(frame.id)} is already in flight on this socket.`, 'id'),
+        frame.id,
+      );
       return;
     }
     if (this.ctx.lifecycle.shuttingDown) {
@@ -180,8 +194,16 @@ export class WsSession {
     }
     const cap = this.ctx.config.wsMaxStreams;
     if (this.streams.size >= cap) {
-      this.sendError(new ApiError('too_many_streams', `This socket already has ${cap} generations in flight (this server's `
-        + 'limit per socket); wait for one to finish or open another socket.', 'id', { limit: cap }), frame.id);
+      this.sendError(
+        new ApiError(
+          'too_many_streams',
+          `This socket already has ${cap} generations in flight (this server's ` +
+            'limit per socket); wait for one to finish or open another socket.',
+          'id',
+          { limit: cap },
+        ),
+        frame.id,
+      );
       return;
     }
     const ac = new AbortController();
@@ -200,7 +222,10 @@ export class WsSession {
     const inputParam = frame.prompt !== undefined ? 'prompt' : 'messages';
     const req = toGenerateRequest(input, frame, this.ctx.defaults, ac.signal);
     const meta = {
-      id: `ws-${this.seq}-${frame.id}`, clientId: frame.id, transport: 'ws' as const, endpoint: '/v1/stream',
+      id: `ws-${this.seq}-${frame.id}`,
+      clientId: frame.id,
+      transport: 'ws' as const,
+      endpoint: '/v1/stream',
       created: Math.floor(Date.now() / 1000),
     };
     let started = false;
@@ -223,13 +248,20 @@ export class WsSession {
     switch (ev.type) {
       case 'start':
         return {
-          type: 'start', id, model: this.ctx.runner.modelFor(ev.mode), prompt_tokens: ev.promptTokens,
-          queue_ms: Math.round(ev.queueMs * 1000) / 1000, mode: ev.mode, seed: ev.seed,
+          type: 'start',
+          id,
+          model: this.ctx.runner.modelFor(ev.mode),
+          prompt_tokens: ev.promptTokens,
+          queue_ms: Math.round(ev.queueMs * 1000) / 1000,
+          mode: ev.mode,
+          seed: ev.seed,
           ...(ev.route ? { route: wireRoute(ev.route) } : {}),
         };
       case 'tokens':
         return {
-          type: 'token', id, text: ev.text,
+          type: 'token',
+          id,
+          text: ev.text,
           tokens: ev.tokens.map((t) => ({ id: t.id, text: t.text, source: t.source, t_ms: Math.round(t.tMs * 1000) / 1000 })),
         };
       case 'done':

@@ -23,10 +23,17 @@ describe('chi-square helper', () => {
     const closed = (x: number, df: number) => {
       let term = 1;
       let sum = 1;
-      for (let j = 1; j < df / 2; j++) sum += (term *= x / 2 / j);
+      for (let j = 1; j < df / 2; j++) sum += term *= x / 2 / j;
       return Math.exp(-x / 2) * sum;
     };
-    for (const [x, df] of [[2, 2], [1, 10], [20, 10], [5, 16], [60, 16], [0.1, 4]] as const) {
+    for (const [x, df] of [
+      [2, 2],
+      [1, 10],
+      [20, 10],
+      [5, 16],
+      [60, 16],
+      [0.1, 4],
+    ] as const) {
       expect(chiSquareSurvival(x, df)).toBeCloseTo(closed(x, df), 12);
     }
     expect(chiSquareSurvival(2, 2)).toBeCloseTo(Math.exp(-1), 14);

@@ -79,7 +79,10 @@ describe('speculative verification reproduces the target distribution', () => {
     const results = cases
       .filter(([, c]) => c.asymmetric)
       .map(([name, { p, q }]) => ({ name, pValue: simulate(fromP, p, q, 1234).fit.pValue }));
-    expect(results.some((r) => r.pValue < ALPHA), JSON.stringify(results)).toBe(true);
+    expect(
+      results.some((r) => r.pValue < ALPHA),
+      JSON.stringify(results),
+    ).toBe(true);
     expect(results.find((r) => r.name === 'p and q very different')!.pValue).toBeLessThan(1e-6);
   });
 });

@@ -35,7 +35,9 @@ describe('kthLargest', () => {
 describe('massThreshold', () => {
   /** Naive: walk the descending sort until the mass reaches `need`. */
   function naive(w: Float32Array, need: number): number {
-    const sorted = Array.from(w).filter((x) => x > 0).sort((a, b) => b - a);
+    const sorted = Array.from(w)
+      .filter((x) => x > 0)
+      .sort((a, b) => b - a);
     let acc = 0;
     for (const x of sorted) if ((acc += x) >= need) return x;
     return Number.MIN_VALUE;

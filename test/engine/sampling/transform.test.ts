@@ -97,10 +97,16 @@ describe('toProbs: single transforms', () => {
   const perm = [2, 0, 3, 1];
   const logits = new Float32Array(perm.map((i) => Math.log(base[i]!)));
   /** The surviving tokens, named by their unfiltered probability, largest first. */
-  const keptBase = (p: Float32Array) => support(p).map((i) => base[perm[i]!]!).sort((a, b) => b - a);
+  const keptBase = (p: Float32Array) =>
+    support(p)
+      .map((i) => base[perm[i]!]!)
+      .sort((a, b) => b - a);
 
   it('with every filter off it is the softmax', () => {
-    expectClose(toProbs(logits, OFF, null), perm.map((i) => base[i]!));
+    expectClose(
+      toProbs(logits, OFF, null),
+      perm.map((i) => base[i]!),
+    );
   });
 
   it('temperature < 1 sharpens and > 1 flattens, as softmax(l / T)', () => {

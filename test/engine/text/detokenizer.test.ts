@@ -34,7 +34,11 @@ describe('IncrementalDetokenizer with the project tokenizer', () => {
     it(`one token at a time: no U+FFFD, deltas join to decode(all) (text ${n})`, () => {
       const ids = encode(text);
       const d = new IncrementalDetokenizer(decode, tokenizer().encode('Prompt: '));
-      const { deltas, flush, out } = run(d, ids.map((id) => [id]), decode);
+      const { deltas, flush, out } = run(
+        d,
+        ids.map((id) => [id]),
+        decode,
+      );
       for (const x of deltas) expect(x.includes('\uFFFD')).toBe(false);
       expect(flush).toBe('');
       expect(out).toBe(text);
@@ -97,8 +101,13 @@ describe('IncrementalDetokenizer UTF-8 edge cases (fake byte-level vocabulary)',
   // id → bytes
   const V = [
     [0x68], // 0 'h'
-    [0xe4], [0xbd], [0xa0], // 1-3: 你 byte by byte
-    [0xf0], [0x9f], [0x99], [0x82], // 4-7: 🙂 byte by byte
+    [0xe4],
+    [0xbd],
+    [0xa0], // 1-3: 你 byte by byte
+    [0xf0],
+    [0x9f],
+    [0x99],
+    [0x82], // 4-7: 🙂 byte by byte
     [0x63, 0x61, 0x66, 0xc3], // 8: 'caf' + first byte of é
     [0xa9], // 9: second byte of é
     [0x80], // 10: a stray continuation byte (genuinely invalid)
@@ -167,7 +176,12 @@ describe('IncrementalDetokenizer UTF-8 edge cases (fake byte-level vocabulary)',
 describe('IncrementalDetokenizer with a context-dependent decoder (SentencePiece-like)', () => {
   // Metaspace: '▁' is a space, and the first token of a decode loses its leading space; id 0 is a skipped EOS.
   const V = ['', '▁Hello', '▁world', ',', '▁how', '▁are', '▁you', '?', 'Q', ':'];
-  const dec = (ids: number[]) => ids.map((i) => V[i]!).join('').replaceAll('▁', ' ').replace(/^ /, '');
+  const dec = (ids: number[]) =>
+    ids
+      .map((i) => V[i]!)
+      .join('')
+      .replaceAll('▁', ' ')
+      .replace(/^ /, '');
 
   it('uses the prompt as context, so the first generated token keeps its leading space', () => {
     const prompt = [8, 9];

@@ -61,7 +61,10 @@ describe('StopMatcher', () => {
   });
 
   it('with one stop string a prefix of another, stops at the shorter as soon as it completes', () => {
-    for (const stops of [['cat', 'cats'], ['cats', 'cat']]) {
+    for (const stops of [
+      ['cat', 'cats'],
+      ['cats', 'cat'],
+    ]) {
       const m = new StopMatcher(stops);
       expect(m.push('the ca')).toEqual({ emit: 'the ', stopped: false });
       expect(m.push('ts')).toEqual({ emit: '', stopped: true });
@@ -94,14 +97,21 @@ describe('StopMatcher', () => {
       const stops = Array.from({ length: rand(4) }, () => word(rand(5)));
       const text = word(rand(40));
       const parts: string[] = [];
-      for (let i = 0; i < text.length;) { const n = 1 + rand(6); parts.push(text.slice(i, i + n)); i += n; }
+      for (let i = 0; i < text.length;) {
+        const n = 1 + rand(6);
+        parts.push(text.slice(i, i + n));
+        i += n;
+      }
       // Reference: after each push, does the text so far contain a stop string? Then cut at its earliest one.
       let expected = { text, stopped: false, pushes: parts.length };
       let sofar = '';
       for (const [i, p] of parts.entries()) {
         sofar += p;
         const hits = stops.filter((s) => s && sofar.includes(s)).map((s) => sofar.indexOf(s));
-        if (hits.length) { expected = { text: sofar.slice(0, Math.min(...hits)), stopped: true, pushes: i + 1 }; break; }
+        if (hits.length) {
+          expected = { text: sofar.slice(0, Math.min(...hits)), stopped: true, pushes: i + 1 };
+          break;
+        }
       }
       expect(feed(new StopMatcher(stops), parts)).toEqual(expected);
     }

@@ -6,7 +6,8 @@ const { tokenizer, decode, encode } = useTokenizer();
 
 /** Runs a stream as the engine does: pushes steps until a stop, then finish() if it did not stop. */
 function stream(s: StreamText, steps: number[][]) {
-  let text = '', used = 0;
+  let text = '',
+    used = 0;
   const results: PushResult[] = [];
   for (const step of steps) {
     const r = s.push(step);
@@ -128,7 +129,8 @@ describe('StreamText', () => {
       const text = TEXTS[rand(TEXTS.length)]!;
       const ids = encode(text);
       const stops = Array.from({ length: 1 + rand(3) }, () => {
-        const a = rand(text.length), b = Math.min(text.length, a + 1 + rand(6));
+        const a = rand(text.length),
+          b = Math.min(text.length, a + 1 + rand(6));
         return rand(5) === 0 ? 'not in there' : text.slice(a, b);
       }).filter((s) => !/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(s)); // whole characters only
       // Reference: the first token after which the settled text contains a stop string, cut at the earliest one.
@@ -136,7 +138,10 @@ describe('StreamText', () => {
       for (let j = 1; j <= ids.length; j++) {
         const sofar = settled(decode(ids.slice(0, j)));
         const hits = stops.map((s) => sofar.indexOf(s)).filter((i) => i >= 0);
-        if (hits.length) { expected = { text: sofar.slice(0, Math.min(...hits)), used: j, stopped: true }; break; }
+        if (hits.length) {
+          expected = { text: sofar.slice(0, Math.min(...hits)), used: j, stopped: true };
+          break;
+        }
       }
       const r = stream(new StreamText({ decode, stop: stops }), chunked(ids, rand, 6));
       expect({ text: r.text, used: r.used, stopped: r.stopped }).toEqual(expected);
