@@ -50,6 +50,11 @@ export interface Outcome {
   skipped?: string;
 }
 
+/** The outcome of a scenario that cannot run against this server. */
+export function skippedOutcome(reason: string): Outcome {
+  return { bars: [], figures: {}, tables: [], charts: [], notes: [], skipped: reason };
+}
+
 export interface ScenarioResult extends Outcome {
   scenario: string;
   quick: boolean;

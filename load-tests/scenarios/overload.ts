@@ -15,7 +15,7 @@
 import { completion } from '../lib/http.ts';
 import { fetchRecent, matchRecords } from '../lib/recent.ts';
 import { fixed, rng, sleep } from '../lib/requests.ts';
-import { bar, type Outcome, type Scenario } from '../lib/result.ts';
+import { bar, type Outcome, type Scenario, skippedOutcome } from '../lib/result.ts';
 import { Dist } from '../../src/lib/stats.ts';
 import { runWsGenerator, type StreamResult, WsConn } from '../lib/ws.ts';
 
@@ -75,14 +75,7 @@ export const overload: Scenario = {
       const r = ctx.options['max-running'];
       const q = ctx.options['max-queue'];
       if (!r || !q) {
-        return {
-          bars: [],
-          figures: {},
-          tables: [],
-          charts: [],
-          notes: [],
-          skipped: "with --url, overload needs the server's --max-running and --max-queue (pass the same flags to the runner)",
-        };
+        return skippedOutcome("with --url, overload needs the server's --max-running and --max-queue (pass the same flags to the runner)");
       }
       p.maxRunning = Number(r);
       p.maxQueue = Number(q);

@@ -6,7 +6,7 @@
  */
 import { completion } from '../lib/http.ts';
 import { sleep } from '../lib/requests.ts';
-import { bar, type Outcome, type Scenario } from '../lib/result.ts';
+import { bar, type Outcome, type Scenario, skippedOutcome } from '../lib/result.ts';
 import { prompt } from '../lib/requests.ts';
 import { Dist } from '../../src/lib/stats.ts';
 import { type StreamResult, WsConn } from '../lib/ws.ts';
@@ -38,14 +38,7 @@ export const shutdown: Scenario = {
   async run(ctx): Promise<Outcome> {
     const { server, quick, log } = ctx;
     if (!server.spawned) {
-      return {
-        bars: [],
-        figures: {},
-        tables: [],
-        charts: [],
-        notes: [],
-        skipped: 'shutdown sends SIGTERM, so it needs a server the runner started (not --url)',
-      };
+      return skippedOutcome('shutdown sends SIGTERM, so it needs a server the runner started (not --url)');
     }
     const p = plan(quick);
     const started = new Set<string>();

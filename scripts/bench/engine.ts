@@ -14,13 +14,14 @@ import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts, heldoutStories } from './heldout.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
 const cli = benchCli('bench:engine', { prompts: '20', 'new-tokens': '128', threads: '2', target: TARGET_DIR, draft: DRAFT_DIR });
 const N_PROMPTS = cli.num('prompts');
 const NEW_TOKENS = cli.num('new-tokens');
 const THREADS = cli.num('threads');
 const { target: TARGET, draft: DRAFT } = cli.opts;
-const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
+const GREEDY = SAMPLING_DEFAULTS;
 
 type Config =
   { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k'] } | { name: 'transformers.js generate()'; mode: 'tjs' };

@@ -16,6 +16,7 @@ import { heldoutPrompts } from './heldout.ts';
 import { dist, logProb, mean } from '../../src/lib/stats.ts';
 import { pareto, renderChart, type Point } from '../../src/lib/svg-chart.ts';
 import { table } from './table.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
 // samples: per prompt for the sampled setting; one sample per prompt leaves ±0.1 nats/token of noise between points.
 const cli = benchCli('bench:frontier', { prompts: '20', 'new-tokens': '48', samples: '3', target: TARGET_DIR, draft: DRAFT_DIR });
@@ -32,7 +33,7 @@ const POINTS: Point_[] = [
   { name: 'target', mode: 'target', k: 0 },
 ];
 const SETTINGS = [
-  { name: 'greedy', sampling: { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 } },
+  { name: 'greedy', sampling: SAMPLING_DEFAULTS },
   { name: 'T=0.8', sampling: { temperature: 0.8, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 } },
 ];
 

@@ -15,6 +15,7 @@ import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts } from './heldout.ts';
 import { dist, mean } from '../../src/lib/stats.ts';
 import { table } from './table.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
 const cli = benchCli('bench:server', { prompts: '20', 'new-tokens': '64', target: TARGET_DIR, draft: DRAFT_DIR });
 const N = cli.num('prompts');
@@ -60,7 +61,7 @@ async function viaEngine(prompt: string): Promise<Run> {
   const req: GenerateRequest = {
     input: { prompt },
     maxTokens: MAX_TOKENS,
-    sampling: { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 },
+    sampling: SAMPLING_DEFAULTS,
     stop: [],
     mode: 'speculative',
     k: 'auto',

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR } from '../bench/cli.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
 const work = process.argv[2] ?? join(ROOT, 'scripts', 'models', 'work');
 /** Optional notes about a run that its summary cannot show (e.g. a schedule changed on resume): CARD_NOTE_TARGET / _DRAFT. */
@@ -24,7 +25,7 @@ async function greedySample(dir: string, prompt: string, n = 96): Promise<string
     { target: m, draft: null },
     tok.encode(prompt),
     'target',
-    { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 },
+    { ...SAMPLING_DEFAULTS, seed: 0 },
     new Set(m.info.eosIds),
     512,
   );

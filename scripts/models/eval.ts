@@ -15,6 +15,7 @@ import { StreamState } from '../../src/engine/spec/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
 import { benchCli, DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
 import { heldoutPrompts, heldoutStories } from '../bench/heldout.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
 const BARS = { alpha: 0.75, costRatio: 6 };
 const cli = benchCli('models:eval', { prompts: '60', 'new-tokens': '48', k: '4', threads: '2', target: TARGET_DIR, draft: DRAFT_DIR });
@@ -57,14 +58,7 @@ async function acceptance() {
     produced = 0;
   const prompts = heldoutPrompts().slice(0, nPrompts);
   for (const prompt of prompts) {
-    const s = new StreamState(
-      models,
-      tok.encode(prompt),
-      'speculative',
-      { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 0 },
-      eos,
-      512,
-    );
+    const s = new StreamState(models, tok.encode(prompt), 'speculative', { ...SAMPLING_DEFAULTS, seed: 0 }, eos, 512);
     let made = 0;
     while (made < newTokens) {
       const r = await s.step(K, newTokens - made);

@@ -1,8 +1,9 @@
 /** TokenChooser: how the speculative loop turns rows of logits into tokens and verdicts (greedy here; sampling in sampling/). */
 import { describe, expect, it } from 'vitest';
 import { TokenChooser } from '../../src/engine/spec/chooser.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
-const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 1 };
+const GREEDY = { ...SAMPLING_DEFAULTS, seed: 1 };
 
 describe('TokenChooser, greedy', () => {
   const row = new Float32Array([0.1, 2, 2, -1]);

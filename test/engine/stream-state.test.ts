@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { StreamState, type Cache, type ForwardModel } from '../../src/engine/spec/stream-state.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 
 const V = 40;
 
@@ -48,7 +49,7 @@ function fakeModel(salt: number, noise: number): ForwardModel<SeqCache> & { call
   };
 }
 
-const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, seed: 1 };
+const GREEDY = { ...SAMPLING_DEFAULTS, seed: 1 };
 
 async function decode(state: StreamState<SeqCache>, k: number, n: number) {
   const out: number[] = [];

@@ -6,7 +6,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/options.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/index.ts';
+import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
+import { PROMPTS as LOAD_PROMPTS } from '../../load-tests/lib/requests.ts';
 import { describeUnless } from './skip.ts';
 
 export const TARGET_DIR = process.env['SPECD_TEST_TARGET'] ?? join(PACKAGE_ROOT, DEFAULT_TARGET);
@@ -34,17 +36,12 @@ export function engineOptions(over: Partial<EngineOptions> = {}): EngineOptions 
   return { ...DEFAULT_ENGINE_OPTIONS, targetPath: TARGET_DIR, draftPath: DRAFT_DIR, ...over };
 }
 
-export const GREEDY = { temperature: 0, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 } as const;
+/** specd's sampling defaults are greedy. */
+export const GREEDY = SAMPLING_DEFAULTS;
 
+/** The load kit's story prompts, then more of the same kind (22 in all). */
 export const PROMPTS = [
-  'Once upon a time, there was a little girl named Lily.',
-  'Tom and his dog went to the park.',
-  'The sun was shining and the birds were singing.',
-  'One day, a big bear found a red ball in the forest.',
-  'Sara wanted to bake a cake for her mom.',
-  'There was a small boat on a blue lake.',
-  'Ben had a new toy car. He loved to',
-  'The cat climbed up the tall tree and',
+  ...LOAD_PROMPTS,
   'Mia and Max were best friends. They liked to',
   'A little bird could not fly. It was sad because',
   'Once upon a time, in a small town, there lived a kind old man.',

@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws';
 import type { EngineEvent } from '../../engine/index.ts';
 import { sleep } from '../../lib/async.ts';
+import { round } from '../../lib/stats.ts';
 import {
   CLIENT_FRAME_TYPES,
   type ClientFrame,
@@ -252,7 +253,7 @@ export class WsSession {
           id,
           model: this.ctx.runner.modelFor(ev.mode),
           prompt_tokens: ev.promptTokens,
-          queue_ms: Math.round(ev.queueMs * 1000) / 1000,
+          queue_ms: round(ev.queueMs),
           mode: ev.mode,
           seed: ev.seed,
           ...(ev.route ? { route: wireRoute(ev.route) } : {}),
@@ -262,7 +263,7 @@ export class WsSession {
           type: 'token',
           id,
           text: ev.text,
-          tokens: ev.tokens.map((t) => ({ id: t.id, text: t.text, source: t.source, t_ms: Math.round(t.tMs * 1000) / 1000 })),
+          tokens: ev.tokens.map((t) => ({ id: t.id, text: t.text, source: t.source, t_ms: round(t.tMs) })),
         };
       case 'done':
         return { type: 'done', id, finish_reason: ev.finishReason, ...wireStats(ev), ...(ev.error ? { error: ev.error } : {}) };
