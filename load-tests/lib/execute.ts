@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { isAbsolute, relative } from 'node:path';
+import { machine, machineLine } from '../../src/lib/machine.ts';
 import { round } from '../../src/lib/stats.ts';
 import type { ModelPair } from './models.ts';
 import { ROOT } from './models.ts';
@@ -37,6 +38,7 @@ export function environment(): ScenarioResult['env'] {
     platform: `${process.platform}-${process.arch}`,
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? '?',
+    l3: machine().l3,
     loadavg: loadavg().map((v) => round(v, 2)),
     commit: commit(),
   };
@@ -49,6 +51,7 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
   const log = opts.log ?? (() => {});
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
+  log(machineLine());
   let server: ServerHandle;
   if (opts.url) {
     server = await attachServer(opts.url);

@@ -73,7 +73,7 @@ export function renderHtml(results: ScenarioResult[], generatedAt = new Date(), 
         .join('');
       return (
         `<section id="${r.scenario}-${runKind(r)}"><h2>${esc(r.scenario)} <small>(${runKind(r)}) — ${status(r)}</small></h2>` +
-        `<p class="meta">${esc(r.startedAt)} · ${r.durationS} s · commit ${esc(r.env.commit ?? '?')} · node ${esc(r.env.node)} · ${r.env.cpus} × ${esc(r.env.cpuModel)} · load ${r.env.loadavg.join(' ')}<br>` +
+        `<p class="meta">${esc(r.startedAt)} · ${r.durationS} s · commit ${esc(r.env.commit ?? '?')} · node ${esc(r.env.node)} · ${r.env.cpus} × ${esc(r.env.cpuModel)}${r.env.l3 ? `, L3 ${esc(r.env.l3)}` : ''} · load ${r.env.loadavg.join(' ')}<br>` +
         `models: ${esc(modelsText(r))} · server flags: <code>${esc((r.server.flags ?? []).filter((f, i, a) => !['--target', '--draft'].includes(a[i - 1] ?? '') && !['--target', '--draft'].includes(f)).join(' ') || '(external)')}</code></p>` +
         (r.skipped
           ? `<p>Skipped: ${esc(r.skipped)}</p>`

@@ -62,7 +62,7 @@ export interface ScenarioResult extends Outcome {
   pass: boolean;
   startedAt: string;
   durationS: number;
-  env: { node: string; platform: string; cpus: number; cpuModel: string; loadavg: number[]; commit: string | null };
+  env: { node: string; platform: string; cpus: number; cpuModel: string; l3?: string | null; loadavg: number[]; commit: string | null };
   server: { url: string; spawned: boolean; flags: readonly string[] | null; models: ModelPair | null; errorLogs: string[] };
 }
 

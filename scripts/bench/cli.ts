@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
+import { type Machine, machine, machineLine } from '../../src/lib/machine.ts';
 
 export const ROOT = resolve(PACKAGE_ROOT);
 export const TARGET_DIR = join(ROOT, DEFAULT_TARGET);
@@ -20,6 +21,8 @@ export interface BenchCli<K extends string> {
   /** The option as a number (a usage error when it is not one). */
   num(name: K): number;
   save: boolean;
+  /** The machine this run is on (also printed when the command line is parsed); record it with the figures. */
+  machine: Machine;
   /**
    * The path a result file is written to, its folder created: `committed` (relative to the repository root) with
    * --save, else the same base name in --out DIR, else in results/.
@@ -70,9 +73,12 @@ export function benchCli<K extends string>(command: string, defaults: Record<K, 
   const out = typeof values['out'] === 'string' ? resolve(values['out']) : null;
   if (save && out) fail('--save and --out exclude each other');
   const opts = Object.fromEntries(names.map((n) => [n, typeof values[n] === 'string' ? values[n] : defaults[n]])) as Record<K, string>;
+  const host = machine();
+  process.stdout.write(`${command}: ${machineLine(host)}\n`);
   return {
     opts,
     save,
+    machine: host,
     num(name) {
       const v = Number(opts[name]);
       return Number.isFinite(v) ? v : fail(`--${name} must be a number (got "${opts[name]}")`);

@@ -219,6 +219,7 @@ writeFileSync(
   JSON.stringify(
     {
       date: new Date().toISOString(),
+      machine: cli.machine,
       prompts: prompts.length,
       new_tokens: NEW_TOKENS,
       threads: THREADS,

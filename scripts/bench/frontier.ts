@@ -177,7 +177,16 @@ const [jsonOut, svgOut] = [cli.output('docs/bench/frontier.json'), cli.output('d
 writeFileSync(
   jsonOut,
   JSON.stringify(
-    { date: new Date().toISOString(), prompts: prompts.length, new_tokens: NEW, rows: results, frontier, verdict, bars },
+    {
+      date: new Date().toISOString(),
+      machine: cli.machine,
+      prompts: prompts.length,
+      new_tokens: NEW,
+      rows: results,
+      frontier,
+      verdict,
+      bars,
+    },
     null,
     2,
   ),

@@ -4,6 +4,7 @@
  * when node runs with --expose-gc; RSS includes the worker's ONNX Runtime arenas.
  */
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type Engine } from '../../src/engine/index.ts';
+import { machineLine } from '../../src/lib/machine.ts';
 import { DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts } from './heldout.ts';
 
@@ -55,6 +56,7 @@ export async function sequentialGenerations(engine: Engine, n: number, warm: num
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const n = Number(process.argv[2] ?? 1000);
+  console.log(`bench:memory: ${machineLine()}`);
   const engine = await createEngine({
     ...DEFAULT_ENGINE_OPTIONS,
     targetPath: TARGET_DIR,

@@ -149,7 +149,16 @@ const out = cli.output('docs/bench/server.json');
 writeFileSync(
   out,
   JSON.stringify(
-    { date: new Date().toISOString(), prompts: prompts.length, max_tokens: MAX_TOKENS, rows, ratio, ttft_overhead_ms: ttftOverhead, pass },
+    {
+      date: new Date().toISOString(),
+      machine: cli.machine,
+      prompts: prompts.length,
+      max_tokens: MAX_TOKENS,
+      rows,
+      ratio,
+      ttft_overhead_ms: ttftOverhead,
+      pass,
+    },
     null,
     2,
   ),

@@ -148,7 +148,7 @@ const result = {
 };
 const pass =
   result.acceptance.alpha >= BARS.alpha && result.cost.ratio >= BARS.costRatio && result.heldout.target_ppl < result.heldout.draft_ppl;
-const report = JSON.stringify({ date: new Date().toISOString(), ...result, pass }, null, 2);
+const report = JSON.stringify({ date: new Date().toISOString(), machine: cli.machine, ...result, pass }, null, 2);
 console.log(report);
 const out = cli.output('docs/bench/models-eval.json');
 writeFileSync(out, report + '\n');
