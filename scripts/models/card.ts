@@ -7,7 +7,7 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import { StreamState } from '../../src/engine/spec/stream-state.ts';
+import { StreamState } from '../../src/engine/speculation/stream-state.ts';
 import { DRAFT_DIR, ROOT, TARGET_DIR } from '../bench/cli.ts';
 import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 

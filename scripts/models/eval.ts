@@ -11,7 +11,7 @@
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { writeFileSync } from 'node:fs';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import { StreamState } from '../../src/engine/spec/stream-state.ts';
+import { StreamState } from '../../src/engine/speculation/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
 import { benchCli, DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
 import { heldoutPrompts, heldoutStories } from '../bench/heldout.ts';

@@ -8,7 +8,7 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { beforeAll, expect, it } from 'vitest';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import type { KvCache } from '../../src/engine/model/kv-cache.ts';
-import { StreamState, type Models } from '../../src/engine/spec/stream-state.ts';
+import { StreamState, type Models } from '../../src/engine/speculation/stream-state.ts';
 import type { Mode, SamplingParams } from '../../src/engine/types.ts';
 import { chiSquareSurvival } from './sampling/chi-square.ts';
 import { describeWithModels, DRAFT_DIR, TARGET_DIR } from '../helpers/models.ts';

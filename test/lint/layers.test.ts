@@ -38,7 +38,7 @@ describe('layer rules', () => {
   it.each([
     ['src/server/probe.ts', "import type { Engine } from '../engine/index.ts';\nexport type X = Engine;\n"],
     ['src/engine/probe.ts', "import { sleep } from '../lib/async.ts';\nexport const x = sleep;\n"],
-    ['src/engine/spec/probe.ts', "import type { Engine } from '../types.ts';\nexport type X = Engine;\n"],
+    ['src/engine/speculation/probe.ts', "import type { Engine } from '../types.ts';\nexport type X = Engine;\n"],
     [
       'test/probe.ts',
       "import { createServer } from '../src/server/index.ts';\nimport { PromptCodec } from '../src/engine/prompt.ts';\nexport const x = [createServer, PromptCodec];\n",

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DecoderModel } from '../model/decoder.ts';
 import type { KvCache } from '../model/kv-cache.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../ipc/messages.ts';
-import { StreamState, emptyStep } from '../spec/stream-state.ts';
+import { StreamState, emptyStep } from '../speculation/stream-state.ts';
 import { takeNext } from '../scheduler/deadlines.ts';
 
 const port = parentPort!;

@@ -1,7 +1,7 @@
 /** TokenChooser: how the speculative loop turns rows of logits into tokens and verdicts (greedy here; sampling in sampling/). */
 import { describe, expect, it } from 'vitest';
-import { TokenChooser } from '../../src/engine/spec/chooser.ts';
-import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
+import { TokenChooser } from '../../../src/engine/speculation/chooser.ts';
+import { SAMPLING_DEFAULTS } from '../../../src/server/to-engine.ts';
 
 const GREEDY = { ...SAMPLING_DEFAULTS, seed: 1 };
 

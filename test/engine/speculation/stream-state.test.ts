@@ -4,8 +4,8 @@
  * target-only decoding is a strong check. The draft agrees with the target only part of the time.
  */
 import { describe, expect, it } from 'vitest';
-import { StreamState, type Cache, type ForwardModel } from '../../src/engine/spec/stream-state.ts';
-import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
+import { StreamState, type Cache, type ForwardModel } from '../../../src/engine/speculation/stream-state.ts';
+import { SAMPLING_DEFAULTS } from '../../../src/server/to-engine.ts';
 
 const V = 40;
 
