@@ -7,6 +7,7 @@ present.{i}.key|value, batch axis named batch_size. Legacy exporter (dynamo=Fals
 import argparse, inspect, json, os, shutil
 import numpy as np
 import onnx
+from logits_to_keep import add_logits_to_keep
 import torch
 from onnx import helper, numpy_helper
 from common import (BOS_ID, DRAFT, EOS_ID, IM_END_ID, MAX_POSITIONS, PAD_ID, RMS_EPS, ROPE_THETA, SEED, TARGET,
@@ -64,6 +65,9 @@ def export(model, cfg, out):
     with torch.no_grad():
         torch.onnx.export(Exportable(model).eval(), (ids, mask, pos, *past), path, **kwargs)
     tie_output_embedding(path)
+    m = onnx.load(path)
+    add_logits_to_keep(m)  # prefill computes the LM head on the rows it keeps only
+    onnx.save(m, path)
 
 
 def tie_output_embedding(path):

@@ -31,6 +31,9 @@ async function run(ids: number[], past: Record<string, ort.Tensor>, pastLen: num
     position_ids: i64(ids.map((_, i) => pastLen + i)),
     ...past,
   };
+  // Every row's logits, compared with torch's (0 = keep all; logits_to_keep.py).
+  if (session.inputNames.includes('num_logits_to_keep'))
+    feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([0n]), []);
   return session.run(feeds);
 }
 function maxDiff(a: Float32Array, b: number[]): number {
