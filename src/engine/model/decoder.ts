@@ -28,6 +28,8 @@ export class DecoderModel {
     private readonly session: InferenceSession,
     private readonly layout: KvLayout,
     private readonly hasPositionIds: boolean,
+    /** HF's `num_logits_to_keep`: the graph computes the LM head on the last N rows only (0: all). */
+    private readonly hasLogitsToKeep: boolean,
     readonly info: DecoderInfo,
   ) {}
 
@@ -57,6 +59,7 @@ export class DecoderModel {
       session,
       kvLayout(session, config),
       session.inputNames.includes('position_ids'),
+      session.inputNames.includes('num_logits_to_keep'),
       decoderInfo(config, generation_config ?? {}),
     );
   }
@@ -70,8 +73,12 @@ export class DecoderModel {
     return new KvCache(this.layout);
   }
 
-  /** Runs `ids` on top of `cache` (which grows by ids.length) and returns the logits rows [ids.length × vocab]. */
-  async forward(cache: KvCache, ids: readonly number[]): Promise<Float32Array> {
+  /**
+   * Runs `ids` on top of `cache` (which grows by ids.length) and returns logits rows × vocab: the last `keep`
+   * rows, or all ids.length with keep = 0. A graph without `num_logits_to_keep` always returns all of them, so
+   * a caller that wants the last rows takes them from the end.
+   */
+  async forward(cache: KvCache, ids: readonly number[], keep = 0): Promise<Float32Array> {
     const T = ids.length;
     const P = cache.length;
     const feeds: Record<string, Tensor> = {
@@ -83,6 +90,7 @@ export class DecoderModel {
       for (let i = 0; i < T; i++) pos[i] = BigInt(P + i);
       feeds['position_ids'] = new Tensor('int64', pos, [1, T]);
     }
+    if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = new Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
     cache.feeds(feeds);
     const out = await this.session.run(feeds);
     cache.adopt(out, P + T);

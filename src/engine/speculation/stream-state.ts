@@ -9,8 +9,11 @@ export interface Cache {
 }
 export interface ForwardModel<C extends Cache = Cache> {
   newCache(): C;
-  /** Logits rows [ids.length × vocab] for `ids` run on top of `cache` (which grows by ids.length). */
-  forward(cache: C, ids: readonly number[]): Promise<Float32Array>;
+  /**
+   * Logits rows × vocab for `ids` run on top of `cache` (which grows by ids.length): all ids.length rows, or at
+   * least the last `keep` when keep > 0 (a model may return more; read them from the end).
+   */
+  forward(cache: C, ids: readonly number[], keep?: number): Promise<Float32Array>;
   readonly vocab: number;
 }
 
@@ -72,7 +75,7 @@ export class StreamState<C extends Cache = Cache> {
       if (!cache || !model || cache.length >= goal) continue;
       const chunk = this.tokens.slice(cache.length, Math.min(goal, cache.length + this.prefillChunk));
       const t0 = performance.now();
-      await model.forward(cache, chunk);
+      await model.forward(cache, chunk, 1); // its logits are not used: keep the fewest the graph allows
       const ms = performance.now() - t0;
       if (isDraft) {
         r.draftMs += ms;
@@ -92,7 +95,7 @@ export class StreamState<C extends Cache = Cache> {
     const draft = this.models.draft!,
       cache = this.draftCache!;
     const t0 = performance.now();
-    const logits = await draft.forward(cache, this.tokens.slice(cache.length));
+    const logits = await draft.forward(cache, this.tokens.slice(cache.length), 1);
     r.draftMs = performance.now() - t0;
     r.draftCalls = 1;
     this.emit(r, [this.chooser.choose(lastRow(logits, draft.vocab), this.tokens)], [0]);
@@ -149,7 +152,7 @@ export class StreamState<C extends Cache = Cache> {
     let feed = history.slice(cache.length);
     const t0 = performance.now();
     for (let j = 0; j < k; j++) {
-      const logits = await draft.forward(cache, feed);
+      const logits = await draft.forward(cache, feed, 1);
       r.draftCalls++;
       const last = lastRow(logits, V);
       const d = this.chooser.greedy
