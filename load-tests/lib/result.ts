@@ -17,6 +17,16 @@ export interface Bar {
   pass: boolean;
   /** How the figure was measured, when the name alone does not say. */
   detail?: string;
+  /**
+   * A latency bar: a speed target, enforced by `npm run load` (a benchmark run on a quiet machine) and only
+   * reported by the quick versions inside `npm test`, where other suites share the cores.
+   */
+  timing?: true;
+}
+
+/** A bar on a latency figure (see Bar.timing). */
+export function timingBar(...args: Parameters<typeof bar>): Bar {
+  return { ...bar(...args), timing: true };
 }
 
 export function bar(name: string, actual: number, op: Op, limit: number, unit = '', detail?: string): Bar {

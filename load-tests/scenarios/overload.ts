@@ -15,7 +15,7 @@
 import { completion } from '../lib/http.ts';
 import { fetchRecent, matchRecords } from '../lib/recent.ts';
 import { fixed, rng, sleep } from '../lib/requests.ts';
-import { bar, type Outcome, type Scenario, skippedOutcome } from '../lib/result.ts';
+import { bar, type Outcome, type Scenario, skippedOutcome, timingBar } from '../lib/result.ts';
 import { Dist } from '../../src/lib/stats.ts';
 import { runWsGenerator, type StreamResult, WsConn } from '../lib/ws.ts';
 
@@ -193,11 +193,11 @@ export const overload: Scenario = {
     return {
       bars: [
         bar('requests refused with 429 / overloaded', rejected.length, '>', 0, '', 'the offered load really exceeded capacity'),
-        bar('p99 latency of a refusal (client-side, send → 429 headers / error frame)', rejectMs.at(99), '<', REJECT_P99_MS, 'ms'),
+        timingBar('p99 latency of a refusal (client-side, send → 429 headers / error frame)', rejectMs.at(99), '<', REJECT_P99_MS, 'ms'),
         bar('HTTP 429 without Retry-After', missingRetryAfter, '==', 0),
         bar('admitted streams that did not complete (done/length, all tokens)', incomplete + baseBad, '==', 0),
         bar('admitted WebSocket streams measured', admitted.filter((r) => r.transport === 'ws' && measured(r)).length, '>', 0),
-        bar(
+        timingBar(
           `admitted p99 ITL ÷ unloaded p99 ITL (${p.maxRunning} streams running in both)`,
           ratio,
           '<=',
