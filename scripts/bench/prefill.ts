@@ -4,8 +4,8 @@
  * chunks, where the old graphs computed all of them. Same graph, same run: keep = 0 (every row: what the
  * engine did before) against keep = 1, interleaved, for the target and the draft at ~20, ~250 and ~760 prompt
  * tokens (the held-out stories, cut to length). Bars (exit 1 if missed): at ~760 tokens, keep = 1 costs
- * ≤ 0.95× keep = 0 for the target (its head is ~1/5 of the arithmetic; runs here measured 0.85–0.93) and
- * ≤ 0.6× for the draft, whose LM head is most of its work (0.44 here).
+ * ≤ 0.9× keep = 0 for the target (its head is ~1/5 of the arithmetic; 0.75 on a quiet 2-core machine) and
+ * ≤ 0.6× for the draft, whose LM head is most of its work (0.41 there).
  * Writes results/prefill.json (--save: docs/bench/prefill.json).
  */
 import { writeFileSync } from 'node:fs';
@@ -63,7 +63,7 @@ for (const [name, m] of Object.entries(models)) {
 console.log(table(rows));
 const at = (model: string) => figures.find((f) => f.model === model && f.tokens === 760)!.ratio;
 const bars = {
-  'target prefill at ~760 tokens: last row ≤ 0.95× all rows': at('target') <= 0.95,
+  'target prefill at ~760 tokens: last row ≤ 0.9× all rows': at('target') <= 0.9,
   'draft prefill at ~760 tokens: last row ≤ 0.6× all rows': at('draft') <= 0.6,
 };
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
