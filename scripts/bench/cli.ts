@@ -3,7 +3,7 @@
  * line, and where their results go. A run writes to results/ (git-ignored) and leaves every committed file as it
  * is; `--save` writes over the committed copies (docs/bench/*.json, docs/frontier.svg) instead.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
@@ -28,6 +28,8 @@ export interface BenchCli<K extends string> {
    * --save, else the same base name in --out DIR, else in results/.
    */
   output(committed: string): string;
+  /** Writes `{date, machine, ...fields}` as JSON to output(committed), says where, and returns the path. */
+  writeJson(committed: string, fields: Record<string, unknown>): string;
 }
 
 /**
@@ -86,6 +88,12 @@ export function benchCli<K extends string>(command: string, defaults: Record<K, 
     output(committed) {
       const path = save ? join(ROOT, committed) : join(out ?? RESULTS_DIR, basename(committed));
       mkdirSync(dirname(path), { recursive: true });
+      return path;
+    },
+    writeJson(committed, fields) {
+      const path = this.output(committed);
+      writeFileSync(path, `${JSON.stringify({ date: new Date().toISOString(), machine: host, ...fields }, null, 2)}\n`);
+      process.stdout.write(`wrote ${path}\n`);
       return path;
     },
   };

@@ -9,7 +9,6 @@
  * at c = 16 ≥ 4× target at c = 1; speculative ≥ 0.95× target at every concurrency; speculative ITL p99 at c = 16
  * ≤ 4× its c = 1 value. Writes results/concurrency.json (--save: docs/bench/concurrency.json).
  */
-import { writeFileSync } from 'node:fs';
 import { type ModelPair } from '../../load-tests/lib/models.ts';
 import { startServer } from '../../load-tests/lib/server.ts';
 import { runWsGenerator, WsConn } from '../../load-tests/lib/ws.ts';
@@ -158,10 +157,5 @@ barIf(
 );
 for (const [name, b] of Object.entries(bars)) console.log(`${b.pass ? 'PASS' : 'FAIL'}  ${name}: ${b.value}`);
 
-const out = cli.output('docs/bench/concurrency.json');
-writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), machine: cli.machine, new_tokens: NEW_TOKENS, streams_per_slot: PER_SLOT, rows, prefill, bars }, null, 2)}\n`,
-);
-console.log(`wrote ${out}`);
+cli.writeJson('docs/bench/concurrency.json', { new_tokens: NEW_TOKENS, streams_per_slot: PER_SLOT, rows, prefill, bars });
 process.exit(Object.values(bars).every((b) => b.pass) ? 0 : 1);

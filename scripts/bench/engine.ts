@@ -6,7 +6,6 @@
  * event-loop p99 delay during a 512-token prefill < 50 ms. Writes results/engine.json (--save: docs/bench/engine.json).
  */
 import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, env } from '@huggingface/transformers';
-import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
@@ -213,25 +212,14 @@ console.log(
   `event loop during a ${loop.prompt_tokens}-token prefill (${loop.prefill_ms.toFixed(0)} ms): p99 ${loop.p99_ms.toFixed(1)} ms, max ${loop.max_ms.toFixed(1)} ms`,
 );
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
-const out = cli.output('docs/bench/engine.json');
-writeFileSync(
-  out,
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: cli.machine,
-      prompts: prompts.length,
-      new_tokens: NEW_TOKENS,
-      threads: THREADS,
-      target_pass_ms: targetPassMs,
-      rows,
-      event_loop: loop,
-      bars,
-    },
-    null,
-    2,
-  ),
-);
-console.log(`wrote ${out}`);
+cli.writeJson('docs/bench/engine.json', {
+  prompts: prompts.length,
+  new_tokens: NEW_TOKENS,
+  threads: THREADS,
+  target_pass_ms: targetPassMs,
+  rows,
+  event_loop: loop,
+  bars,
+});
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

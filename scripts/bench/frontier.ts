@@ -173,24 +173,15 @@ const bars = {
 };
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 const frontier = Object.fromEntries(SETTINGS.map(({ name }) => [name, pareto(chart.filter((p) => p.series === name)).map((p) => p.label)]));
-const [jsonOut, svgOut] = [cli.output('docs/bench/frontier.json'), cli.output('docs/frontier.svg')];
-writeFileSync(
-  jsonOut,
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: cli.machine,
-      prompts: prompts.length,
-      new_tokens: NEW,
-      rows: results,
-      frontier,
-      verdict,
-      bars,
-    },
-    null,
-    2,
-  ),
-);
+const jsonOut = cli.writeJson('docs/bench/frontier.json', {
+  prompts: prompts.length,
+  new_tokens: NEW,
+  rows: results,
+  frontier,
+  verdict,
+  bars,
+});
+const svgOut = cli.output('docs/frontier.svg');
 writeFileSync(
   svgOut,
   renderChart({
@@ -201,6 +192,6 @@ writeFileSync(
     yLabel: 'mean log-likelihood under the target (nats/token)',
   }),
 );
-console.log(`wrote ${jsonOut}, ${svgOut}`);
+console.log(`wrote ${svgOut} (and ${jsonOut})`);
 await engine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

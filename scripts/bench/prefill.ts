@@ -8,7 +8,6 @@
  * ≤ 0.6× for the draft, whose LM head is most of its work (0.41 there).
  * Writes results/prefill.json (--save: docs/bench/prefill.json).
  */
-import { writeFileSync } from 'node:fs';
 import { AutoTokenizer } from '@huggingface/transformers';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { percentile, round } from '../../src/lib/stats.ts';
@@ -67,10 +66,5 @@ const bars = {
   'draft prefill at ~760 tokens: last row ≤ 0.6× all rows': at('draft') <= 0.6,
 };
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
-const out = cli.output('docs/bench/prefill.json');
-writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), machine: cli.machine, reps: REPS, rows: figures, bars }, null, 2)}\n`,
-);
-console.log(`wrote ${out}`);
+cli.writeJson('docs/bench/prefill.json', { reps: REPS, rows: figures, bars });
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

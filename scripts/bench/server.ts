@@ -4,7 +4,6 @@
  * both see the same machine. Bar (exit 1 if missed): server tokens/s ≥ 0.95 of the engine's. Prints the TTFT
  * overhead (server − engine, client-side) in ms. Writes results/server.json (--save: docs/bench/server.json).
  */
-import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { configFrom } from '../../src/config/index.ts';
@@ -145,25 +144,14 @@ console.log(
 );
 const pass = ratio >= 0.95;
 console.log(`${pass ? 'PASS' : 'FAIL'}  server tokens/s ≥ 0.95 of the engine's`);
-const out = cli.output('docs/bench/server.json');
-writeFileSync(
-  out,
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: cli.machine,
-      prompts: prompts.length,
-      max_tokens: MAX_TOKENS,
-      rows,
-      ratio,
-      ttft_overhead_ms: ttftOverhead,
-      pass,
-    },
-    null,
-    2,
-  ),
-);
-console.log(`wrote ${out}`);
+cli.writeJson('docs/bench/server.json', {
+  prompts: prompts.length,
+  max_tokens: MAX_TOKENS,
+  rows,
+  ratio,
+  ttft_overhead_ms: ttftOverhead,
+  pass,
+});
 ws.close();
 await server.shutdown(0);
 await engine.close();

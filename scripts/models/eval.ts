@@ -9,7 +9,6 @@
  * cards quote); exits 1 when α < 0.75 or the cost ratio < 6.
  */
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import { writeFileSync } from 'node:fs';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/speculation/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
@@ -148,9 +147,6 @@ const result = {
 };
 const pass =
   result.acceptance.alpha >= BARS.alpha && result.cost.ratio >= BARS.costRatio && result.heldout.target_ppl < result.heldout.draft_ppl;
-const report = JSON.stringify({ date: new Date().toISOString(), machine: cli.machine, ...result, pass }, null, 2);
-console.log(report);
-const out = cli.output('docs/bench/models-eval.json');
-writeFileSync(out, report + '\n');
-console.error(`wrote ${out}`);
+console.log(JSON.stringify({ ...result, pass }, null, 2));
+cli.writeJson('docs/bench/models-eval.json', { ...result, pass });
 process.exit(pass ? 0 : 1);
