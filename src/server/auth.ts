@@ -13,3 +13,8 @@ export function bearerToken(header: string | null | undefined): string | null {
   const m = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
   return m ? m[1]!.trim() : null;
 }
+
+/** Whether a request may pass: no key configured, or `given` is that key. */
+export function keyAccepted(apiKey: string | undefined, given: string | null | undefined): boolean {
+  return !apiKey || keyMatches(apiKey, given);
+}

@@ -1,7 +1,6 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ApiError } from './errors.ts';
 
 /** Routes an orchestrator or Prometheus must reach even on a full server (a probe refused at capacity would restart a healthy replica). */
 const OPS_PATHS = new Set(['/health', '/ready', '/metrics']);
@@ -49,35 +48,4 @@ export class ConnectionCap {
     const path = (url ?? '/').split('?', 1)[0]!;
     return !OPS_PATHS.has(path);
   }
-}
-
-/** Headers and body of a refusal written straight to Node (before Hono, or on an upgrade's raw socket). */
-export function rawRefusal(e: ApiError): { status: number; headers: Record<string, string>; body: string } {
-  const body = JSON.stringify(e.envelope());
-  const headers: Record<string, string> = {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': String(Buffer.byteLength(body)),
-    connection: 'close',
-  };
-  const retry = e.retryAfterS;
-  if (retry !== null) headers['retry-after'] = String(retry);
-  return { status: e.status, headers, body };
-}
-
-/**
- * Answers before reading the body. keepAlive: Node discards the unread body and the connection carries the
- * next request (closing a socket with unread bytes would reset it under the client's feet, losing this answer).
- */
-export function refuseRequest(req: IncomingMessage, res: ServerResponse, e: ApiError, keepAlive = false): void {
-  const { status, headers, body } = rawRefusal(e);
-  if (keepAlive) delete headers['connection'];
-  else res.shouldKeepAlive = false;
-  res.writeHead(status, headers);
-  res.end(body);
-  req.resume(); // discard the body
-}
-
-export function refuseUpgradeSocket(socket: Duplex, e: ApiError): void {
-  const { status, headers, body } = rawRefusal(e);
-  socket.end([`HTTP/1.1 ${status} ${e.code}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n'));
 }

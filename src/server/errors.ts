@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { EngineError, type EngineErrorCode } from '../engine/index.ts';
 import type { ErrorEnvelope, ErrorFrame, ParamProblem } from '../protocol/index.ts';
 
@@ -89,16 +91,43 @@ export class ApiError extends Error {
     };
   }
 
-  toResponse(): Response {
+  /**
+   * The headers every answer of this error carries; `close` adds Connection: close. By default only a 413 from
+   * Hono closes: there the body was being streamed (no Content-Length, or it lied) and its rest is never read,
+   * so the connection cannot carry another request, and a keep-alive client would send its next one into a
+   * socket the server is closing. (A declared oversized body is refused before Hono and drained instead.)
+   */
+  headers(close = this.code === 'too_large'): Record<string, string> {
     const headers: Record<string, string> = { 'content-type': 'application/json; charset=UTF-8' };
     const retry = this.retryAfterS;
     if (retry !== null) headers['retry-after'] = String(retry);
     if (this.code === 'unauthorized') headers['www-authenticate'] = 'Bearer';
-    // Here the body was being streamed (no Content-Length, or it lied) and its rest is never read, so the
-    // connection cannot carry another request: say so, or a keep-alive client sends its next request into a
-    // socket the server is closing. (A declared oversized body is refused before Hono and drained; server.ts.)
-    if (this.code === 'too_large') headers['connection'] = 'close';
-    return new Response(JSON.stringify(this.envelope()), { status: this.status, headers });
+    if (close) headers['connection'] = 'close';
+    return headers;
+  }
+
+  toResponse(): Response {
+    return new Response(JSON.stringify(this.envelope()), { status: this.status, headers: this.headers() });
+  }
+
+  /**
+   * Answers straight from Node, before Hono and before reading the body, which is discarded. keepAlive: the
+   * connection carries the next request once the body is drained (closing a socket with unread bytes would
+   * reset it under the client's feet, losing this answer); otherwise it closes after the answer.
+   */
+  writeTo(req: IncomingMessage, res: ServerResponse, keepAlive = false): void {
+    const body = JSON.stringify(this.envelope());
+    if (!keepAlive) res.shouldKeepAlive = false;
+    res.writeHead(this.status, { ...this.headers(!keepAlive), 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
+    req.resume();
+  }
+
+  /** Answers a refused WebSocket upgrade on its raw socket, and closes it. */
+  endUpgrade(socket: Duplex): void {
+    const body = JSON.stringify(this.envelope());
+    const headers = { ...this.headers(true), 'content-length': String(Buffer.byteLength(body)) };
+    socket.end([`HTTP/1.1 ${this.status} ${this.code}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n'));
   }
 
   static fromProblem(p: ParamProblem): ApiError {

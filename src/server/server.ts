@@ -1,19 +1,11 @@
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type RequestListener,
-  type Server,
-  type ServerOptions as ServerOptionsHttp,
-} from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server, type ServerOptions as ServerOptionsHttp } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { settleWithin, until } from '../lib/async.ts';
-import { refuseRequest } from './connection-cap.ts';
 import { createContext, type ServerContext, type ServerDeps } from './context.ts';
-import { bearerToken, keyMatches } from './auth.ts';
-import { tooLarge, tooManyConnections } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { answeredEarly } from './http/early-refusal.ts';
 import type { AppEnv } from './http/types.ts';
 import { attachWebSocket, type WsHub } from './ws/hub.ts';
 
@@ -38,38 +30,16 @@ export interface ServerOptions {
   flushMs?: number;
 }
 
-/** Oversized bodies up to this size are read and discarded after the 413; larger ones get Connection: close. */
-const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
-
 export function createServer(deps: ServerDeps, options: ServerOptions = {}): SpecdServer {
   const FLUSH_MS = options.flushMs ?? 5_000;
   const ctx = createContext(deps);
   const app = createApp(ctx);
-  // Unauthorised requests are left to Hono, which answers 401 whatever the body's size.
-  const authorised = (req: IncomingMessage) => !ctx.config.apiKey || keyMatches(ctx.config.apiKey, bearerToken(req.headers.authorization));
   const http = createAdaptorServer({
     fetch: app.fetch,
-    // The connection cap answers before Hono sees the request: a full server should spend nothing on it.
+    // Some refusals are answered before Hono sees the request (http/early-refusal.ts says which, and why).
     createServer: ((options: ServerOptionsHttp, listener: RequestListener) =>
       createHttpServer(options, (req, res) => {
-        if (ctx.connections.over(req.socket)) {
-          // Over the cap: refused, or (ops routes) answered; either way the connection is not kept alive.
-          res.shouldKeepAlive = false;
-          if (ctx.connections.refuses(req.socket, req.url)) {
-            ctx.metrics.countError('too_many_connections');
-            refuseRequest(req, res, tooManyConnections(ctx.connections.limit));
-            return;
-          }
-        }
-        const declared = Number(req.headers['content-length'] ?? 0);
-        if (declared > ctx.config.maxBodyBytes && req.url?.startsWith('/v1/') && authorised(req)) {
-          // Refused on the declared length, before a byte is read; a body within DRAIN_LIMIT is drained so that
-          // the client can read the 413 (nginx's lingering close, in effect) and reuse the connection.
-          ctx.metrics.countError('too_large');
-          refuseRequest(req, res, tooLarge(ctx.config.maxBodyBytes), declared <= DRAIN_LIMIT_BYTES);
-          return;
-        }
-        listener(req, res);
+        if (!answeredEarly(ctx, req, res)) listener(req, res);
       })) as typeof createHttpServer,
   }) as Server;
   ctx.connections.attach(http);

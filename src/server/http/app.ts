@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { bearerToken, keyMatches } from '../auth.ts';
+import { bearerToken, keyAccepted } from '../auth.ts';
 import { createContext, type ServerContext, type ServerDeps } from '../context.ts';
 import { ApiError, type ErrorCode, toApiError, tooLarge } from '../errors.ts';
 import { playgroundRoutes } from '../playground/routes.ts';
@@ -39,8 +39,7 @@ export function createApp(deps: ServerDeps | ServerContext): Hono<AppEnv> {
 
   app.use('/v1/*', async (c, next) => {
     c.set('clientSignal', c.req.raw.signal); // before bodyLimit swaps the Request
-    const key = ctx.config.apiKey;
-    if (key && !keyMatches(key, bearerToken(c.req.header('authorization')))) {
+    if (!keyAccepted(ctx.config.apiKey, bearerToken(c.req.header('authorization')))) {
       throw new ApiError('unauthorized', 'Incorrect or missing API key: send "Authorization: Bearer <key>".');
     }
     await next();

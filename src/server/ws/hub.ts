@@ -2,9 +2,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { settleWithin } from '../../lib/async.ts';
-import { bearerToken, keyMatches } from '../auth.ts';
+import { bearerToken, keyAccepted } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
-import { refuseUpgradeSocket } from '../connection-cap.ts';
 import { ApiError, tooManyConnections } from '../errors.ts';
 import { WsSession } from './session.ts';
 
@@ -20,10 +19,6 @@ export interface WsHub {
   closeAll(code: number, reason: string, timeoutMs: number): Promise<void>;
 }
 
-function refuseUpgrade(socket: Duplex, e: ApiError): void {
-  refuseUpgradeSocket(socket, e);
-}
-
 /**
  * The WebSocket endpoint on the HTTP server's 'upgrade' event (`noServer`, so HTTP and WS share one port).
  * Auth: with an API key, the upgrade needs `Authorization: Bearer <key>` or `?api_key=<key>`; a wrong or missing
@@ -37,22 +32,21 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== WS_PATH) {
-      refuseUpgrade(socket, new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}; use ${WS_PATH}.`));
+      new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}; use ${WS_PATH}.`).endUpgrade(socket);
       return;
     }
     if (!accepting) {
       ctx.metrics.countError('shutting_down');
-      refuseUpgrade(socket, new ApiError('shutting_down', 'The server is shutting down.'));
+      new ApiError('shutting_down', 'The server is shutting down.').endUpgrade(socket);
       return;
     }
     if (ctx.connections.refuses(socket, req.url)) {
       ctx.metrics.countError('too_many_connections');
-      refuseUpgrade(socket, tooManyConnections(ctx.connections.limit));
+      tooManyConnections(ctx.connections.limit).endUpgrade(socket);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const key = ctx.config.apiKey;
-      if (key && !keyMatches(key, bearerToken(req.headers.authorization) ?? url.searchParams.get('api_key'))) {
+      if (!keyAccepted(ctx.config.apiKey, bearerToken(req.headers.authorization) ?? url.searchParams.get('api_key'))) {
         ctx.metrics.countError('unauthorized');
         ws.close(1008, 'invalid api key');
         return;
