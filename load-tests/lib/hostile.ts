@@ -13,6 +13,8 @@
  * `fuzz` scenario.
  */
 import fc from 'fast-check';
+import { type ClientFrame, clientFrameSchema, limitsFor, parseClientJson } from '../../src/protocol/index.ts';
+import { ERROR_TABLE, type ErrorCode } from '../../src/server/errors.ts';
 
 export interface HostileLimits {
   maxCompletionTokens: number;
@@ -355,8 +357,30 @@ export interface Judgement {
   why?: string;
 }
 
-/** An HTTP answer is fine when it is a served completion (JSON or SSE) or an OpenAI error envelope with a 4xx. */
-export function judgeHttp(status: number, contentType: string, text: string, knownCode: (c: unknown) => boolean): Judgement {
+/** A code of the server's error table. */
+export function knownCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_TABLE, code);
+}
+
+/**
+ * The one frame the protocol leaves unanswered: a valid `cancel` (of an id not in flight it is a no-op).
+ * Decided with the protocol's own schema, so that the judges know when silence is the right answer.
+ */
+export function silentByDesign(l: HostileLimits & { maxPromptTokens: number }): (frame: string) => boolean {
+  const schema = clientFrameSchema(limitsFor(l));
+  return (frame) => {
+    const p = parseClientJson(frame, 'frame');
+    if (!p.ok) return false;
+    const r = schema.safeParse(p.value);
+    return r.success && (r.data as ClientFrame).type === 'cancel';
+  };
+}
+
+/**
+ * An HTTP answer is fine when it is a served completion (JSON or SSE) or an OpenAI error envelope with a 4xx
+ * whose code, status and type agree with the error table.
+ */
+export function judgeHttp(status: number, contentType: string, text: string): Judgement {
   if (status >= 500) return { ok: false, answer: `${status}`, why: `server error: ${text.slice(0, 160)}` };
   if (status === 200 && contentType.includes('text/event-stream')) {
     const served = text.includes('data: [DONE]') && !text.includes('"error"');
@@ -377,6 +401,10 @@ export function judgeHttp(status: number, contentType: string, text: string, kno
     return { ok: false, answer, why: `not an error envelope: ${text.slice(0, 160)}` };
   }
   if (!knownCode(e.code) || e.code === 'internal') return { ok: false, answer, why: `code ${String(e.code)}: ${e.message}` };
+  const spec = ERROR_TABLE[e.code];
+  if (spec.status !== status || spec.type !== e.type) {
+    return { ok: false, answer, why: `status/type do not match the error table (${spec.status} ${spec.type})` };
+  }
   return { ok: true, answer };
 }
 
@@ -389,7 +417,7 @@ export interface WsFrameLike {
 }
 
 /** The frames a hostile WebSocket frame got (the error frame, or start … done). */
-export function judgeWs(frames: WsFrameLike[], knownCode: (c: unknown) => boolean): Judgement {
+export function judgeWs(frames: WsFrameLike[]): Judgement {
   const first = frames[0];
   if (!first) return { ok: false, answer: 'no answer' };
   if (first.type === 'error') {

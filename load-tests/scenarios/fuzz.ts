@@ -13,7 +13,8 @@
  * wrong type); these may be valid, so a served request counts as structured, and the same after-batch checks run.
  * Both parts also require that the server logged no fatal line (its last-resort uncaughtException handler).
  */
-import { ERROR_TABLE, type ErrorCode } from '../../src/server/errors.ts';
+import { ERROR_TABLE } from '../../src/server/errors.ts';
+import { knownCode } from '../lib/hostile.ts';
 import { completion } from '../lib/http.ts';
 import {
   CaseFactory,
@@ -72,10 +73,6 @@ interface Verdict {
   answer: string;
   why?: string;
   ms: number;
-}
-
-function knownCode(code: unknown): code is ErrorCode {
-  return typeof code === 'string' && Object.hasOwn(ERROR_TABLE, code);
 }
 
 async function sendHttp(url: string, c: HttpCase): Promise<Verdict> {

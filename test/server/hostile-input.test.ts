@@ -174,7 +174,6 @@ describe('fault boundary', () => {
     ws.send({ type: 'generate', id: 'a', prompt: 'Once upon a time', max_tokens: 12, ignore_eos: true });
     await ws.waitFor((f) => f.type === 'start' && f.id === 'a');
     const proto = WsSession.prototype as unknown as { parse(raw: unknown): unknown };
-    const original = proto.parse;
     vi.spyOn(proto, 'parse').mockImplementationOnce(() => {
       throw new TypeError('injected');
     });
@@ -182,7 +181,6 @@ describe('fault boundary', () => {
     const err = await ws.waitFor((f) => f.type === 'error');
     expect(err).toMatchObject({ type: 'error', code: 'internal' });
     expect(err.type === 'error' && err.message).not.toContain('injected'); // no internals leak to the client
-    expect(proto.parse).not.toBe(original); // still spied, but only the first call threw
     ws.send({ type: 'generate', id: 'c', prompt: 'hello', max_tokens: 2 });
     expect((await ws.done('c')).usage.completion_tokens).toBe(2);
     expect((await ws.done('a')).usage.completion_tokens).toBe(12);
