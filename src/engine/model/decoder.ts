@@ -90,7 +90,7 @@ export class DecoderModel {
       for (let i = 0; i < T; i++) pos[i] = BigInt(P + i);
       feeds['position_ids'] = new Tensor('int64', pos, [1, T]);
     }
-    if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = new Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
+    if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep);
     cache.feeds(feeds);
     const out = await this.session.run(feeds);
     cache.adopt(out, P + T);
@@ -100,6 +100,12 @@ export class DecoderModel {
     if (data instanceof Float32Array) return data;
     throw new Error(`unsupported logits type ${logits.type}: export logits as float32`);
   }
+}
+
+/** The scalar `num_logits_to_keep` feeds; the step logic only ever asks for 0 (all) or 1, so those are made once. */
+const KEEP = [0, 1].map((n) => new Tensor('int64', BigInt64Array.of(BigInt(n)), []));
+function keepTensor(keep: number): Tensor {
+  return KEEP[keep] ?? new Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
 }
 
 /**
