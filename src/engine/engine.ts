@@ -5,9 +5,8 @@ import type { EngineOptions } from './options.ts';
 import { PromptCodec } from './prompt.ts';
 import { randomSeed } from './sampling/index.ts';
 import { Admission } from './scheduler/admission.ts';
-import { Acceptance, chooseK, expectedTokens, StepCosts } from './scheduler/adaptive-k.ts';
-import { epochMs, StreamClock, UNBUDGETED_ITL_MS } from './scheduler/deadlines.ts';
-import { predict, route, stepCost, type LiveLoad } from './scheduler/router.ts';
+import { StepCosts } from './scheduler/adaptive-k.ts';
+import { predict, route, UNBUDGETED_ITL_MS, type LiveLoad } from './scheduler/router.ts';
 import { StreamStats } from './stream-stats.ts';
 import { StreamText } from './text/output.ts';
 import {
@@ -23,20 +22,17 @@ import {
   type RouteDecision,
   type TokenSource,
 } from './types.ts';
-import type { StepResult } from './ipc/messages.ts';
-import { WorkerClient } from './worker-client.ts';
+import type { PassReport, StepResult } from './ipc/messages.ts';
+import { WorkerClient, type ResultFeed } from './worker-client.ts';
 
 const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
 const PREFILL_CHUNK = 64;
-/** Steps each stream keeps queued in the worker (see decode). */
-const LOOKAHEAD = 2;
 
 /**
- * The speculative engine on the main thread: admission, per-stream scheduling and the choice of k, text output.
- * It never touches a model: each stream queues its next step in the worker with a deadline from its per-token
- * allowance (its ITL budget, else a relaxed default), and the worker runs the earliest deadline first. Equal
- * allowances interleave streams round-robin by tokens; a tight budget gets its stream stepped more often. A long
- * prompt is cut into prefill chunks, so it delays the others by one chunk at a time, not by the whole prompt.
+ * The engine's main-thread half: validation, tokenising, admission, budget routing, detokenising and stop strings.
+ * It never touches a model and never schedules a step: it opens a stream in the model worker, whose engine core
+ * (core/engine-core.ts) runs every open stream in each batched iteration, and turns the token batches that come
+ * back into events. A stop string or a cancel closes the stream there.
  */
 export class SpecEngine implements Engine {
   private nextSid = 1;
@@ -44,10 +40,8 @@ export class SpecEngine implements Engine {
   private readonly shutdown = new AbortController();
   private readonly costs: StepCosts;
   private alphaPrior = 0.7;
-  /** Live figures the router predicts from (EWMAs over recent steps and streams). */
-  private readonly live = { overheadMs: 0, streamMs: 0, prefillMsPerToken: 0 };
-  /** Running streams' clocks: their summed demand is the share of the worker's time already spoken for. */
-  private readonly clocks = new Map<number, StreamClock>();
+  /** Live figures the router predicts from (EWMAs over recent iterations and streams). */
+  private readonly live = { overheadMs: 0, streamMs: 0, prefillMsPerToken: 0, iterationMs: 0 };
   private readonly itlCorrection: Record<Mode, number> = { target: 1, speculative: 1, draft: 1 };
   private readonly active = new Set<Promise<void>>();
 
@@ -58,6 +52,7 @@ export class SpecEngine implements Engine {
     private readonly admission: Admission,
   ) {
     this.costs = new StepCosts(client.calibration);
+    client.onReport((r) => this.observe(r));
     setMaxListeners(0, this.shutdown.signal); // every running stream listens for shutdown while its step runs
   }
 
@@ -120,11 +115,10 @@ export class SpecEngine implements Engine {
     const running = new Promise<void>((r) => (finished = r));
     this.active.add(running);
     const sid = this.nextSid++;
-    const clock = this.newClock(mode, req.latencyBudget?.itlMs ?? UNBUDGETED_ITL_MS);
-    const predictedItl = predict(mode, promptIds.length, this.costs, this.liveLoad(), clock.allowanceMs).itlMs;
-    this.clocks.set(sid, clock);
+    const allowanceMs = req.latencyBudget?.itlMs ?? UNBUDGETED_ITL_MS;
+    const predictedItl = predict(mode, promptIds.length, this.costs, this.liveLoad()).itlMs;
     const seed = req.sampling.seed ?? randomSeed();
-    this.client.send({
+    const feed = this.client.open({
       type: 'open',
       sid,
       promptIds,
@@ -132,20 +126,32 @@ export class SpecEngine implements Engine {
       sampling: { ...req.sampling, seed },
       ignoreEos: req.ignoreEos ?? false,
       maxNew: this.maxNew(req, promptIds),
+      k: mode === 'speculative' ? (req.k === 'auto' ? 'auto' : Math.min(req.k, this.opts.maxK)) : 0,
+      allowanceMs,
     });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
       yield { type: 'start', promptTokens: promptIds.length, queueMs: stats.queueMs, mode, seed, ...(decision ? { route: decision } : {}) };
-      yield* this.decode(sid, { ...req, mode }, promptIds, stats, decision, clock);
+      yield* this.decode(feed, { ...req, mode }, promptIds, stats, decision);
       this.live.streamMs = ewma(this.live.streamMs, stats.now());
       this.learnItl(mode, predictedItl, stats);
     } finally {
-      this.client.send({ type: 'close', sid });
-      this.clocks.delete(sid);
+      this.client.close(sid);
       release();
       finished();
       this.active.delete(running);
     }
+  }
+
+  /** An iteration's costs feed the router's predictions (the worker chooses k from its own copy of the tables). */
+  private observe(r: PassReport): void {
+    if (r.targetN > 0) this.costs.targetTable.observe(r.targetN, r.targetMs);
+    if (r.draftPasses > 0) this.costs.draftTable.observe(Math.round(r.draftN / r.draftPasses), r.draftMs / r.draftPasses);
+    if (r.rows > 0) {
+      this.live.iterationMs = ewma(this.live.iterationMs, r.decodeMs);
+      this.live.overheadMs = ewma(this.live.overheadMs, Math.max(0, r.decodeMs - r.targetMs - r.draftMs));
+    }
+    if (r.prefillTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.prefillMs / r.prefillTokens);
   }
 
   private encodePrompt(req: GenerateRequest): number[] {
@@ -160,7 +166,7 @@ export class SpecEngine implements Engine {
     const modes: Mode[] = this.opts.draftPath ? ['target', 'speculative', 'draft'] : ['target'];
     const predictions = Object.fromEntries(
       modes.map((m) => {
-        const p = predict(m, promptTokens, this.costs, load, req.latencyBudget?.itlMs);
+        const p = predict(m, promptTokens, this.costs, load);
         return [m, { ...p, itlMs: p.itlMs * this.itlCorrection[m] }];
       }),
     );
@@ -189,10 +195,10 @@ export class SpecEngine implements Engine {
       maxK: this.opts.maxK,
       prefillChunk: PREFILL_CHUNK,
       alpha: this.alphaPrior,
-      demand: [...this.clocks.values()].reduce((a, c) => a + c.demand(), 0),
+      iterationMs: this.live.iterationMs,
       overheadMs: this.live.overheadMs,
       streamMs: this.live.streamMs || 100 * t1,
-      prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(this.opts.maxK + 1) / (this.opts.maxK + 1),
+      prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(16) / 16,
     };
   }
 
@@ -211,16 +217,14 @@ export class SpecEngine implements Engine {
   }
 
   private async *decode(
-    sid: number,
+    feed: ResultFeed,
     req: GenerateRequest & { mode: Mode },
     promptIds: number[],
     stats: StreamStats,
     decision: RouteDecision | undefined,
-    clock: StreamClock,
   ): AsyncGenerator<EngineEvent> {
     const text = new StreamText({ decode: this.codec.decode, stop: req.stop, promptIds });
     const maxNew = this.maxNew(req, promptIds);
-    const acceptance = new Acceptance(this.alphaPrior);
     let generated = 0,
       completion = '';
     const done = (finishReason: FinishReason, error?: DoneEvent['error']): DoneEvent => ({
@@ -237,49 +241,21 @@ export class SpecEngine implements Engine {
     });
     const interrupted = (): FinishReason | null => (req.signal?.aborted ? 'cancelled' : this.shutdown.signal.aborted ? 'shutdown' : null);
 
-    // Every stream keeps two steps queued in the worker, requested before a result's text is processed and handed
-    // over. The worker then never waits for a round trip through this thread (~0.3 ms a step), and a stream whose
-    // deadline is earliest can have step after step: with one step queued, it would always wait for someone else's
-    // step in between, whatever its budget. Deadlines, not queue position, decide the order, so a newcomer's prefill
-    // is not stuck behind the queue. A stream that stops on a stop string or a cancel wastes at most the step
-    // already running: the close drops the queued one.
-    const inFlight: Promise<StepResult | null>[] = [];
-    const topUp = (made: number) => {
-      // Every queued step makes at least one token (or ends the stream), so never queue more than are left.
-      while (inFlight.length < LOOKAHEAD && (inFlight.length === 0 || made + inFlight.length < maxNew)) {
-        const k = this.pickK(req, acceptance);
-        const deadline = clock.nextDeadline(k > 0 ? expectedTokens(acceptance.alpha, k) : 1);
-        const p = this.stepOrInterrupt(sid, k, deadline, req.signal);
-        p.catch(() => {}); // a dropped lookahead's failure is reported by nobody
-        inFlight.push(p);
-      }
-    };
-    topUp(0);
     while (true) {
       let r: StepResult | null;
       try {
-        r = await inFlight.shift()!;
+        r = await this.nextOrInterrupt(feed, req.signal);
       } catch (e) {
         return yield done('error', { code: 'internal', message: e instanceof Error ? e.message : String(e) });
       }
       const early = interrupted();
       if (!r || early) return yield done(early ?? 'cancelled');
-      if (r.prefill) {
-        stats.prefillMs += r.targetMs + r.draftMs;
-        if (r.targetTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.targetMs / r.targetTokens);
-        clock.observe(r.wallMs, 0); // a prefill chunk holds the worker like a step: it counts in the stream's demand
-        topUp(generated);
-        continue;
+      if (r.prefill) stats.prefillMs += r.targetMs + r.draftMs;
+      else {
+        stats.passes(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens);
+        stats.round(r.proposed, r.accepted);
       }
-      this.costs.observe(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens); // decode steps only: prefill is another regime
-      this.live.overheadMs = ewma(this.live.overheadMs, Math.max(0, r.wallMs - r.draftMs - r.targetMs));
-      clock.observe(r.wallMs, r.tokens.length + (r.eos ? 1 : 0));
-      stats.passes(r.draftMs, r.draftCalls, r.targetMs, r.targetTokens);
-      stats.round(r.proposed, r.accepted);
-      acceptance.observe(r.accepted, r.proposed);
       const ids = r.tokens.slice(0, maxNew - generated);
-      if (!r.eos && generated + ids.length < maxNew) topUp(generated + ids.length);
-
       const out = text.push(ids);
       const used = out.stopped ? out.tokensUsed : ids.length;
       generated += used;
@@ -290,7 +266,7 @@ export class SpecEngine implements Engine {
         );
         yield { type: 'tokens', text: out.text, tokens };
       }
-      let reason: FinishReason | null = out.stopped || r.eos ? 'stop' : generated >= maxNew ? 'length' : null;
+      let reason: FinishReason | null = out.stopped || r.eos ? 'stop' : generated >= maxNew || r.done ? 'length' : null;
       if (reason) {
         const tail = out.stopped ? '' : text.finish();
         if (text.stopped) reason = 'stop'; // the held-back tail itself completed a stop string
@@ -298,33 +274,20 @@ export class SpecEngine implements Engine {
           completion += tail;
           yield { type: 'tokens', text: tail, tokens: [] };
         }
-        if (stats.proposed > 0) this.alphaPrior += 0.1 * (acceptance.alpha - this.alphaPrior);
+        if (stats.proposed > 0) this.alphaPrior += 0.1 * (stats.accepted / stats.proposed - this.alphaPrior);
         return yield done(reason);
       }
     }
-  }
-
-  /** A stream's clock starts at the earliest clock of the running streams, and with the demand its mode should have. */
-  private newClock(mode: Mode, allowanceMs: number): StreamClock {
-    const expected = stepCost(mode, this.costs, { alpha: this.alphaPrior, maxK: this.opts.maxK, overheadMs: this.live.overheadMs });
-    const startAt = this.clocks.size > 0 ? Math.min(...[...this.clocks.values()].map((c) => c.virtualTime)) : epochMs();
-    return new StreamClock(allowanceMs, expected.stepMs, expected.tokensPerStep, startAt);
   }
 
   private maxNew(req: GenerateRequest, promptIds: number[]): number {
     return Math.min(req.maxTokens, this.client.target.contextLength - promptIds.length);
   }
 
-  private pickK(req: GenerateRequest & { mode: Mode }, acceptance: Acceptance): number {
-    if (req.mode !== 'speculative') return 0;
-    if (req.k === 'auto') return chooseK(acceptance.alpha, this.costs, this.opts.maxK);
-    return Math.min(req.k, this.opts.maxK);
-  }
-
-  /** The step's result, or null if the stream was cancelled or the engine shut down first (the step still
-   *  completes in the worker; its result is dropped and the close that follows frees the caches). */
-  private stepOrInterrupt(sid: number, k: number, deadline: number, signal?: AbortSignal): Promise<StepResult | null> {
+  /** The stream's next result, or null if it was cancelled or the engine shut down first. */
+  private nextOrInterrupt(feed: ResultFeed, signal?: AbortSignal): Promise<StepResult | null> {
     const signals = [this.shutdown.signal, ...(signal ? [signal] : [])];
+    if (signals.some((s) => s.aborted)) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         cleanup();
@@ -332,7 +295,7 @@ export class SpecEngine implements Engine {
       };
       const cleanup = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
       signals.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-      this.client.step(sid, k, deadline).then(
+      feed.next().then(
         (r) => {
           cleanup();
           resolve(r);
@@ -357,7 +320,7 @@ export class SpecEngine implements Engine {
   async close(): Promise<void> {
     this.draining = true;
     this.shutdown.abort();
-    await this.client.close();
+    await this.client.shutdown();
   }
 }
 

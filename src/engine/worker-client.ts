@@ -1,16 +1,52 @@
 import { Worker } from 'node:worker_threads';
-import type { Calibration, FromWorker, StepResult, ToWorker, WorkerInit } from './ipc/messages.ts';
+import type { Calibration, FromWorker, PassReport, StepResult, ToWorker, WorkerInit } from './ipc/messages.ts';
 import type { DecoderInfo } from './model/decoder.ts';
 import { EngineError } from './types.ts';
 
+/** A stream's results as the worker sends them; `next()` resolves null once the stream was closed here. */
+export class ResultFeed {
+  private readonly queue: StepResult[] = [];
+  private waiter: { resolve: (r: StepResult | null) => void; reject: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+  private ended = false;
+
+  push(r: StepResult): void {
+    if (this.waiter) {
+      this.waiter.resolve(r);
+      this.waiter = null;
+    } else this.queue.push(r);
+  }
+
+  fail(e: Error): void {
+    this.failure ??= e;
+    this.waiter?.reject(e);
+    this.waiter = null;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.waiter?.resolve(null);
+    this.waiter = null;
+  }
+
+  next(): Promise<StepResult | null> {
+    const r = this.queue.shift();
+    if (r) return Promise.resolve(r);
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+}
+
 /**
- * The main thread's handle on the model worker: a READY handshake, then request/response by stream id (a stream's
- * steps are answered in the order they were sent, so the id and that order correlate them). If the worker dies,
- * every in-flight step fails instead of hanging.
+ * The main thread's handle on the model worker: a READY handshake, then opens and closes by stream id, with each
+ * stream's results routed to its feed. If the worker dies, every open stream's feed fails instead of hanging.
  */
 export class WorkerClient {
-  private readonly pending = new Map<number, { resolve: (r: StepResult | null) => void; reject: (e: Error) => void }[]>();
+  private readonly feeds = new Map<number, ResultFeed>();
+  private readonly reportListeners: ((r: PassReport) => void)[] = [];
   private dead: Error | null = null;
+  private stopped: (() => void) | null = null;
 
   private constructor(
     private readonly worker: Worker,
@@ -41,44 +77,53 @@ export class WorkerClient {
     });
   }
 
-  send(msg: Extract<ToWorker, { type: 'open' | 'close' }>): void {
-    // Nobody awaits a closed stream's steps any more: settle them now (with null). They stay pending until the worker
-    // answers them, so close() still knows whether a forward pass is running.
-    if (msg.type === 'close') for (const p of this.pending.get(msg.sid) ?? []) p.resolve(null);
-    if (!this.dead) this.worker.postMessage(msg);
+  onReport(listener: (r: PassReport) => void): void {
+    this.reportListeners.push(listener);
   }
 
-  step(sid: number, k: number, deadline: number): Promise<StepResult | null> {
-    if (this.dead) return Promise.reject(this.dead);
-    return new Promise((resolve, reject) => {
-      const queue = this.pending.get(sid) ?? [];
-      queue.push({ resolve, reject });
-      this.pending.set(sid, queue);
-      this.worker.postMessage({ type: 'step', sid, k, deadline } satisfies ToWorker);
-    });
+  open(msg: Extract<ToWorker, { type: 'open' }>): ResultFeed {
+    const feed = new ResultFeed();
+    if (this.dead) feed.fail(this.dead);
+    else {
+      this.feeds.set(msg.sid, feed);
+      this.worker.postMessage(msg);
+    }
+    return feed;
   }
 
-  async close(): Promise<void> {
+  /** Nobody reads the stream any more: its feed ends now, and the worker drops it at its next iteration. */
+  close(sid: number): void {
+    const feed = this.feeds.get(sid);
+    if (!feed) return;
+    this.feeds.delete(sid);
+    feed.end();
+    if (!this.dead) this.worker.postMessage({ type: 'close', sid } satisfies ToWorker);
+  }
+
+  /** Stops the core after its running iteration (terminating during an ONNX Runtime run aborts the process). */
+  async shutdown(): Promise<void> {
+    if (!this.dead) {
+      const stopped = new Promise<void>((r) => (this.stopped = r));
+      this.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    }
     this.dead ??= new Error('engine closed');
-    // Let steps already running in the worker return first: terminating during an ONNX Runtime run aborts the process.
-    for (const until = Date.now() + 5_000; this.pending.size > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 5));
     await this.worker.terminate();
   }
 
   private onMessage(m: FromWorker): void {
-    if (m.type !== 'stepped' && m.type !== 'failed' && m.type !== 'dropped') return;
-    const queue = this.pending.get(m.sid);
-    const p = queue?.shift();
-    if (!p) return;
-    if (queue!.length === 0) this.pending.delete(m.sid);
-    if (m.type === 'dropped') p.resolve(null);
-    else if (m.type === 'stepped') p.resolve(m);
-    else p.reject(new EngineError('internal', m.message));
+    if (m.type === 'out') {
+      for (const r of m.results) this.feeds.get(r.sid)?.push(r);
+      if (m.report) for (const l of this.reportListeners) l(m.report);
+    } else if (m.type === 'failed') {
+      this.feeds.get(m.sid)?.fail(new EngineError('internal', m.message));
+    } else if (m.type === 'stopped') this.stopped?.();
   }
 
   private fail(e: Error): void {
     this.dead ??= e;
-    for (const p of [...this.pending.values()].flat()) p.reject(e);
-    this.pending.clear();
+    for (const f of this.feeds.values()) f.fail(e);
+    this.feeds.clear();
+    this.stopped?.();
   }
 }

@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { StepCosts } from '../../src/engine/scheduler/adaptive-k.ts';
-import { predict, route, type LiveLoad } from '../../src/engine/scheduler/router.ts';
+import { predict, route, stepCost, type LiveLoad } from '../../src/engine/scheduler/router.ts';
 
-// Costs shaped like the bundled pair: a 4 ms target pass (+0.3 ms per extra token), a 0.4 ms draft pass.
-const costs = new StepCosts({ draftMs: 0.4, targetMs: [0, ...Array.from({ length: 9 }, (_, i) => 4 + 0.3 * i)] });
+// Costs shaped like the bundled pair: a 4 ms target pass (+0.3 ms per extra token-row up to 9, then 0.8 ms per
+// token-row: batched verification is no longer nearly free), a 0.4 ms draft pass (+0.05 ms per extra row).
+const targetMs = [0, ...Array.from({ length: 9 }, (_, i) => 4 + 0.3 * i)];
+targetMs[80] = targetMs[9]! + 0.8 * 71;
+const draftMs = [0, 0.4];
+draftMs[16] = 0.4 + 0.05 * 15;
+const costs = new StepCosts({ draftMs, targetMs });
 const idle: LiveLoad = {
   running: 0,
   queued: 0,
   maxRunning: 4,
-  demand: 0,
+  iterationMs: 0,
   overheadMs: 0,
   streamMs: 400,
   prefillMsPerToken: 0.5,
@@ -51,21 +56,31 @@ describe('predictions from live measurements', () => {
     expect(s!.itlMs).toBeLessThan(t!.itlMs);
   });
 
-  it("adds the others' demand × the allowance per token, and queueing when every slot is busy", () => {
+  it('a stream joining a batch waits for the running iteration, and queues when every slot is busy', () => {
     const alone = predict('target', 20, costs, idle);
-    const shared = predict('target', 20, costs, { ...idle, running: 3, demand: 0.6 }, 10);
-    const queued = predict('target', 20, costs, { ...idle, running: 4, queued: 2, demand: 0.6 }, 10);
-    expect(shared.itlMs).toBeCloseTo(alone.itlMs + 6, 6);
-    // A budget fits exactly while the total demand, ours included, stays within the worker: 4/10 + 0.6 = 1.
-    expect(predict('target', 20, costs, { ...idle, demand: 0.6 }, 10).itlMs).toBeCloseTo(10, 6);
+    const shared = predict('target', 20, costs, { ...idle, running: 3, iterationMs: 12 });
+    const queued = predict('target', 20, costs, { ...idle, running: 4, queued: 2, iterationMs: 12 });
+    expect(alone.itlMs).toBeCloseTo(4, 6);
+    expect(shared.itlMs).toBeCloseTo(12, 6); // the running iteration is longer than its own share
     expect(queued.ttftMs - shared.ttftMs).toBeGreaterThanOrEqual((3 / 4) * idle.streamMs - 1);
   });
 
-  it('counts the worker overhead in every step, and stays finite when the worker is oversubscribed', () => {
+  it('a draft-mode stream beside speculative ones is as slow as their iteration', () => {
+    expect(predict('draft', 20, costs, idle).itlMs).toBeCloseTo(0.4, 6);
+    expect(predict('draft', 20, costs, { ...idle, running: 3, iterationMs: 9 }).itlMs).toBeCloseTo(9, 6);
+  });
+
+  it('speculation shrinks its k, down to plain target decoding, as the batch grows', () => {
+    const one = stepCost('speculative', costs, { alpha: 0.8, maxK: 8, overheadMs: 0, rows: 1 });
+    const many = stepCost('speculative', costs, { alpha: 0.8, maxK: 8, overheadMs: 0, rows: 16 });
+    expect(one.tokensPerStep).toBeGreaterThan(2);
+    expect(many.tokensPerStep).toBeLessThan(one.tokensPerStep);
+    // Never worse than target decoding of the same batch (k = 0 is one of the choices).
+    expect(many.stepMs / many.tokensPerStep).toBeLessThanOrEqual(costs.target(16) + 1e-9);
+  });
+
+  it('counts the worker overhead in every iteration', () => {
     expect(predict('draft', 20, costs, { ...idle, overheadMs: 0.2 }).itlMs).toBeCloseTo(0.6, 6);
-    const over = predict('target', 20, costs, { ...idle, running: 3, demand: 1.7 }, 10);
-    expect(Number.isFinite(over.itlMs)).toBe(true);
-    expect(over.itlMs).toBeGreaterThan(10); // oversubscribed: no budget of 10 ms can fit
   });
 
   it('charges long prompts to TTFT', () => {

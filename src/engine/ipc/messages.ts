@@ -1,8 +1,9 @@
 /**
  * The main thread ↔ model worker boundary: plain, structured-cloneable data only (no classes), tagged by `type`.
- * The main thread owns scheduling (which stream steps next, with which k); the worker owns models, caches and
- * logits, and answers every `step` with exactly one `stepped`, `failed` or (for a step still queued when its
- * stream's `close` arrives) `dropped`. The one-answer rule lets the main thread know when the worker is idle.
+ * The main thread opens and closes streams; the worker's engine core owns everything in between (which streams
+ * run, their k, prefill chunking, the models, caches and logits) and sends each pass's results back as one `out`
+ * message covering every stream that pass touched. Every stream the worker accepted gets exactly one result with
+ * `done` (or one `failed`), so the main thread always learns how a stream ended.
  */
 import type { Mode, SamplingParams } from '../types.ts';
 import type { DecoderInfo, LoadOptions } from '../model/decoder.ts';
@@ -13,24 +14,22 @@ export interface WorkerInit {
   load: LoadOptions;
   /** Largest draft length: calibration times target passes up to maxK + 1 tokens. */
   maxK: number;
-  /** Prompt tokens run per prefill step: bounds how long one stream's prompt holds the worker from the others. */
+  /** Prompt token-rows per prefill pass while others decode: bounds how long a prompt holds the others up. */
   prefillChunk: number;
 }
 
 /** Step costs measured right after loading (which also warms ONNX Runtime up): adaptive k starts informed. */
 export interface Calibration {
-  /** One-token draft pass, ms (0 without a draft). */
-  draftMs: number;
-  /** Target pass over T tokens at index T, ms. */
+  /** Pass time by token-rows N (rows × tokens per row) at index N, ms; holes where nothing was measured. */
   targetMs: number[];
+  /** The same for the draft (empty without a draft). */
+  draftMs: number[];
 }
 
 /** 0 accepted draft proposal, 1 target's own token, 2 bonus token (all k accepted). */
 export type SourceCode = 0 | 1 | 2;
 
 export type ToWorker =
-  // maxNew caps the stream's completion: the worker clamps every step to what is left of it, so the main thread can
-  // queue a step before it has seen how many tokens the previous one made.
   | {
       type: 'open';
       sid: number;
@@ -38,17 +37,24 @@ export type ToWorker =
       mode: Mode;
       sampling: SamplingParams & { seed: number };
       ignoreEos: boolean;
+      /** Completion tokens the stream may make: the worker ends it (done, reason length) when they are used. */
       maxNew: number;
+      /** Draft length: fixed, or chosen by the core from batched step costs. */
+      k: number | 'auto';
+      /** The stream's per-token allowance, ms (its ITL budget, else the unbudgeted default). */
+      allowanceMs: number;
     }
-  // deadline: epoch ms; the worker runs the queued step with the earliest one first (scheduler/deadlines.ts).
-  | { type: 'step'; sid: number; k: number; deadline: number }
-  | { type: 'close'; sid: number };
+  | { type: 'close'; sid: number }
+  // Finish the running iteration, then stop (terminating a worker inside an ONNX Runtime run aborts the process).
+  | { type: 'shutdown' };
 
 export interface StepResult {
   type: 'stepped';
   sid: number;
-  /** True while the prompt is still being prefilled (no tokens yet). */
+  /** A prefill pass's result: its cost is not a decode step's (it may still carry the first token). */
   prefill: boolean;
+  /** The worker finished the stream (EOS, or its maxNew tokens): no more results follow. */
+  done: boolean;
   tokens: number[];
   sources: SourceCode[];
   /** Draft tokens proposed and accepted in this step (speculative rounds only). */
@@ -59,15 +65,51 @@ export interface StepResult {
   draftMs: number;
   draftCalls: number;
   targetMs: number;
-  /** Tokens in the target pass of this step (k + 1 in a speculative round), 0 if none ran. */
+  /** Tokens of this stream in the target pass (k + 1 in a speculative round), 0 if none ran. */
   targetTokens: number;
   /** Worker time for the whole step: the passes plus sampling, verification and cache rollback. */
   wallMs: number;
 }
 
+/** What one iteration of the core cost, for the main thread's routing predictions. */
+export interface PassReport {
+  /** Streams decoding in this iteration. */
+  rows: number;
+  /** Wall time of the iteration's decode step (draft passes, verify pass, bookkeeping), ms. */
+  decodeMs: number;
+  /** Token-rows (rows × padded length) and time of the verify pass, and of the draft passes. */
+  targetN: number;
+  targetMs: number;
+  draftN: number;
+  draftMs: number;
+  draftPasses: number;
+  /** Wall time of the prefill pass(es) in this iteration and the prompt tokens they cached. */
+  prefillMs: number;
+  prefillTokens: number;
+}
+
 export type FromWorker =
   | { type: 'ready'; target: DecoderInfo; draft: DecoderInfo | null; calibration: Calibration }
   | { type: 'load-failed'; message: string }
-  | StepResult
+  | { type: 'out'; results: StepResult[]; report: PassReport | null }
   | { type: 'failed'; sid: number; message: string }
-  | { type: 'dropped'; sid: number };
+  | { type: 'stopped' };
+
+export function emptyStepResult(sid = 0): StepResult {
+  return {
+    type: 'stepped',
+    sid,
+    prefill: false,
+    done: false,
+    tokens: [],
+    sources: [],
+    proposed: 0,
+    accepted: 0,
+    eos: false,
+    draftMs: 0,
+    draftCalls: 0,
+    targetMs: 0,
+    targetTokens: 0,
+    wallMs: 0,
+  };
+}

@@ -1,5 +1,6 @@
 import { AutoModelForCausalLM, env } from '@huggingface/transformers';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { KvBatch } from '../kv/kv-batch.ts';
 import { KvCache, type KvLayout } from './kv-cache.ts';
 
 export interface LoadOptions {
@@ -73,6 +74,52 @@ export class DecoderModel {
     return new KvCache(this.layout);
   }
 
+  newBatch(): KvBatch {
+    return new KvBatch(this.layout);
+  }
+
+  /**
+   * Rows of a batch share a pass only when the export takes position_ids: left padding and rollback holes shift
+   * slot indices away from positions, which a graph that derives positions from the past length would get wrong.
+   */
+  get maxRows(): number {
+    return this.hasPositionIds ? Infinity : 1;
+  }
+
+  /**
+   * One pass over a batch: row r runs ids[r] (possibly none) on top of its cached tokens. Rows are left-padded to
+   * the longest; logits come back as [rows, K, vocab] with K = keep (or the longest row's length when keep is 0),
+   * each row's last token in its last position.
+   */
+  async forwardBatch(kv: KvBatch, ids: readonly (readonly number[])[], keep = 0): Promise<{ logits: Float32Array; K: number }> {
+    const B = kv.rows;
+    if (ids.length !== B) throw new Error(`forwardBatch: ${ids.length} id lists for ${B} rows`);
+    kv.compactIfSparse();
+    const T = Math.max(1, ...ids.map((x) => x.length));
+    const input = new BigInt64Array(B * T);
+    const pos = new BigInt64Array(B * T);
+    const live = new Uint8Array(B * T);
+    for (let r = 0; r < B; r++) {
+      const row = ids[r]!,
+        pad = T - row.length,
+        P = kv.length(r);
+      for (let t = 0; t < T; t++) {
+        const i = t - pad;
+        input[r * T + t] = i >= 0 ? BigInt(row[i]!) : 0n;
+        pos[r * T + t] = BigInt(P + Math.max(0, i));
+        live[r * T + t] = i >= 0 ? 1 : 0;
+      }
+    }
+    const feeds: Record<string, Tensor> = { input_ids: new Tensor('int64', input, [B, T]) };
+    if (this.hasPositionIds) feeds['position_ids'] = new Tensor('int64', pos, [B, T]);
+    const K = keep > 0 && this.hasLogitsToKeep ? Math.min(keep, T) : T;
+    if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep > 0 ? K : 0);
+    kv.feeds(feeds, T, live);
+    const out = await this.session.run(feeds);
+    kv.adopt(out, T, live);
+    return { logits: logitsOf(out), K };
+  }
+
   /**
    * Runs `ids` on top of `cache` (which grows by ids.length) and returns logits rows × vocab: the last `keep`
    * rows, or all ids.length with keep = 0. A graph without `num_logits_to_keep` always returns all of them, so
@@ -94,12 +141,16 @@ export class DecoderModel {
     cache.feeds(feeds);
     const out = await this.session.run(feeds);
     cache.adopt(out, P + T);
-    const logits = out['logits'];
-    if (!logits) throw new Error('model has no logits output');
-    const data = logits.data;
-    if (data instanceof Float32Array) return data;
-    throw new Error(`unsupported logits type ${logits.type}: export logits as float32`);
+    return logitsOf(out);
   }
+}
+
+function logitsOf(out: Record<string, Tensor>): Float32Array {
+  const logits = out['logits'];
+  if (!logits) throw new Error('model has no logits output');
+  const data = logits.data;
+  if (data instanceof Float32Array) return data;
+  throw new Error(`unsupported logits type ${logits.type}: export logits as float32`);
 }
 
 /** The scalar `num_logits_to_keep` feeds; the step logic only ever asks for 0 (all) or 1, so those are made once. */

@@ -1,51 +1,79 @@
 /**
- * Draft length choice: Leviathan et al.'s expected-speed model fed with live measurements.
- * A round with draft length k yields E(k) = (1 − α^(k+1)) / (1 − α) tokens and costs k draft passes plus one
- * target pass over k + 1 tokens; we pick the k that maximises tokens per millisecond. α is per stream
- * (prior: the engine-wide estimate), step costs are engine-wide (every stream shares the models and cores).
+ * Draft length choice: Leviathan et al.'s expected-speed model fed with live, batched measurements.
+ * A round with draft length k yields E(k) = (1 − α^(k+1)) / (1 − α) tokens per stream and costs k draft passes
+ * plus one target pass over k + 1 tokens per row. With B streams in one batch the passes cover B rows, and the
+ * cost of a pass depends mostly on its token-rows N = rows × tokens (measured: at 16 rows the verify pass is no
+ * longer nearly free), so the k that maximises the batch's tokens per millisecond (its goodput) shrinks as the
+ * batch grows, down to k = 0 (plain target decoding) when verification costs more than the draft saves.
  */
 
 const EWMA = 0.1;
 
-export class StepCosts {
-  draftMs = 0;
-  /** Target pass time by number of tokens in the pass (index T). */
-  private readonly targetMs: number[] = [];
+/** Measured pass time by token-rows, one table per model, interpolated between the N's seen so far. */
+export class PassTable {
+  private readonly ms: number[] = [];
 
-  /** Start from measured costs (the worker's calibration) rather than from nothing. */
-  constructor(initial?: { draftMs: number; targetMs: number[] }) {
-    if (initial) {
-      this.draftMs = initial.draftMs;
-      initial.targetMs.forEach((ms, T) => {
-        if (ms > 0) this.targetMs[T] = ms;
-      });
-    }
+  constructor(initial: readonly number[] = []) {
+    initial.forEach((v, n) => {
+      if (v > 0) this.ms[n] = v;
+    });
   }
 
-  observe(draftMs: number, draftCalls: number, targetMs: number, targetTokens: number): void {
-    if (draftCalls > 0) this.draftMs = mix(this.draftMs, draftMs / draftCalls);
-    if (targetTokens > 0) this.targetMs[targetTokens] = mix(this.targetMs[targetTokens] ?? 0, targetMs);
-  }
-
-  /** Measured cost of a T-token target pass, interpolated (or extrapolated linearly) from the T's seen so far. */
-  target(T: number): number {
-    const exact = this.targetMs[T];
-    if (exact) return exact;
-    const seen = this.targetMs.flatMap((ms, t) => (ms ? [[t, ms] as const] : []));
-    if (seen.length === 0) return 0;
-    if (seen.length === 1) return seen[0]![1] * (1 + 0.05 * (T - seen[0]![0])); // memory-bound: extra tokens are cheap
-    const [lo, hi] = nearestPair(seen, T);
-    return Math.max(lo[1], lo[1] + ((hi[1] - lo[1]) * (T - lo[0])) / (hi[0] - lo[0]));
+  observe(n: number, ms: number): void {
+    if (n > 0 && ms > 0) this.ms[n] = mix(this.ms[n] ?? 0, ms);
   }
 
   get known(): boolean {
-    return this.draftMs > 0 && this.targetMs.some((v) => v > 0);
+    return this.ms.some((v) => v > 0);
+  }
+
+  /** Cost of a pass over n token-rows: exact if measured, else linear between (or beyond) the nearest two. */
+  at(n: number): number {
+    const exact = this.ms[n];
+    if (exact) return exact;
+    const seen = this.ms.flatMap((ms, t) => (ms ? [[t, ms] as const] : []));
+    if (seen.length === 0) return 0;
+    if (seen.length === 1) return seen[0]![1] * (1 + 0.05 * (n - seen[0]![0])); // memory-bound: extra rows are cheap
+    const below = seen.filter(([t]) => t < n).at(-1);
+    const above = seen.find(([t]) => t > n);
+    const [lo, hi] = below && above ? [below, above] : below ? [seen.at(-2)!, below] : [above!, seen[1]!];
+    return Math.max(lo[1], lo[1] + ((hi[1] - lo[1]) * (n - lo[0])) / (hi[0] - lo[0]));
+  }
+}
+
+export class StepCosts {
+  readonly targetTable: PassTable;
+  readonly draftTable: PassTable;
+
+  constructor(initial?: { draftMs: readonly number[]; targetMs: readonly number[] }) {
+    this.targetTable = new PassTable(initial?.targetMs);
+    this.draftTable = new PassTable(initial?.draftMs);
+  }
+
+  /** One target pass over `n` token-rows. */
+  target(n: number): number {
+    return this.targetTable.at(n);
+  }
+
+  /** One draft pass over `n` token-rows. */
+  draft(n = 1): number {
+    return this.draftTable.at(n);
+  }
+
+  get known(): boolean {
+    return this.draftTable.known && this.targetTable.known;
   }
 
   /** c in Leviathan's formula: one draft pass over one one-token target pass. */
   ratio(): number | null {
-    const t1 = this.target(1);
-    return this.draftMs > 0 && t1 > 0 ? this.draftMs / t1 : null;
+    const t1 = this.target(1),
+      d1 = this.draft(1);
+    return d1 > 0 && t1 > 0 ? d1 / t1 : null;
+  }
+
+  /** Time of one batched round: k draft passes over the drafting rows, one verify pass over every row. */
+  round(k: number, rows: { target: number; draft: number }): number {
+    return (k > 0 ? k * this.draft(rows.draft) : 0) + this.target(rows.target * (k + 1));
   }
 }
 
@@ -54,12 +82,25 @@ export function expectedTokens(alpha: number, k: number): number {
   return alpha >= 1 ? k + 1 : (1 - alpha ** (k + 1)) / (1 - alpha);
 }
 
-export function chooseK(alpha: number, costs: StepCosts, maxK: number, fallback = 4): number {
-  if (!costs.known) return Math.min(fallback, maxK);
-  let best = 1,
+/**
+ * The draft length with the best goodput for a batch: `alphas` are the drafting streams' acceptance rates, `others`
+ * the streams in the verify pass that make one token per round whatever k is (target mode, drafts not ready).
+ * `minK` 1 keeps speculation on for a single caller that asked for it (the unbatched round); the core passes 0.
+ */
+export function chooseK(
+  alphas: readonly number[],
+  costs: StepCosts,
+  maxK: number,
+  opts: { others?: number; overheadMs?: number; minK?: number; fallback?: number } = {},
+): number {
+  const { others = 0, overheadMs = 0, minK = 1, fallback = 4 } = opts;
+  if (!costs.known || alphas.length === 0) return alphas.length === 0 ? 0 : Math.min(fallback, maxK);
+  const rows = { target: alphas.length + others, draft: alphas.length };
+  let best = minK,
     bestRate = -1;
-  for (let k = 1; k <= maxK; k++) {
-    const rate = expectedTokens(alpha, k) / (k * costs.draftMs + costs.target(k + 1));
+  for (let k = minK; k <= maxK; k++) {
+    const tokens = others + alphas.reduce((a, alpha) => a + expectedTokens(alpha, k), 0);
+    const rate = tokens / (costs.round(k, rows) + overheadMs);
     if (rate > bestRate) {
       best = k;
       bestRate = rate;
@@ -94,10 +135,4 @@ export class Acceptance {
 
 function mix(old: number, x: number): number {
   return old === 0 ? x : old + EWMA * (x - old);
-}
-
-function nearestPair(seen: (readonly [number, number])[], T: number): [readonly [number, number], readonly [number, number]] {
-  const sorted = [...seen].sort((a, b) => Math.abs(a[0] - T) - Math.abs(b[0] - T));
-  const [a, b] = [sorted[0]!, sorted[1]!];
-  return a[0] < b[0] ? [a, b] : [b, a];
 }

@@ -4,16 +4,18 @@
  * Accuracy order is target > speculative > draft (speculative is lossless, but the issue's contract keeps the
  * reference first). When nothing fits, the fastest mode serves it and the decision says `budgetMissed`.
  *
- * The model is deliberately simple and fed only with measured numbers. One worker serves every stream, earliest
- * step deadline first (deadlines.ts), and every running stream always has a step queued, so the worker never idles
- * and shares its time in proportion to 1 / allowance. Per token of ours, the others therefore take our allowance ×
- * their demand (Σ step time / (allowance × tokens per step)) of worker time: a new stream's per-token latency is
- * its own step time per token plus allowance × demand. A budget fits exactly when the total demand stays ≤ 1, which
- * is also when every budgeted stream already running keeps its own budget.
+ * The model is deliberately simple and fed only with measured numbers. The engine core runs every decoding stream
+ * in every iteration (one batched verify pass, batched draft passes), so a new stream's per-token latency is the
+ * iteration time with it in the batch over the tokens its mode makes per iteration, and never less than the
+ * iteration time the running streams already take (a draft-mode stream beside speculative ones waits for their
+ * verify pass too). Its first token comes out of its target prefill (the draft's in draft mode), which runs in
+ * chunks between the others' decode steps while they are running.
  */
 import type { LatencyBudget, Mode, RouteDecision } from '../types.ts';
 import { chooseK, expectedTokens, type StepCosts } from './adaptive-k.ts';
-import { UNBUDGETED_ITL_MS } from './deadlines.ts';
+
+/** Per-token allowance of a stream without an ITL budget (reported to the core; best effort). */
+export const UNBUDGETED_ITL_MS = 200;
 
 export interface Prediction {
   ttftMs: number;
@@ -25,9 +27,9 @@ export interface LiveLoad {
   running: number;
   queued: number;
   maxRunning: number;
-  /** Summed demand of the running streams: the share of the worker's time they need to keep their allowances. */
-  demand: number;
-  /** Worker time per step beyond the forward passes (sampling, verification, cache rollback), ms. */
+  /** Measured wall time of a recent decode iteration (0 when nothing decodes). */
+  iterationMs: number;
+  /** Worker time per iteration beyond the forward passes (sampling, verification, cache bookkeeping). */
   overheadMs: number;
   /** Mean lifetime of an admitted stream (queue estimate when all slots are busy). */
   streamMs: number;
@@ -40,28 +42,30 @@ export interface LiveLoad {
 
 export const ACCURACY_ORDER: readonly Mode[] = ['target', 'speculative', 'draft'];
 
-/** `allowanceMs`: the new stream's per-token allowance (its ITL budget, else the unbudgeted default). */
-export function predict(mode: Mode, promptTokens: number, costs: StepCosts, load: LiveLoad, allowanceMs = UNBUDGETED_ITL_MS): Prediction {
+export function predict(mode: Mode, promptTokens: number, costs: StepCosts, load: LiveLoad): Prediction {
   const c = costs.ratio() ?? 0.1;
-  const { stepMs, tokensPerStep } = stepCost(mode, costs, load);
-  const waitPerToken = allowanceMs * load.demand;
-  const prefillPerToken = load.prefillMsPerToken * (mode === 'target' ? 1 : mode === 'draft' ? c : 1 + c);
+  const rows = Math.min(load.running, load.maxRunning - 1) + 1;
+  const { stepMs, tokensPerStep } = stepCost(mode, costs, { ...load, rows });
+  const iterationMs = Math.max(stepMs, load.running > 0 ? load.iterationMs : 0);
   const queueMs = load.running >= load.maxRunning ? ((load.queued + 1) / load.maxRunning) * load.streamMs : 0;
-  const chunks = Math.ceil(Math.max(0, promptTokens - 1) / load.prefillChunk);
-  const prefillMs = Math.max(0, promptTokens - 1) * prefillPerToken + chunks * (load.overheadMs + waitPerToken);
-  return { ttftMs: queueMs + prefillMs + stepMs + waitPerToken, itlMs: stepMs / tokensPerStep + waitPerToken };
+  const prefillPerToken = load.prefillMsPerToken * (mode === 'draft' ? c : 1);
+  // While others decode, each prefill chunk waits for one of their iterations.
+  const chunks = load.running > 0 ? Math.ceil(promptTokens / load.prefillChunk) : 0;
+  const prefillMs = promptTokens * prefillPerToken + chunks * load.iterationMs;
+  return { ttftMs: queueMs + prefillMs + load.overheadMs, itlMs: iterationMs / tokensPerStep };
 }
 
-/** One decode step of `mode` in worker time (passes plus overhead) and the tokens it is expected to make. */
+/** One decode iteration of `rows` streams of `mode` (passes plus overhead) and the tokens each is expected to make. */
 export function stepCost(
   mode: Mode,
   costs: StepCosts,
-  load: Pick<LiveLoad, 'alpha' | 'maxK' | 'overheadMs'>,
+  load: Pick<LiveLoad, 'alpha' | 'maxK' | 'overheadMs'> & { rows: number },
 ): { stepMs: number; tokensPerStep: number } {
-  if (mode === 'target') return { stepMs: costs.target(1) + load.overheadMs, tokensPerStep: 1 };
-  if (mode === 'draft') return { stepMs: costs.draftMs + load.overheadMs, tokensPerStep: 1 };
-  const k = chooseK(load.alpha, costs, load.maxK);
-  return { stepMs: k * costs.draftMs + costs.target(k + 1) + load.overheadMs, tokensPerStep: expectedTokens(load.alpha, k) };
+  const { rows } = load;
+  if (mode === 'target') return { stepMs: costs.target(rows) + load.overheadMs, tokensPerStep: 1 };
+  if (mode === 'draft') return { stepMs: costs.draft(rows) + load.overheadMs, tokensPerStep: 1 };
+  const k = chooseK(new Array<number>(rows).fill(load.alpha), costs, load.maxK, { minK: 0, overheadMs: load.overheadMs });
+  return { stepMs: costs.round(k, { target: rows, draft: rows }) + load.overheadMs, tokensPerStep: expectedTokens(load.alpha, k) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Mode } from '../types.ts';
-import type { SourceCode, StepResult } from '../ipc/messages.ts';
+import { emptyStepResult as emptyStep, type SourceCode, type StepResult } from '../ipc/messages.ts';
 import { TokenChooser } from './chooser.ts';
+import { verifyDrafts } from './verify.ts';
 
 /** What the step logic needs from a model: a growing cache and one forward pass over new tokens. */
 export interface Cache {
@@ -113,33 +114,13 @@ export class StreamState<C extends Cache = Cache> {
     r.targetTokens = drafts.length + 1;
 
     const V = target.vocab;
-    const out: number[] = [];
-    const sources: SourceCode[] = [];
-    const history = this.tokens; // extended in place while verifying, restored below
-    let accepted = 0;
-    for (let j = 0; j < drafts.length; j++) {
-      const v = this.chooser.verify(row(logits, V, j), this.chooser.greedy ? null : this.qRows[j]!, drafts[j]!, history);
-      if (!v.accepted) {
-        out.push(v.token);
-        sources.push(1);
-        break;
-      }
-      accepted++;
-      out.push(drafts[j]!);
-      sources.push(0);
-      history.push(drafts[j]!);
-      if (this.eos.has(drafts[j]!)) break;
-    }
-    history.length = n;
-    if (accepted === drafts.length && !this.eos.has(drafts.at(-1) ?? -1)) {
-      out.push(this.chooser.choose(row(logits, V, drafts.length), [...history, ...drafts]));
-      sources.push(drafts.length > 0 ? 2 : 1);
-    }
+    const v = verifyDrafts(this.chooser, (j) => row(logits, V, j), drafts, this.qRows, this.tokens, this.eos);
+    const accepted = v.accepted;
     r.proposed = drafts.length;
     r.accepted = accepted;
     tCache.truncate(n + accepted);
     if (this.draftCache) this.draftCache.truncate(Math.min(this.draftCache.length, n + accepted));
-    this.emit(r, out, sources);
+    this.emit(r, v.tokens, v.sources);
   }
 
   private async propose(k: number, r: StepResult): Promise<number[]> {
@@ -188,21 +169,4 @@ function row(logits: Float32Array, V: number, j: number): Float32Array {
 }
 function lastRow(logits: Float32Array, V: number): Float32Array {
   return logits.subarray(logits.length - V);
-}
-export function emptyStep(): StepResult {
-  return {
-    type: 'stepped',
-    sid: 0,
-    prefill: false,
-    tokens: [],
-    sources: [],
-    proposed: 0,
-    accepted: 0,
-    eos: false,
-    draftMs: 0,
-    draftCalls: 0,
-    targetMs: 0,
-    targetTokens: 0,
-    wallMs: 0,
-  };
 }

@@ -1,0 +1,291 @@
+import type { PassReport, StepResult } from '../ipc/messages.ts';
+import { chooseK, StepCosts } from '../scheduler/adaptive-k.ts';
+import { verifyDrafts } from '../speculation/verify.ts';
+import { rowLogits, type BatchCache, type BatchModels } from './batch.ts';
+import { LaneSet, type Lane } from './lane.ts';
+import { Sequence, type OpenMessage } from './sequence.ts';
+
+export interface CoreOptions {
+  maxK: number;
+  /** Prompt token-rows per prefill pass while other streams decode: one chunk's delay to them at a time. */
+  prefillChunk: number;
+  /** Token-rows per prefill pass when nobody is decoding (nobody to delay: a bigger pass is cheaper per token). */
+  idlePrefillBudget?: number;
+  calibration?: ConstructorParameters<typeof StepCosts>[0];
+}
+
+/** Receives each pass group's results (one per stream it touched) and, for a decode step, what it cost. */
+export type CoreSink = (results: StepResult[], report: PassReport | null) => void;
+
+interface ModelLanes<C extends BatchCache> {
+  prefill: LaneSet<C>;
+  run: LaneSet<C>;
+}
+
+/**
+ * The engine core: every stream's state, the scheduler and the models' batched caches, in one loop (vLLM's
+ * EngineCore.step, llama.cpp's update_slots). Each iteration:
+ *   1. prefill: one pass over the streams whose prompts are not cached yet (target, then draft), chunked so that
+ *      while others decode it holds them up by one chunk's worth of token-rows. The target's prefill pass covers
+ *      the whole prompt and yields the first token, so speculation never delays the first token: a speculative
+ *      stream decodes in the target batch with k = 0 until its draft has caught up, then joins the draft batch.
+ *   2. decode: k batched draft passes over the drafting streams (k per stream, the auto ones share the k with the
+ *      best goodput for this batch), then one verify pass over every decoding stream, each row with its own
+ *      tokens; acceptance, rollback (by mask) and output per stream.
+ *   3. results of every pass group go out as one message; finished and closed streams leave their batches.
+ * There is no per-step round trip to the main thread: it only opens and closes streams.
+ */
+export class EngineCore<C extends BatchCache> {
+  private readonly seqs = new Map<number, Sequence>();
+  private readonly target: ModelLanes<C>;
+  private readonly draft: ModelLanes<C> | null;
+  readonly costs: StepCosts;
+  private alphaPrior = 0.7;
+  private overheadMs = 0;
+  private wake: (() => void) | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly models: BatchModels<C>,
+    private readonly eos: ReadonlySet<number>,
+    private readonly opts: CoreOptions,
+    private readonly sink: CoreSink,
+    private readonly onFailure: (sid: number, message: string) => void,
+  ) {
+    this.costs = new StepCosts(opts.calibration);
+    const lanes = (m: BatchModels<C>['target']): ModelLanes<C> => ({ prefill: new LaneSet(m), run: new LaneSet(m) });
+    this.target = lanes(models.target);
+    this.draft = models.draft ? lanes(models.draft) : null;
+  }
+
+  get streams(): number {
+    return this.seqs.size;
+  }
+
+  open(msg: OpenMessage): void {
+    if (msg.mode !== 'target' && !this.draft) return this.onFailure(msg.sid, `mode ${msg.mode} needs a draft model`);
+    const seq = new Sequence(msg, this.models.target.vocab, this.eos, this.alphaPrior);
+    this.seqs.set(msg.sid, seq);
+    (msg.mode === 'draft' ? this.draft! : this.target).prefill.open().addEmpty([seq]);
+    this.wake?.();
+  }
+
+  /** The stream's rows leave their batches at the next iteration boundary (a pass may be running now). */
+  close(sid: number): void {
+    const seq = this.seqs.get(sid);
+    if (seq) seq.closed = true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      this.reap();
+      if (this.seqs.size === 0) {
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = null;
+        continue;
+      }
+      try {
+        await this.iterate();
+      } catch (e) {
+        this.failAll(e instanceof Error ? e.message : String(e));
+      }
+      // Let the port deliver opens and closes between iterations.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** One iteration (exposed for tests that drive the core step by step). */
+  async iterate(): Promise<void> {
+    const decoding = this.target.run.size + (this.draft?.run.size ?? 0);
+    const budget = decoding > 0 ? this.opts.prefillChunk : (this.opts.idlePrefillBudget ?? 8 * this.opts.prefillChunk);
+    const p0 = performance.now();
+    const tokens = (await this.prefill(this.target, 'target', budget)) + (this.draft ? await this.prefill(this.draft, 'draft', budget) : 0);
+    if (tokens > 0) {
+      const prefillMs = performance.now() - p0;
+      this.flush({ ...emptyReport(), prefillMs, prefillTokens: tokens });
+    }
+    this.reap();
+    const report = await this.decode();
+    if (report) this.flush(report);
+  }
+
+  private flush(report: PassReport | null): void {
+    const results: StepResult[] = [];
+    for (const s of this.seqs.values()) {
+      const r = s.closed ? null : s.takeResult();
+      if (r) results.push(r);
+    }
+    if (results.length > 0 || report) this.sink(results, report);
+  }
+
+  /** Finished and closed streams leave every batch (one rebuild per batch for all of them). */
+  private reap(): void {
+    const gone = [...this.seqs.values()].filter((s) => s.closed || s.done);
+    if (gone.length === 0) return;
+    for (const set of [this.target, this.draft]) {
+      set?.prefill.drop(gone);
+      set?.run.drop(gone);
+    }
+    for (const s of gone) {
+      this.seqs.delete(s.sid);
+      if (s.acceptance.accepted + s.acceptance.rejections > 0) this.alphaPrior += 0.1 * (s.acceptance.alpha - this.alphaPrior);
+    }
+  }
+
+  /**
+   * One prefill pass per lane of `which` model, each row fed its next chunk. Target prefill runs the whole prompt
+   * and samples the first token from its last row; a speculative stream's draft prefill runs all its tokens but the
+   * last (the next draft pass feeds it), a draft-mode stream's runs all of them and samples from the draft.
+   */
+  private async prefill(set: ModelLanes<C>, which: 'target' | 'draft', budget: number): Promise<number> {
+    let cached = 0;
+    for (const lane of [...set.prefill.lanes]) {
+      if (lane.size === 0 || budget <= 0) continue;
+      // The prefill that yields a stream's first token runs its whole prompt; every other runs all tokens but the last.
+      const first = (s: Sequence) => !s.started && (which === 'target') === (s.mode !== 'draft');
+      const goal = (s: Sequence) => s.tokens.length - (first(s) ? 0 : 1);
+      const remaining = (s: Sequence) => goal(s) - lane.cache.length(lane.row(s));
+      const T = Math.min(Math.max(...lane.seqs.map(remaining)), Math.max(8, Math.floor(budget / lane.size)));
+      const res = await lane.run((s) => s.tokens.slice(lane.cache.length(lane.row(s)), lane.cache.length(lane.row(s)) + Math.min(T, remaining(s))), 1);
+      if (res) {
+        budget -= res.n;
+        lane.seqs.forEach((s, r) => {
+          const fed = res.feeds[r]!.length;
+          if (fed === 0) return;
+          cached += fed;
+          s.out.prefill = true;
+          if (which === 'target') {
+            s.out.targetMs += res.ms;
+            s.out.targetTokens += fed;
+          } else {
+            s.out.draftMs += res.ms;
+            s.out.draftCalls++;
+          }
+          if (remaining(s) === 0 && first(s)) {
+            const row = rowLogits(res.logits, lane.model.vocab, res.K, r, fed - 1, fed);
+            s.emit([s.chooser.choose(row, s.tokens)], [which === 'target' ? 1 : 0]);
+            s.started = true;
+          }
+        });
+      }
+      const finished = lane.seqs.filter((s) => remaining(s) <= 0 && !s.done && !s.closed);
+      set.run.adopt(lane, finished);
+      for (const s of finished) {
+        if (which === 'draft') s.draftReady = s.mode === 'speculative';
+        else if (s.mode === 'speculative' && s.left > 1) this.draft!.prefill.open().addEmpty([s]);
+      }
+    }
+    return cached;
+  }
+
+  private async decode(): Promise<PassReport | null> {
+    const decoding = this.target.run.lanes.flatMap((l) => l.seqs).filter((s) => !s.done && !s.closed);
+    const drafting = this.draft ? this.draft.run.lanes.flatMap((l) => l.seqs).filter((s) => !s.done && !s.closed) : [];
+    if (decoding.length === 0 && drafting.length === 0) return null;
+    const t0 = performance.now();
+    const report = { ...emptyReport(), rows: decoding.length + drafting.filter((s) => s.mode === 'draft').length };
+    this.chooseRoundK(decoding);
+
+    const maxK = Math.max(drafting.some((s) => s.mode === 'draft') ? 1 : 0, ...decoding.map((s) => s.roundK));
+    for (let j = 0; j < maxK && this.draft; j++) {
+      for (const lane of this.draft.run.lanes) {
+        const res = await lane.run((s) => this.draftFeed(lane, s, j), 1);
+        if (!res) continue;
+        this.costs.draftTable.observe(res.n, res.ms);
+        report.draftMs += res.ms;
+        report.draftN += res.n;
+        report.draftPasses++;
+        lane.seqs.forEach((s, r) => {
+          const fed = res.feeds[r]!.length;
+          if (fed === 0) return;
+          s.out.draftMs += res.ms;
+          s.out.draftCalls++;
+          const row = rowLogits(res.logits, lane.model.vocab, res.K, r, fed - 1, fed);
+          if (s.mode === 'draft') return s.emit([s.chooser.choose(row, s.tokens)], [0]);
+          const n = s.tokens.length;
+          s.tokens.push(...s.drafts); // the penalties see the proposals so far
+          const d = s.chooser.greedy ? s.chooser.choose(row, s.tokens) : s.chooser.propose(row, s.tokens, (s.qRows[j] ??= new Float32Array(lane.model.vocab)));
+          s.tokens.length = n;
+          s.drafts.push(d);
+        });
+      }
+    }
+
+    for (const lane of this.target.run.lanes) {
+      const res = await lane.run((s) => (s.done || s.closed ? [] : [s.tokens.at(-1)!, ...s.drafts]), 0);
+      if (!res) continue;
+      this.costs.targetTable.observe(res.n, res.ms);
+      report.targetMs += res.ms;
+      report.targetN += res.n;
+      lane.seqs.forEach((s, r) => {
+        const t = res.feeds[r]!.length;
+        if (t === 0) return;
+        const n = s.tokens.length;
+        const v = verifyDrafts(s.chooser, (j) => rowLogits(res.logits, lane.model.vocab, res.K, r, j, t), s.drafts, s.qRows, s.tokens, s.eos);
+        lane.cache.truncate(r, n + v.accepted);
+        if (s.draftReady) this.rollbackDraft(s, n + v.accepted);
+        if (s.drafts.length > 0) s.acceptance.observe(v.accepted, s.drafts.length);
+        s.out.proposed += s.drafts.length;
+        s.out.accepted += v.accepted;
+        s.out.targetMs += res.ms;
+        s.out.targetTokens += t;
+        s.drafts = [];
+        s.emit(v.tokens, v.sources);
+      });
+    }
+    report.decodeMs = performance.now() - t0;
+    this.overheadMs = ewma(this.overheadMs, Math.max(0, report.decodeMs - report.targetMs - report.draftMs));
+    for (const s of [...decoding, ...drafting]) s.out.wallMs += report.decodeMs;
+    return report;
+  }
+
+  /** Fixed k where the request set one; the rest share the k with the best goodput for this batch (maybe 0). */
+  private chooseRoundK(decoding: readonly Sequence[]): void {
+    const ready = decoding.filter((s) => s.mode === 'speculative' && s.draftReady && s.left > 1);
+    const auto = ready.filter((s) => s.k === 'auto');
+    const others = decoding.length - auto.length;
+    const k = auto.length > 0 ? chooseK(auto.map((s) => s.acceptance.alpha), this.costs, this.opts.maxK, { others, overheadMs: this.overheadMs, minK: 0 }) : 0;
+    for (const s of decoding) {
+      const want = !ready.includes(s) ? 0 : s.k === 'auto' ? k : s.k;
+      s.roundK = Math.max(0, Math.min(want, this.opts.maxK, s.left - 1));
+      s.drafts = [];
+    }
+  }
+
+  /** What a draft row runs in draft pass j: its missing tokens first, then its previous proposal. */
+  private draftFeed(lane: Lane<C>, s: Sequence, j: number): readonly number[] {
+    if (s.done || s.closed) return [];
+    if (s.mode === 'draft') return j === 0 ? s.tokens.slice(lane.cache.length(lane.row(s))) : [];
+    if (s.drafts.length !== j || j >= s.roundK) return [];
+    if (j === 0) return s.tokens.slice(lane.cache.length(lane.row(s)));
+    const prev = s.drafts[j - 1]!;
+    return s.eos.has(prev) ? [] : [prev]; // nothing after an EOS proposal can be accepted
+  }
+
+  private rollbackDraft(s: Sequence, keep: number): void {
+    const lane = this.draft!.run.laneOf(s)!;
+    const r = lane.row(s);
+    lane.cache.truncate(r, Math.min(lane.cache.length(r), keep));
+  }
+
+  private failAll(message: string): void {
+    for (const s of this.seqs.values()) {
+      if (!s.closed) this.onFailure(s.sid, message);
+      s.closed = true;
+    }
+    this.reap();
+  }
+}
+
+function emptyReport(): PassReport {
+  return { rows: 0, decodeMs: 0, targetN: 0, targetMs: 0, draftN: 0, draftMs: 0, draftPasses: 0, prefillMs: 0, prefillTokens: 0 };
+}
+
+function ewma(old: number, x: number, w = 0.1): number {
+  return old === 0 ? x : old + w * (x - old);
+}

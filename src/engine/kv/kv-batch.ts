@@ -1,0 +1,209 @@
+import { Tensor } from 'onnxruntime-node';
+import type { KvLayout } from '../model/kv-cache.ts';
+
+type KvData = Float32Array | Uint16Array;
+
+/**
+ * The past keys/values of several streams as one batch: one tensor per `past_key_values.*` input, each
+ * [rows, kvHeads, slots, headDim], plus a 0/1 mask over [rows, slots] that says which slots hold a row's tokens.
+ *
+ * Every forward pass appends the same number of slots to every row (the longest row's new tokens; shorter rows are
+ * left-padded with masked slots). Rollback of rejected drafts only clears mask bits: the bundled export's attention
+ * is causal by slot index and masks by attention_mask, and positions come from position_ids, so a masked slot is a
+ * hole nobody sees. Holes cost attention work, so once they are a large share of the slots, or rows join or leave,
+ * the batch is rebuilt with every row's live slots packed to the right. That copy is O(rows × slots), the same
+ * order as the concatenation ONNX Runtime does inside every pass, and it happens far less often than passes.
+ *
+ * Rows are independent: a row can be lifted out whole (split) and put into another batch (append), which is how a
+ * prefilled prompt joins the decoding batch, and how a cached prefix could be shared later.
+ */
+export class KvBatch {
+  rows = 0;
+  slots = 0;
+  /** Live slots per row: the row's cache length and the position id of its next token. */
+  lens: number[] = [];
+  mask = new Uint8Array(0);
+  private tensors: Tensor[];
+
+  constructor(private readonly layout: KvLayout) {
+    this.tensors = layout.names.map(() => kvTensor(layout, alloc(layout, 0), 0, 0));
+  }
+
+  length(row: number): number {
+    return this.lens[row]!;
+  }
+
+  /** Feeds for a pass that appends `T` slots; `newLive[r * T + t]` says whether row r's new slot t holds a token. */
+  feeds(into: Record<string, Tensor>, T: number, newLive: Uint8Array): void {
+    const { rows, slots } = this;
+    const am = new BigInt64Array(rows * (slots + T));
+    for (let r = 0; r < rows; r++) {
+      const o = r * (slots + T);
+      for (let s = 0; s < slots; s++) am[o + s] = this.mask[r * slots + s] ? 1n : 0n;
+      for (let t = 0; t < T; t++) am[o + slots + t] = newLive[r * T + t] ? 1n : 0n;
+    }
+    into['attention_mask'] = new Tensor('int64', am, [rows, slots + T]);
+    this.layout.names.forEach((name, i) => (into[name] = this.tensors[i]!));
+  }
+
+  /** Takes the pass's `present.*` outputs as the new past (they already include the appended slots). */
+  adopt(outputs: Record<string, Tensor>, T: number, newLive: Uint8Array): void {
+    this.tensors = this.layout.presentNames.map((name) => {
+      const t = outputs[name];
+      if (!t) throw new Error(`model output ${name} missing`);
+      return t;
+    });
+    const S = this.slots + T;
+    const mask = new Uint8Array(this.rows * S);
+    for (let r = 0; r < this.rows; r++) {
+      mask.set(this.mask.subarray(r * this.slots, (r + 1) * this.slots), r * S);
+      let added = 0;
+      for (let t = 0; t < T; t++) {
+        mask[r * S + this.slots + t] = newLive[r * T + t]!;
+        added += newLive[r * T + t]!;
+      }
+      this.lens[r]! += added;
+    }
+    this.mask = mask;
+    this.slots = S;
+  }
+
+  /** Keeps row's first n tokens: the slots after them are masked out (no copy). */
+  truncate(row: number, n: number): void {
+    let drop = this.lens[row]! - n;
+    for (let s = this.slots - 1; s >= 0 && drop > 0; s--) {
+      if (this.mask[row * this.slots + s]) {
+        this.mask[row * this.slots + s] = 0;
+        drop--;
+      }
+    }
+    this.lens[row] = Math.min(this.lens[row]!, n);
+  }
+
+  /** Appends `n` empty rows (a stream whose prompt is about to be prefilled). */
+  addEmpty(n: number): void {
+    const empty = new KvBatch(this.layout);
+    empty.rows = n;
+    empty.lens = new Array<number>(n).fill(0);
+    empty.tensors = this.layout.names.map(() => kvTensor(this.layout, alloc(this.layout, 0), n, 0));
+    this.append(empty);
+  }
+
+  /** Moves `other`'s rows to the end of this batch (other is left empty). */
+  append(other: KvBatch): void {
+    if (other.rows === 0) return;
+    if (this.rows === 0) {
+      this.take(other);
+      return;
+    }
+    this.rebuild([...this.rowRefs(), ...other.rowRefs()]);
+    other.clear();
+  }
+
+  /** Drops the given rows; the others keep their order. */
+  remove(rows: readonly number[]): void {
+    if (rows.length === 0) return;
+    const gone = new Set(rows);
+    this.rebuild(this.rowRefs().filter((_, r) => !gone.has(r)));
+  }
+
+  /** Lifts the given rows out into a new batch (in that order); the others stay, in their order. */
+  split(rows: readonly number[]): KvBatch {
+    const out = new KvBatch(this.layout);
+    const refs = this.rowRefs();
+    out.rebuild(rows.map((r) => refs[r]!));
+    this.remove(rows);
+    return out;
+  }
+
+  /** Packs the live slots when holes are a large share of them (rollbacks and left padding leave holes). */
+  compactIfSparse(): void {
+    const longest = Math.max(0, ...this.lens);
+    if (this.slots > 64 && this.slots > 1.5 * longest) this.rebuild(this.rowRefs());
+  }
+
+  private rowRefs(): RowRef[] {
+    return this.lens.map((len, r) => ({ from: this, row: r, len }));
+  }
+
+  private clear(): void {
+    this.rows = 0;
+    this.slots = 0;
+    this.lens = [];
+    this.mask = new Uint8Array(0);
+    this.tensors = this.layout.names.map(() => kvTensor(this.layout, alloc(this.layout, 0), 0, 0));
+  }
+
+  private take(other: KvBatch): void {
+    this.rows = other.rows;
+    this.slots = other.slots;
+    this.lens = other.lens;
+    this.mask = other.mask;
+    this.tensors = other.tensors;
+    other.clear();
+  }
+
+  /**
+   * New tensors holding `refs`' rows, each row's live slots packed to the right of `slots` = the longest row
+   * (copied in runs of consecutive live slots, not slot by slot).
+   */
+  private rebuild(refs: RowRef[]): void {
+    const { kvHeads: H, headDim: D } = this.layout;
+    const S = Math.max(0, ...refs.map((r) => r.len));
+    const B = refs.length;
+    const mask = new Uint8Array(B * S);
+    const runs = refs.map((ref) => liveRuns(ref.from, ref.row));
+    const next = this.layout.names.map((_, i) => {
+      const dst = alloc(this.layout, B * H * S * D);
+      refs.forEach((ref, b) => {
+        const src = ref.from.tensors[i]!.data as KvData;
+        const srcS = ref.from.slots;
+        for (let h = 0; h < H; h++) {
+          let at = S - ref.len; // packed to the right: earlier slots of a shorter row are holes
+          for (const [start, n] of runs[b]!) {
+            const s0 = ((ref.row * H + h) * srcS + start) * D;
+            dst.set(src.subarray(s0, s0 + n * D), ((b * H + h) * S + at) * D);
+            at += n;
+          }
+        }
+      });
+      return kvTensor(this.layout, dst, B, S);
+    });
+    refs.forEach((ref, b) => mask.fill(1, b * S + S - ref.len, (b + 1) * S));
+    this.tensors = next;
+    this.rows = B;
+    this.slots = S;
+    this.lens = refs.map((r) => r.len);
+    this.mask = mask;
+  }
+}
+
+interface RowRef {
+  from: KvBatch;
+  row: number;
+  len: number;
+}
+
+/** [start slot, count] of each run of live slots in a row. */
+function liveRuns(b: KvBatch, row: number): [number, number][] {
+  const runs: [number, number][] = [];
+  const m = b.mask.subarray(row * b.slots, (row + 1) * b.slots);
+  for (let s = 0; s < m.length; ) {
+    if (!m[s]) {
+      s++;
+      continue;
+    }
+    const start = s;
+    while (s < m.length && m[s]) s++;
+    runs.push([start, s - start]);
+  }
+  return runs;
+}
+
+function alloc(layout: KvLayout, n: number): KvData {
+  return layout.type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+}
+
+function kvTensor(layout: KvLayout, data: KvData, rows: number, slots: number): Tensor {
+  return new Tensor(layout.type, data, [rows, layout.kvHeads, slots, layout.headDim]);
+}
