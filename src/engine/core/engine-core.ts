@@ -37,6 +37,7 @@ interface ModelLanes<C extends BatchCache> {
  */
 export class EngineCore<C extends BatchCache> {
   private readonly seqs = new Map<number, Sequence>();
+  private readonly arrivals: Sequence[] = [];
   private readonly target: ModelLanes<C>;
   private readonly draft: ModelLanes<C> | null;
   readonly costs: StepCosts;
@@ -66,8 +67,15 @@ export class EngineCore<C extends BatchCache> {
     if (msg.mode !== 'target' && !this.draft) return this.onFailure(msg.sid, `mode ${msg.mode} needs a draft model`);
     const seq = new Sequence(msg, this.models.target.vocab, this.eos, this.alphaPrior);
     this.seqs.set(msg.sid, seq);
-    (msg.mode === 'draft' ? this.draft! : this.target).prefill.open().addEmpty([seq]);
+    this.arrivals.push(seq);
     this.wake?.();
+  }
+
+  /** Newcomers get their (empty) rows between iterations: a batch must not change while a pass runs on it. */
+  private admit(): void {
+    for (const seq of this.arrivals.splice(0)) {
+      if (!seq.closed) (seq.mode === 'draft' ? this.draft! : this.target).prefill.open().addEmpty([seq]);
+    }
   }
 
   /** The stream's rows leave their batches at the next iteration boundary (a pass may be running now). */
@@ -101,6 +109,7 @@ export class EngineCore<C extends BatchCache> {
 
   /** One iteration (exposed for tests that drive the core step by step). */
   async iterate(): Promise<void> {
+    this.admit();
     const decoding = this.target.run.size + (this.draft?.run.size ?? 0);
     const budget = decoding > 0 ? this.opts.prefillChunk : (this.opts.idlePrefillBudget ?? 8 * this.opts.prefillChunk);
     const p0 = performance.now();

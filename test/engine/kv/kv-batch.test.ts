@@ -1,0 +1,110 @@
+/**
+ * KvBatch bookkeeping without a model: a fake pass writes, for every new slot, values that name the row's token,
+ * so after rollbacks, joins, leaves and compaction each row's live slots must read back exactly its tokens, in
+ * order, in every head, and the attention mask must say which slots those are.
+ */
+import { Tensor } from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { KvBatch } from '../../../src/engine/kv/kv-batch.ts';
+import type { KvLayout } from '../../../src/engine/model/kv-cache.ts';
+
+const H = 2,
+  D = 3;
+const layout: KvLayout = { names: ['past.0.key', 'past.0.value'], presentNames: ['present.0.key', 'present.0.value'], kvHeads: H, headDim: D, type: 'float32' };
+
+/** A pass appending ids[r] (left-padded) to every row, the way ONNX Runtime's concat would. */
+function pass(kv: KvBatch, ids: number[][]): void {
+  const T = Math.max(1, ...ids.map((x) => x.length));
+  const live = new Uint8Array(kv.rows * T);
+  ids.forEach((row, r) => row.forEach((_, i) => (live[r * T + T - row.length + i] = 1)));
+  const feeds: Record<string, Tensor> = {};
+  kv.feeds(feeds, T, live);
+  const S = kv.slots;
+  const am = feeds['attention_mask']!;
+  expect(am.dims).toEqual([kv.rows, S + T]);
+  const out: Record<string, Tensor> = {};
+  layout.names.forEach((name, li) => {
+    const past = feeds[name]!.data as Float32Array;
+    const data = new Float32Array(kv.rows * H * (S + T) * D);
+    for (let r = 0; r < kv.rows; r++)
+      for (let h = 0; h < H; h++) {
+        data.set(past.subarray((r * H + h) * S * D, (r * H + h + 1) * S * D), (r * H + h) * (S + T) * D);
+        for (let t = 0; t < T; t++) {
+          const i = t - (T - ids[r]!.length);
+          const v = i >= 0 ? ids[r]![i]! * 100 + h * 10 + li : -1;
+          data.fill(v, ((r * H + h) * (S + T) + S + t) * D, ((r * H + h) * (S + T) + S + t + 1) * D);
+        }
+      }
+    out[layout.presentNames[li]!] = new Tensor('float32', data, [kv.rows, H, S + T, D]);
+  });
+  kv.adopt(out, T, live);
+}
+
+/** Each row's tokens read back from its live slots (checked across heads, layers and the D values). */
+function readBack(kv: KvBatch): number[][] {
+  const feeds: Record<string, Tensor> = {};
+  kv.feeds(feeds, 0, new Uint8Array(0));
+  const S = kv.slots;
+  return Array.from({ length: kv.rows }, (_, r) => {
+    const tokens: number[] = [];
+    for (let s = 0; s < S; s++) {
+      if (!kv.mask[r * S + s]) continue;
+      expect(feeds['attention_mask']!.data[r * S + s]).toBe(1n);
+      const v = (feeds['past.0.key']!.data as Float32Array)[((r * H + 0) * S + s) * D]!;
+      for (let h = 0; h < H; h++)
+        layout.names.forEach((name, li) => {
+          const at = ((r * H + h) * S + s) * D;
+          expect(Array.from((feeds[name]!.data as Float32Array).subarray(at, at + D))).toEqual(new Array(D).fill(v - (v % 100) + h * 10 + li));
+        });
+      tokens.push(Math.floor(v / 100));
+    }
+    expect(tokens.length).toBe(kv.length(r));
+    return tokens;
+  });
+}
+
+describe('KvBatch', () => {
+  it('rows of different lengths share passes; rollback masks, compaction packs, each row keeps its tokens', () => {
+    const kv = new KvBatch(layout);
+    kv.addEmpty(3);
+    pass(kv, [[1, 2, 3], [4], [5, 6]]);
+    pass(kv, [[7, 8], [9, 10, 11], []]);
+    expect(readBack(kv)).toEqual([[1, 2, 3, 7, 8], [4, 9, 10, 11], [5, 6]]);
+    kv.truncate(0, 3);
+    kv.truncate(1, 2);
+    expect(readBack(kv)).toEqual([[1, 2, 3], [4, 9], [5, 6]]);
+    pass(kv, [[12], [13], [14]]);
+    expect(readBack(kv)).toEqual([[1, 2, 3, 12], [4, 9, 13], [5, 6, 14]]);
+    for (let i = 0; i < 40; i++) {
+      pass(kv, [[20, 21, 22], [23], [24, 25]]);
+      kv.truncate(0, kv.length(0) - 2);
+      kv.truncate(2, kv.length(2) - 1);
+    }
+    kv.compactIfSparse();
+    expect(kv.slots).toBe(Math.max(...kv.lens)); // packed
+    const rows = readBack(kv);
+    expect(rows[0]).toEqual([1, 2, 3, 12, ...new Array(40).fill(20)]);
+    expect(rows[1]).toEqual([4, 9, 13, ...new Array(40).fill(23)]);
+    expect(rows[2]).toEqual([5, 6, 14, ...new Array(40).fill(24)]);
+  });
+
+  it('rows leave, are lifted out and join another batch intact', () => {
+    const a = new KvBatch(layout);
+    a.addEmpty(4);
+    pass(a, [[1], [2, 3], [4, 5, 6], [7]]);
+    a.truncate(2, 2);
+    const b = new KvBatch(layout);
+    b.addEmpty(1);
+    pass(b, [[8, 9, 10, 11, 12]]);
+    const lifted = a.split([2, 0]);
+    expect(readBack(lifted)).toEqual([[4, 5], [1]]);
+    expect(readBack(a)).toEqual([[2, 3], [7]]);
+    b.append(lifted);
+    expect(lifted.rows).toBe(0);
+    expect(readBack(b)).toEqual([[8, 9, 10, 11, 12], [4, 5], [1]]);
+    b.remove([0]);
+    expect(readBack(b)).toEqual([[4, 5], [1]]);
+    pass(b, [[13], [14, 15]]);
+    expect(readBack(b)).toEqual([[4, 5, 13], [1, 14, 15]]);
+  });
+});
