@@ -1,19 +1,23 @@
 /**
  * End-to-end losslessness under sampling: the first two tokens drawn by speculative sampling (draft proposals,
- * rejection test, residual resampling, bonus token) follow the same joint distribution as target-only sampling.
+ * rejection test, residual resampling, bonus token) follow the same joint distribution as target-only sampling,
+ * with 8 streams sharing every pass of the engine core.
  * Two-sample chi-square homogeneity test over ≥ 2,000 seeded runs each, with top-k/top-p applied so that q has
  * mass where p has none and vice versa.
  */
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { beforeAll, expect, it } from 'vitest';
+import type { BatchModels } from '../../src/engine/core/batch.ts';
+import { EngineCore } from '../../src/engine/core/engine-core.ts';
+import type { KvBatch } from '../../src/engine/kv/kv-batch.ts';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
-import type { KvCache } from '../../src/engine/model/kv-cache.ts';
-import { StreamState, type Models } from '../../src/engine/speculation/stream-state.ts';
 import type { Mode, SamplingParams } from '../../src/engine/types.ts';
 import { chiSquareSurvival } from './sampling/chi-square.ts';
 import { describeWithModels, DRAFT_DIR, TARGET_DIR } from '../helpers/models.ts';
 
 const RUNS = 2000;
+/** Streams per engine core run: the distribution must hold for streams that share their passes. */
+const BATCH = 8;
 const PROMPT = 'One day, a little girl named';
 
 /** Two-sample chi-square homogeneity over categories; rare categories (< minCount combined) are pooled. */
@@ -42,9 +46,11 @@ export function homogeneity(a: Map<string, number>, b: Map<string, number>, minC
 }
 
 describeWithModels('speculative sampling preserves the target distribution', () => {
-  let models: Models<KvCache>;
+  let models: BatchModels<KvBatch>;
   let promptIds: number[];
   let eos: Set<number>;
+  /** Draft proposals seen: the second token must really come out of speculative rounds. */
+  let proposals = 0;
 
   beforeAll(async () => {
     env.allowRemoteModels = false;
@@ -56,22 +62,59 @@ describeWithModels('speculative sampling preserves the target distribution', () 
     promptIds = (await AutoTokenizer.from_pretrained(TARGET_DIR)).encode(PROMPT);
   });
 
-  async function firstTwo(mode: Mode, sampling: Omit<SamplingParams, 'seed'>, seed: number): Promise<string> {
-    const s = new StreamState(models, promptIds, mode, { ...sampling, seed }, eos, 512);
-    const out: number[] = [];
-    while (out.length < 2) {
-      const r = await s.step(mode === 'speculative' ? 3 : 0, 2 - out.length + 1);
-      out.push(...r.tokens);
-      if (r.eos) break;
-    }
-    return out.slice(0, 2).join(',');
+  /**
+   * The first two tokens of `seeds.length` streams run together in one engine core (one batch). The first token
+   * comes from the target's prefill; with 4 tokens allowed, the second comes out of a speculative round (k = 2).
+   */
+  async function firstTwo(mode: Mode, sampling: Omit<SamplingParams, 'seed'>, seeds: number[]): Promise<string[]> {
+    const tokens = new Map<number, number[]>();
+    const done = new Set<number>();
+    const core = new EngineCore(
+      models,
+      eos,
+      { maxK: 3, prefillChunk: 64 },
+      (results) => {
+        for (const r of results) {
+          proposals += r.proposed;
+          tokens.set(r.sid, [...(tokens.get(r.sid) ?? []), ...r.tokens]);
+          if (r.done || (tokens.get(r.sid)?.length ?? 0) >= 2) done.add(r.sid);
+        }
+      },
+      (sid, message) => {
+        throw new Error(`stream ${sid}: ${message}`);
+      },
+    );
+    seeds.forEach((seed, i) =>
+      core.open({
+        type: 'open',
+        sid: i + 1,
+        promptIds,
+        mode,
+        sampling: { ...sampling, seed },
+        ignoreEos: false,
+        maxNew: 4,
+        k: mode === 'speculative' ? 3 : 0,
+        allowanceMs: 200,
+      }),
+    );
+    while (done.size < seeds.length) await core.iterate();
+    return seeds.map((_, i) =>
+      tokens
+        .get(i + 1)!
+        .slice(0, 2)
+        .join(','),
+    );
   }
 
   async function histogram(mode: Mode, sampling: Omit<SamplingParams, 'seed'>, seedBase: number): Promise<Map<string, number>> {
     const h = new Map<string, number>();
-    for (let i = 0; i < RUNS; i++) {
-      const key = await firstTwo(mode, sampling, seedBase + i);
-      h.set(key, (h.get(key) ?? 0) + 1);
+    for (let i = 0; i < RUNS; i += BATCH) {
+      for (const key of await firstTwo(
+        mode,
+        sampling,
+        Array.from({ length: BATCH }, (_, j) => seedBase + i + j),
+      ))
+        h.set(key, (h.get(key) ?? 0) + 1);
     }
     return h;
   }
@@ -81,16 +124,19 @@ describeWithModels('speculative sampling preserves the target distribution', () 
     ['top-k 8 + top-p 0.9', { temperature: 1, topP: 0.9, topK: 8, minP: 0, repetitionPenalty: 1 }],
   ] as const) {
     it(`first-two-token distribution matches target mode (${name}, ${RUNS} runs each)`, async () => {
+      proposals = 0;
       const spec = await histogram('speculative', sampling, 1_000_000);
+      expect(proposals).toBeGreaterThanOrEqual(RUNS);
       const target = await histogram('target', sampling, 2_000_000);
       const t = homogeneity(spec, target);
       expect(t.df).toBeGreaterThan(2); // the test only means something if the pairs are spread out
       expect(t.p, JSON.stringify(t)).toBeGreaterThan(0.01);
-    }, 400_000); // a statistical test: its cost is its runs (90–100 s each on a quiet 2-core machine, twice that beside another suite)
+    }, 400_000); // a statistical test: its cost is its runs
   }
 
-  it('the same seed gives the same tokens', async () => {
+  it('the same seed gives the same tokens, whichever streams share its batch', async () => {
     const s = { temperature: 1, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
-    expect(await firstTwo('speculative', s, 42)).toBe(await firstTwo('speculative', s, 42));
+    const [alone] = await firstTwo('speculative', s, [42]);
+    expect((await firstTwo('speculative', s, [7, 42, 9, 11]))[1]).toBe(alone);
   });
 });

@@ -160,7 +160,10 @@ export class EngineCore<C extends BatchCache> {
       const goal = (s: Sequence) => s.tokens.length - (first(s) ? 0 : 1);
       const remaining = (s: Sequence) => goal(s) - lane.cache.length(lane.row(s));
       const T = Math.min(Math.max(...lane.seqs.map(remaining)), Math.max(8, Math.floor(budget / lane.size)));
-      const res = await lane.run((s) => s.tokens.slice(lane.cache.length(lane.row(s)), lane.cache.length(lane.row(s)) + Math.min(T, remaining(s))), 1);
+      const res = await lane.run(
+        (s) => s.tokens.slice(lane.cache.length(lane.row(s)), lane.cache.length(lane.row(s)) + Math.min(T, remaining(s))),
+        1,
+      );
       if (res) {
         budget -= res.n;
         lane.seqs.forEach((s, r) => {
@@ -218,7 +221,9 @@ export class EngineCore<C extends BatchCache> {
           if (s.mode === 'draft') return s.emit([s.chooser.choose(row, s.tokens)], [0]);
           const n = s.tokens.length;
           s.tokens.push(...s.drafts); // the penalties see the proposals so far
-          const d = s.chooser.greedy ? s.chooser.choose(row, s.tokens) : s.chooser.propose(row, s.tokens, (s.qRows[j] ??= new Float32Array(lane.model.vocab)));
+          const d = s.chooser.greedy
+            ? s.chooser.choose(row, s.tokens)
+            : s.chooser.propose(row, s.tokens, (s.qRows[j] ??= new Float32Array(lane.model.vocab)));
           s.tokens.length = n;
           s.drafts.push(d);
         });
@@ -235,7 +240,14 @@ export class EngineCore<C extends BatchCache> {
         const t = res.feeds[r]!.length;
         if (t === 0) return;
         const n = s.tokens.length;
-        const v = verifyDrafts(s.chooser, (j) => rowLogits(res.logits, lane.model.vocab, res.K, r, j, t), s.drafts, s.qRows, s.tokens, s.eos);
+        const v = verifyDrafts(
+          s.chooser,
+          (j) => rowLogits(res.logits, lane.model.vocab, res.K, r, j, t),
+          s.drafts,
+          s.qRows,
+          s.tokens,
+          s.eos,
+        );
         lane.cache.truncate(r, n + v.accepted);
         if (s.draftReady) this.rollbackDraft(s, n + v.accepted);
         if (s.drafts.length > 0) s.acceptance.observe(v.accepted, s.drafts.length);
@@ -258,7 +270,15 @@ export class EngineCore<C extends BatchCache> {
     const ready = decoding.filter((s) => s.mode === 'speculative' && s.draftReady && s.left > 1);
     const auto = ready.filter((s) => s.k === 'auto');
     const others = decoding.length - auto.length;
-    const k = auto.length > 0 ? chooseK(auto.map((s) => s.acceptance.alpha), this.costs, this.opts.maxK, { others, overheadMs: this.overheadMs, minK: 0 }) : 0;
+    const k =
+      auto.length > 0
+        ? chooseK(
+            auto.map((s) => s.acceptance.alpha),
+            this.costs,
+            this.opts.maxK,
+            { others, overheadMs: this.overheadMs, minK: 0 },
+          )
+        : 0;
     for (const s of decoding) {
       const want = !ready.includes(s) ? 0 : s.k === 'auto' ? k : s.k;
       s.roundK = Math.max(0, Math.min(want, this.opts.maxK, s.left - 1));

@@ -51,7 +51,10 @@ export class Lane<C extends BatchCache> {
   }
 
   /** One pass: ids(seq) per row; rows with none ride along as padding. Null when no row had anything to run. */
-  async run(ids: (s: Sequence) => readonly number[], keep: number): Promise<{ logits: Float32Array; K: number; feeds: (readonly number[])[]; ms: number; n: number } | null> {
+  async run(
+    ids: (s: Sequence) => readonly number[],
+    keep: number,
+  ): Promise<{ logits: Float32Array; K: number; feeds: (readonly number[])[]; ms: number; n: number } | null> {
     const feeds = this.seqs.map(ids);
     if (!feeds.some((f) => f.length > 0)) return null;
     const t0 = performance.now();

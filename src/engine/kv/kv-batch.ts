@@ -188,7 +188,7 @@ interface RowRef {
 function liveRuns(b: KvBatch, row: number): [number, number][] {
   const runs: [number, number][] = [];
   const m = b.mask.subarray(row * b.slots, (row + 1) * b.slots);
-  for (let s = 0; s < m.length; ) {
+  for (let s = 0; s < m.length;) {
     if (!m[s]) {
       s++;
       continue;

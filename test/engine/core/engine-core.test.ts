@@ -88,7 +88,10 @@ describe('engine core', () => {
     await running;
     for (let i = 0; i < 4; i++) await h.core.iterate();
     join(11, 16);
-    await runUntilDone(h, prompts.map((_, i) => i + 1));
+    await runUntilDone(
+      h,
+      prompts.map((_, i) => i + 1),
+    );
     prompts.forEach((_, i) => expect(tokensOf(h, i + 1), `stream ${i + 1}`).toEqual(ref[i]));
     expect(Math.max(...target.passes)).toBeGreaterThanOrEqual(12); // streams really shared verify passes
     expect(Math.max(...draft.passes)).toBeGreaterThanOrEqual(8);

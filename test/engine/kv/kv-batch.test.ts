@@ -10,7 +10,13 @@ import type { KvLayout } from '../../../src/engine/model/kv-cache.ts';
 
 const H = 2,
   D = 3;
-const layout: KvLayout = { names: ['past.0.key', 'past.0.value'], presentNames: ['present.0.key', 'present.0.value'], kvHeads: H, headDim: D, type: 'float32' };
+const layout: KvLayout = {
+  names: ['past.0.key', 'past.0.value'],
+  presentNames: ['present.0.key', 'present.0.value'],
+  kvHeads: H,
+  headDim: D,
+  type: 'float32',
+};
 
 /** A pass appending ids[r] (left-padded) to every row, the way ONNX Runtime's concat would. */
 function pass(kv: KvBatch, ids: number[][]): void {
@@ -54,7 +60,9 @@ function readBack(kv: KvBatch): number[][] {
       for (let h = 0; h < H; h++)
         layout.names.forEach((name, li) => {
           const at = ((r * H + h) * S + s) * D;
-          expect(Array.from((feeds[name]!.data as Float32Array).subarray(at, at + D))).toEqual(new Array(D).fill(v - (v % 100) + h * 10 + li));
+          expect(Array.from((feeds[name]!.data as Float32Array).subarray(at, at + D))).toEqual(
+            new Array(D).fill(v - (v % 100) + h * 10 + li),
+          );
         });
       tokens.push(Math.floor(v / 100));
     }
@@ -69,12 +77,24 @@ describe('KvBatch', () => {
     kv.addEmpty(3);
     pass(kv, [[1, 2, 3], [4], [5, 6]]);
     pass(kv, [[7, 8], [9, 10, 11], []]);
-    expect(readBack(kv)).toEqual([[1, 2, 3, 7, 8], [4, 9, 10, 11], [5, 6]]);
+    expect(readBack(kv)).toEqual([
+      [1, 2, 3, 7, 8],
+      [4, 9, 10, 11],
+      [5, 6],
+    ]);
     kv.truncate(0, 3);
     kv.truncate(1, 2);
-    expect(readBack(kv)).toEqual([[1, 2, 3], [4, 9], [5, 6]]);
+    expect(readBack(kv)).toEqual([
+      [1, 2, 3],
+      [4, 9],
+      [5, 6],
+    ]);
     pass(kv, [[12], [13], [14]]);
-    expect(readBack(kv)).toEqual([[1, 2, 3, 12], [4, 9, 13], [5, 6, 14]]);
+    expect(readBack(kv)).toEqual([
+      [1, 2, 3, 12],
+      [4, 9, 13],
+      [5, 6, 14],
+    ]);
     for (let i = 0; i < 40; i++) {
       pass(kv, [[20, 21, 22], [23], [24, 25]]);
       kv.truncate(0, kv.length(0) - 2);
@@ -105,6 +125,9 @@ describe('KvBatch', () => {
     b.remove([0]);
     expect(readBack(b)).toEqual([[4, 5], [1]]);
     pass(b, [[13], [14, 15]]);
-    expect(readBack(b)).toEqual([[4, 5, 13], [1, 14, 15]]);
+    expect(readBack(b)).toEqual([
+      [4, 5, 13],
+      [1, 14, 15],
+    ]);
   });
 });
