@@ -83,7 +83,7 @@ export interface PassReport {
   draftN: number;
   draftMs: number;
   draftPasses: number;
-  /** Wall time of the prefill pass(es) in this iteration and the prompt tokens they cached. */
+  /** Wall time of a target prefill pass and the prompt tokens it cached (draft prefills are not reported). */
   prefillMs: number;
   prefillTokens: number;
 }
