@@ -25,7 +25,14 @@ export class KvBatch {
   mask = new Uint8Array(0);
   private tensors: Tensor[];
 
-  constructor(private readonly layout: KvLayout) {
+  /**
+   * `holes`: whether masked slots may stay inside a row. A graph that derives positions from the past length
+   * (no position_ids input) would count them, so for it a rollback packs the row at once (a copy).
+   */
+  constructor(
+    private readonly layout: KvLayout,
+    private readonly holes = true,
+  ) {
     this.tensors = layout.names.map(() => kvTensor(layout, alloc(layout, 0), 0, 0));
   }
 
@@ -71,6 +78,7 @@ export class KvBatch {
   /** Keeps row's first n tokens: the slots after them are masked out (no copy). */
   truncate(row: number, n: number): void {
     let drop = this.lens[row]! - n;
+    const packNow = !this.holes && drop > 0;
     for (let s = this.slots - 1; s >= 0 && drop > 0; s--) {
       if (this.mask[row * this.slots + s]) {
         this.mask[row * this.slots + s] = 0;
@@ -78,11 +86,12 @@ export class KvBatch {
       }
     }
     this.lens[row] = Math.min(this.lens[row]!, n);
+    if (packNow) this.rebuild(this.rowRefs());
   }
 
   /** Appends `n` empty rows (a stream whose prompt is about to be prefilled). */
   addEmpty(n: number): void {
-    const empty = new KvBatch(this.layout);
+    const empty = new KvBatch(this.layout, this.holes);
     empty.rows = n;
     empty.lens = new Array<number>(n).fill(0);
     empty.tensors = this.layout.names.map(() => kvTensor(this.layout, alloc(this.layout, 0), n, 0));
@@ -109,7 +118,7 @@ export class KvBatch {
 
   /** Lifts the given rows out into a new batch (in that order); the others stay, in their order. */
   split(rows: readonly number[]): KvBatch {
-    const out = new KvBatch(this.layout);
+    const out = new KvBatch(this.layout, this.holes);
     const refs = this.rowRefs();
     out.rebuild(rows.map((r) => refs[r]!));
     this.remove(rows);

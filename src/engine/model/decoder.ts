@@ -75,7 +75,7 @@ export class DecoderModel {
   }
 
   newBatch(): KvBatch {
-    return new KvBatch(this.layout);
+    return new KvBatch(this.layout, this.hasPositionIds);
   }
 
   /**

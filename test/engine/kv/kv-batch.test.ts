@@ -130,4 +130,15 @@ describe('KvBatch', () => {
       [1, 14, 15],
     ]);
   });
+
+  it('for a graph without position_ids, a rollback packs the row at once (no holes for it to count)', () => {
+    const kv = new KvBatch(layout, false);
+    kv.addEmpty(1);
+    pass(kv, [[1, 2, 3, 4, 5]]);
+    kv.truncate(0, 3);
+    expect(kv.slots).toBe(3);
+    expect(Array.from(kv.mask)).toEqual([1, 1, 1]);
+    pass(kv, [[6]]);
+    expect(readBack(kv)).toEqual([[1, 2, 3, 6]]);
+  });
 });
