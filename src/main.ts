@@ -46,7 +46,11 @@ async function main(): Promise<number | null> {
   process.on('uncaughtException', die('uncaught exception'));
   process.on('unhandledRejection', die('unhandled promise rejection'));
   const engine = new EngineHolder();
-  const metrics = createMetrics({ stats: () => engine.stats(), processMetrics: true });
+  const metrics = createMetrics({
+    stats: () => engine.stats(),
+    workerRestarts: () => engine.health().workerRestarts,
+    processMetrics: true,
+  });
   const recorder = new StreamRecorder({ capacity: config.recentStreams, logPath: config.streamLogPath, logger });
   const server = createServer({ engine, config, metrics, recorder, logger });
 

@@ -14,6 +14,7 @@ import {
   type DoneEvent,
   type Engine,
   type EngineEvent,
+  type EngineHealth,
   type EngineStats,
   type FinishReason,
   type GenerateRequest,
@@ -22,11 +23,13 @@ import {
   type RouteDecision,
   type TokenSource,
 } from './types.ts';
-import type { PassReport, StepResult } from './ipc/messages.ts';
+import type { PassReport, StepResult, WorkerInit } from './ipc/messages.ts';
 import { WorkerClient, type ResultFeed } from './worker-client.ts';
 
 const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
 const PREFILL_CHUNK = 64;
+/** Waits before each attempt to replace a dead model worker. */
+const RESTART_BACKOFF_MS = [100, 500, 1_000, 2_000, 5_000];
 
 /**
  * The engine's main-thread half: validation, tokenising, admission, budget routing, detokenising and stop strings.
@@ -45,14 +48,19 @@ export class SpecEngine implements Engine {
   private readonly itlCorrection: Record<Mode, number> = { target: 1, speculative: 1, draft: 1 };
   private readonly active = new Set<Promise<void>>();
 
+  /** Set while the model worker is dead: why, and whether a restart is still being tried. */
+  private down: { reason: string; restarting: boolean } | null = null;
+  private workerRestarts = 0;
+
   private constructor(
     private readonly opts: EngineOptions,
-    private readonly client: WorkerClient,
+    private client: WorkerClient,
+    private readonly init: WorkerInit,
     private readonly codec: PromptCodec,
     private readonly admission: Admission,
   ) {
     this.costs = new StepCosts(client.calibration);
-    client.onReport((r) => this.observe(r));
+    this.attach(client);
     setMaxListeners(0, this.shutdown.signal); // every running stream listens for shutdown while its step runs
   }
 
@@ -68,18 +76,61 @@ export class SpecEngine implements Engine {
         );
       }
     }
-    const client = await WorkerClient.start({
+    const init: WorkerInit = {
       targetPath: opts.targetPath,
       draftPath: opts.draftPath,
       load: { dtype: opts.dtype, threads: opts.threads, ...remote },
       prefillChunk: PREFILL_CHUNK,
       maxK: opts.maxK,
-    });
-    return new SpecEngine(opts, client, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));
+    };
+    const client = await WorkerClient.start(init);
+    return new SpecEngine(opts, client, init, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));
   }
 
   get ready(): boolean {
-    return !this.draining;
+    return !this.draining && !this.down;
+  }
+
+  health(): EngineHealth {
+    return { ok: !this.down, reason: this.down?.reason ?? null, workerRestarts: this.workerRestarts };
+  }
+
+  /** Test hook: make the model worker exit as a crash would (the engine then restarts it). */
+  crashWorkerForTests(): void {
+    this.client.crashForTests();
+  }
+
+  private attach(client: WorkerClient): void {
+    client.onReport((r) => this.observe(r));
+    client.onDeath((e) => void this.restart(e));
+  }
+
+  /**
+   * A dead worker took every running stream with it (their feeds failed, so each ended with an error naming the
+   * cause). Start a new one and reload the models, with bounded retries and backoff; meanwhile the engine is not
+   * ready and not healthy, and new requests are refused with not_ready.
+   */
+  private async restart(cause: Error): Promise<void> {
+    const reason = `the model worker died (${cause.message})`;
+    this.down = { reason: `${reason}; restarting it`, restarting: true };
+    for (let attempt = 0; attempt < RESTART_BACKOFF_MS.length && !this.draining; attempt++) {
+      await new Promise((r) => setTimeout(r, RESTART_BACKOFF_MS[attempt]).unref());
+      try {
+        const client = await WorkerClient.start(this.init);
+        if (this.draining) {
+          await client.shutdown();
+          return;
+        }
+        this.client = client;
+        this.attach(client);
+        this.workerRestarts++;
+        this.down = null;
+        return;
+      } catch (e) {
+        this.down = { reason: `${reason}; restart ${attempt + 1} failed: ${e instanceof Error ? e.message : String(e)}`, restarting: true };
+      }
+    }
+    this.down = { reason: `${reason}; it could not be restarted`, restarting: false };
   }
 
   info(): ModelInfo {
@@ -106,6 +157,7 @@ export class SpecEngine implements Engine {
   async *generate(req: GenerateRequest): AsyncGenerator<EngineEvent> {
     const t0 = performance.now();
     if (this.draining) throw new EngineError('shutting_down', 'server is shutting down');
+    if (this.down) throw new EngineError('not_ready', `${this.down.reason}; retry when GET /ready returns 200`);
     const promptIds = this.encodePrompt(req);
     const decision = req.mode === 'auto' ? this.route(req, promptIds.length) : undefined;
     const mode: Mode = decision?.mode ?? (req.mode as Mode);

@@ -167,10 +167,20 @@ export interface EngineStats {
   queued: number;
 }
 
+/** Whether the engine can serve at all (the model worker is alive), for liveness probes. */
+export interface EngineHealth {
+  ok: boolean;
+  /** Why not, when not ok (the worker died and is being restarted, or could not be). */
+  reason: string | null;
+  /** Times the model worker died and was replaced in this process. */
+  workerRestarts: number;
+}
+
 export interface Engine {
   readonly ready: boolean;
   info(): ModelInfo;
   stats(): EngineStats;
+  health(): EngineHealth;
   /**
    * Admits (or queues) a request and streams its events: exactly one 'start' (after admission), any number of
    * 'tokens', exactly one 'done'. Rejections before admission throw EngineError (overloaded, prompt_too_long…)

@@ -47,6 +47,8 @@ export class WorkerClient {
   private readonly reportListeners: ((r: PassReport) => void)[] = [];
   private dead: Error | null = null;
   private stopped: (() => void) | null = null;
+  private closing = false;
+  private readonly deathListeners: ((e: Error) => void)[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -81,6 +83,16 @@ export class WorkerClient {
     this.reportListeners.push(listener);
   }
 
+  /** Called once if the worker dies on its own (not after shutdown()). */
+  onDeath(listener: (e: Error) => void): void {
+    this.deathListeners.push(listener);
+  }
+
+  /** Test hook: the worker exits between two iterations, as a crashed worker would. */
+  crashForTests(): void {
+    if (!this.dead) this.worker.postMessage({ type: 'crash' } satisfies ToWorker);
+  }
+
   open(msg: Extract<ToWorker, { type: 'open' }>): ResultFeed {
     const feed = new ResultFeed();
     if (this.dead) feed.fail(this.dead);
@@ -102,6 +114,7 @@ export class WorkerClient {
 
   /** Stops the core after its running iteration (terminating during an ONNX Runtime run aborts the process). */
   async shutdown(): Promise<void> {
+    this.closing = true;
     if (!this.dead) {
       const stopped = new Promise<void>((r) => (this.stopped = r));
       this.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
@@ -121,9 +134,11 @@ export class WorkerClient {
   }
 
   private fail(e: Error): void {
-    this.dead ??= e;
+    if (this.dead) return;
+    this.dead = e;
     for (const f of this.feeds.values()) f.fail(e);
     this.feeds.clear();
     this.stopped?.();
+    if (!this.closing) for (const l of this.deathListeners) l(e);
   }
 }

@@ -39,6 +39,8 @@ export interface MetricsOptions {
   registry?: Registry;
   /** Read at scrape time for the running / waiting gauges. */
   stats: () => QueueStats;
+  /** Read at scrape time: model worker restarts in this process (absent: 0). */
+  workerRestarts?: () => number;
   /** Node process metrics (CPU, memory, event loop lag…); off in tests. */
   processMetrics?: boolean;
 }
@@ -126,6 +128,15 @@ export function createMetrics(opts: MetricsOptions) {
     registers,
     collect() {
       this.set(opts.stats().running);
+    },
+  });
+  new Counter({
+    name: 'specd_worker_restarts_total',
+    help: 'Times the model worker died and was replaced without restarting the process.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(opts.workerRestarts?.() ?? 0);
     },
   });
   new Gauge({

@@ -1,4 +1,12 @@
-import { type Engine, EngineError, type EngineEvent, type EngineStats, type GenerateRequest, type ModelInfo } from '../engine/index.ts';
+import {
+  type Engine,
+  EngineError,
+  type EngineEvent,
+  type EngineHealth,
+  type EngineStats,
+  type GenerateRequest,
+  type ModelInfo,
+} from '../engine/index.ts';
 
 /**
  * An Engine that forwards to the real one once it has loaded, so the server can listen (and answer /health, and
@@ -33,6 +41,11 @@ export class EngineHolder implements Engine {
 
   stats(): EngineStats {
     return this.inner?.stats() ?? { running: 0, queued: 0 };
+  }
+
+  /** Loading is not a failure: liveness holds while models load (readiness says they are not loaded yet). */
+  health(): EngineHealth {
+    return this.inner?.health() ?? { ok: true, reason: null, workerRestarts: 0 };
   }
 
   generate(req: GenerateRequest): AsyncIterable<EngineEvent> {

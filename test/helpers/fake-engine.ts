@@ -18,6 +18,7 @@ import {
   EngineError,
   type EngineEvent,
   type EngineStats,
+  type EngineHealth,
   type FinishReason,
   type GenerateRequest,
   type ModelInfo,
@@ -139,6 +140,10 @@ export class FakeEngine implements Engine {
 
   stats(): EngineStats {
     return this.admission.stats;
+  }
+
+  health(): EngineHealth {
+    return { ok: true, reason: null, workerRestarts: 0 };
   }
 
   /** Prompt "tokens": whitespace-separated words (+3 per chat message for its template). */

@@ -29,7 +29,7 @@ export async function startServer(
   const engine = (opts.engine ?? new FakeEngine(opts.fake)) as FakeEngine;
   const config = configFrom({ port: 0, wsHeartbeatMs: 0, shutdownGraceMs: 1000, ...opts.config });
   const logger = pino({ level: 'silent' });
-  const metrics = createMetrics({ stats: () => engine.stats() });
+  const metrics = createMetrics({ stats: () => engine.stats(), workerRestarts: () => engine.health().workerRestarts });
   const recorder = new StreamRecorder({ capacity: config.recentStreams, logPath: config.streamLogPath, logger });
   const server = createServer({ engine, config, metrics, recorder, logger }, { flushMs: opts.flushMs ?? 1000 });
   const { url } = await server.listen(0, '127.0.0.1');

@@ -46,7 +46,9 @@ export type ToWorker =
     }
   | { type: 'close'; sid: number }
   // Finish the running iteration, then stop (terminating a worker inside an ONNX Runtime run aborts the process).
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  // Test hook: exit the worker thread between iterations, as a crash would.
+  | { type: 'crash' };
 
 export interface StepResult {
   type: 'stepped';

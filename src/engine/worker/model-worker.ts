@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'open') core.open(msg);
     else if (msg.type === 'close') core.close(msg.sid);
+    else if (msg.type === 'crash')
+      process.exit(70); // in a worker thread this ends the thread, not the process
     else core.stop();
   });
   post({ type: 'ready', target: target.info, draft: draft?.info ?? null, calibration });

@@ -7,10 +7,19 @@ import type { AppEnv } from './types.ts';
 /** GET /health, /ready, /metrics: unauthenticated operational endpoints. */
 export function opsRoutes(ctx: ServerContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get('/health', (c) => c.json({ status: 'ok' }));
+  // Liveness: fails only when the engine cannot serve at all (its model worker is dead), so a probe that
+  // restarts the process on it never fires during a model load or a drain.
+  app.get('/health', (c) => {
+    const h = ctx.engine.health();
+    if (!h.ok) return c.json({ status: 'unhealthy', reason: h.reason, worker_restarts: h.workerRestarts }, 503);
+    return c.json({ status: 'ok', worker_restarts: h.workerRestarts });
+  });
   app.get('/ready', (c) => {
     if (ctx.lifecycle.shuttingDown) throw new ApiError('shutting_down', 'The server is shutting down.');
-    if (!ctx.engine.ready) throw new ApiError('not_ready', 'Models are still loading.');
+    if (!ctx.engine.ready) {
+      const reason = ctx.engine.health().reason;
+      throw new ApiError('not_ready', reason ? `The engine is not serving: ${reason}.` : 'Models are still loading.');
+    }
     const stats = ctx.engine.stats();
     return c.json({ status: 'ready', running: stats.running, queued: stats.queued });
   });
