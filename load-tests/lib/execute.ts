@@ -58,8 +58,13 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
   } else {
     if (!opts.models) throw new Error('no models to start the server with');
     const flags = [...scenario.serverFlags(opts.quick), ...(opts.extraFlags ?? [])];
-    log(`starting the server: ${flags.join(' ')}`);
-    server = await startServer({ models: opts.models, flags });
+    if (scenario.start) {
+      log(`starting what ${scenario.name} drives`);
+      server = await scenario.start({ quick: opts.quick, models: opts.models, extraFlags: opts.extraFlags ?? [] });
+    } else {
+      log(`starting the server: ${flags.join(' ')}`);
+      server = await startServer({ models: opts.models, flags });
+    }
     log(`server ready at ${server.url} (pid ${server.pid})`);
   }
   const env = environment();

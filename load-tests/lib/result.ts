@@ -94,6 +94,8 @@ export interface Scenario {
   serverFlags(quick: boolean): string[];
   /** The scenario ends the server itself (shutdown): no "still running afterwards" check. */
   stopsServer?: boolean;
+  /** Starts what the scenario drives instead of one server with serverFlags (cluster: replicas behind nginx). */
+  start?(opts: { quick: boolean; models: ModelPair; extraFlags: readonly string[] }): Promise<ServerHandle>;
   run(ctx: ScenarioContext): Promise<Outcome>;
 }
 
