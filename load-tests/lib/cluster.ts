@@ -13,6 +13,9 @@ export interface ReplicaInfo {
   index: number;
   pid: number;
   url: string;
+  /** With --netns: the replica's namespace and the name of its link in this one. */
+  netns?: string;
+  link?: string;
 }
 
 export interface ClusterEvent {
@@ -38,7 +41,10 @@ export function isCluster(s: ServerHandle): s is ClusterHandle {
 export async function startCluster(opts: {
   models: ModelPair;
   replicas: number;
+  /** specd flags for every replica. */
   flags?: readonly string[];
+  /** The cluster script's own flags (--netns, --proxy-read-timeout …). */
+  clusterFlags?: readonly string[];
   readyTimeoutMs?: number;
 }): Promise<ClusterHandle> {
   const args = [
@@ -49,6 +55,7 @@ export async function startCluster(opts: {
     String(opts.replicas),
     '--port',
     '0',
+    ...(opts.clusterFlags ?? []),
     '--',
     '--target',
     opts.models.target,
@@ -79,12 +86,13 @@ export async function startCluster(opts: {
         continue;
       }
       if (typeof msg['front'] === 'string') {
-        (msg['replicas'] as { pid: number; url: string }[]).forEach((r, index) => replicas.push({ index, ...r }));
+        (msg['replicas'] as Omit<ReplicaInfo, 'index'>[]).forEach((r, index) => replicas.push({ index, ...r }));
         front?.(msg['front']);
         continue;
       }
       const ev = { ...msg, at: performance.now() } as ClusterEvent;
-      if (ev.event === 'replica-started' && ev.index !== undefined) replicas[ev.index] = { index: ev.index, pid: ev.pid!, url: ev.url! };
+      if (ev.event === 'replica-started' && ev.index !== undefined)
+        replicas[ev.index] = { ...replicas[ev.index], index: ev.index, pid: ev.pid!, url: ev.url! };
       events.push(ev);
       for (const w of [...waiters]) {
         if (w.pred(ev)) {

@@ -48,6 +48,8 @@ export interface StartOptions {
   flags?: readonly string[];
   readyTimeoutMs?: number;
   logLevel?: string;
+  /** Run the server under this command prefix (e.g. `ip netns exec NS`: a replica on its own network host). */
+  wrap?: readonly string[];
 }
 
 /** Starts `node --import tsx src/main.ts` on 127.0.0.1:0 and resolves once it printed its ready line. */
@@ -67,7 +69,9 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   ];
   // The scenario's flags define the configuration: no SPECD_* variable of the caller's shell leaks in.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SPECD_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...flags], {
+  const argv = [process.execPath, '--import', 'tsx', join(ROOT, 'src', 'main.ts'), ...flags];
+  const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
+  const child = spawn(cmd!, args, {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,8 +5,13 @@
  * (`replica-exited`, `replica-started`): a replica that exits for any reason (crash, kill -9, SIGTERM of a rolling
  * restart) is started again on the same port, and nginx sends it traffic again once it answers. Ctrl-C / SIGTERM
  * drains every replica and stops nginx.
+ *
+ * `--netns` (root only) puts each replica on its own network host: a network namespace joined to this one by a
+ * veth pair (10.251.<i>.2 behind the link named in the replica's `link` field), so a test can cut one host's
+ * link (`ip link set <link> down`) instead of killing a process. `--proxy-read-timeout` and `--fail-timeout` set
+ * nginx's timeouts (how long a silent stream lasts, how long a failed replica rests).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,12 +29,17 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '2' },
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
+    netns: { type: 'boolean', default: false },
+    'proxy-read-timeout': { type: 'string', default: '300s' },
+    'fail-timeout': { type: 'string', default: '2s' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 const serverFlags = dd >= 0 ? argv.slice(dd + 1) : [];
 if (values.help) {
-  process.stdout.write('Usage: npm run cluster -- --replicas N --port P [--host H] [-- specd flags…]\n');
+  process.stdout.write(
+    'Usage: npm run cluster -- --replicas N --port P [--host H] [--netns] [--proxy-read-timeout 300s] [--fail-timeout 2s] [-- specd flags…]\n',
+  );
   process.exit(0);
 }
 const replicaCount = Number(values.replicas);
@@ -55,19 +65,63 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
+/** A network namespace with a veth pair to this one: the replica's own host. */
+class NetHost {
+  readonly ns: string;
+  readonly link: string;
+  readonly ip: string;
+
+  constructor(index: number) {
+    const tag = `${process.pid % 100_000}x${index}`;
+    this.ns = `specd-${tag}`;
+    this.link = `sv${tag}`; // ≤ 15 characters, the kernel's limit
+    this.ip = `10.251.${index}.2`;
+    const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    ip('netns', 'add', this.ns);
+    ip('link', 'add', this.link, 'type', 'veth', 'peer', 'name', `${this.link}n`);
+    ip('link', 'set', `${this.link}n`, 'netns', this.ns);
+    ip('addr', 'add', `10.251.${index}.1/24`, 'dev', this.link);
+    ip('link', 'set', this.link, 'up');
+    ip('netns', 'exec', this.ns, 'ip', 'addr', 'add', `${this.ip}/24`, 'dev', `${this.link}n`);
+    ip('netns', 'exec', this.ns, 'ip', 'link', 'set', `${this.link}n`, 'up');
+    ip('netns', 'exec', this.ns, 'ip', 'link', 'set', 'lo', 'up');
+  }
+
+  remove(): void {
+    try {
+      execFileSync('ip', ['netns', 'del', this.ns], { stdio: 'ignore' }); // takes the veth pair with it
+    } catch {
+      // already gone
+    }
+  }
+}
+
 class Replica {
   handle: ServerHandle | null = null;
   constructor(
     readonly index: number,
     readonly port: number,
+    readonly net: NetHost | null,
   ) {}
 
+  get host(): string {
+    return this.net?.ip ?? '127.0.0.1';
+  }
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
+  }
+
+  get info(): Record<string, unknown> {
+    return { pid: this.handle?.pid, url: this.url, ...(this.net ? { netns: this.net.ns, link: this.net.link } : {}) };
   }
 
   async start(): Promise<void> {
-    this.handle = await startServer({ models, flags: ['--port', String(this.port), ...serverFlags] });
+    this.handle = await startServer({
+      models,
+      flags: ['--host', this.host, '--port', String(this.port), ...serverFlags],
+      ...(this.net ? { wrap: ['ip', 'netns', 'exec', this.net.ns] } : {}),
+    });
     const h = this.handle;
     void h.exited!.then((e) => {
       if (stopping || this.handle !== h) return;
@@ -82,7 +136,7 @@ class Replica {
       await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
       try {
         await this.start();
-        emit({ event: 'replica-started', index: this.index, pid: this.handle!.pid, url: this.url });
+        emit({ event: 'replica-started', index: this.index, ...this.info });
         return;
       } catch (e) {
         emit({ event: 'replica-restart-failed', index: this.index, message: e instanceof Error ? e.message.split('\n')[0] : String(e) });
@@ -106,12 +160,17 @@ async function stopAll(code: number): Promise<never> {
       nginxProc.kill('SIGKILL');
     }
     rmSync(prefix, { recursive: true, force: true });
+    for (const r of replicas) r.net?.remove();
   }
   process.exit(code);
 }
 
 const replicas: Replica[] = [];
-for (let i = 0; i < replicaCount; i++) replicas.push(new Replica(i, await freePort('127.0.0.1')));
+if (values.netns && process.getuid?.() !== 0) fail('--netns needs root (it creates network namespaces)', 2);
+for (let i = 0; i < replicaCount; i++) {
+  const net = values.netns ? new NetHost(i) : null;
+  replicas.push(new Replica(i, net ? 8080 : await freePort('127.0.0.1'), net));
+}
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 try {
@@ -147,4 +206,4 @@ for (const deadline = Date.now() + 10_000; ;) {
   }
   await new Promise((r) => setTimeout(r, 100));
 }
-emit({ front, replicas: replicas.map((r) => ({ pid: r.handle!.pid, url: r.url })) });
+emit({ front, replicas: replicas.map((r) => r.info) });

@@ -1,0 +1,111 @@
+/**
+ * A network fault, not a process fault: `npm run cluster -- --netns` puts each replica on its own network host
+ * (a namespace joined by a veth pair), and cutting one host's link during load must end the streams it was
+ * serving within nginx's timeouts, move new requests to the other hosts, and bring traffic back to it when the
+ * link returns. Needs root (namespaces) and nginx; skips with the reason where either is missing.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, expect, it } from 'vitest';
+import { type ClusterHandle, startCluster } from '../../load-tests/lib/cluster.ts';
+import { completion } from '../../load-tests/lib/http.ts';
+import { scrape } from '../../load-tests/lib/metrics.ts';
+import { findModels } from '../../load-tests/lib/models.ts';
+import { prompt, sleep } from '../../load-tests/lib/requests.ts';
+import { type StreamResult, WsConn } from '../../load-tests/lib/ws.ts';
+import { findNginx, NGINX_MISSING } from '../../scripts/cluster/nginx-config.ts';
+import { modelsSwitchedOff } from '../helpers/models.ts';
+import { describeUnless } from '../helpers/skip.ts';
+
+/** Why this machine cannot run the test, or null. */
+function unavailable(): string | null {
+  if (modelsSwitchedOff) return modelsSwitchedOff;
+  if (!findModels()) return 'no models';
+  if (!findNginx()) return NGINX_MISSING;
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  const probe = `specd-probe-${process.pid}`;
+  const made = spawnSync('ip', ['netns', 'add', probe], { stdio: 'ignore' });
+  if (made.status !== 0) return 'network namespaces cannot be made here (ip netns add failed)';
+  spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
+  return null;
+}
+
+const READ_TIMEOUT_S = 4;
+const FAIL_TIMEOUT_S = 3;
+const TOKENS = 48;
+
+interface Sent {
+  r: StreamResult;
+  startedAt: number;
+  endedAt: number;
+}
+
+describeUnless(unavailable(), 'cluster: a replica host loses its network', () => {
+  let cluster: ClusterHandle | null = null;
+  afterAll(async () => {
+    await cluster?.stop();
+    for (const r of cluster?.replicas ?? []) if (r.netns) spawnSync('ip', ['netns', 'del', r.netns], { stdio: 'ignore' });
+  });
+
+  it('streams on the cut host end within the proxy timeouts, new requests go elsewhere, traffic returns with the link', async () => {
+    cluster = await startCluster({
+      models: findModels()!,
+      replicas: 3,
+      flags: ['--threads', '1', '--max-running', '8'],
+      clusterFlags: ['--netns', '--proxy-read-timeout', `${READ_TIMEOUT_S}s`, '--fail-timeout', `${FAIL_TIMEOUT_S}s`],
+    });
+    const front = cluster;
+    const victim = front.replicas[1]!;
+    expect(victim.link).toBeTruthy();
+    const sent: Sent[] = [];
+    let stop = false;
+    let i = 0;
+    const worker = async () => {
+      while (!stop) {
+        const n = i++;
+        const startedAt = performance.now();
+        const body = { prompt: prompt(n), max_tokens: TOKENS, ignore_eos: true };
+        let r: StreamResult;
+        if (n % 2 === 0) r = await completion(front.url, { ...body, stream: true }, { timeoutMs: 60_000 });
+        else {
+          const conn = await WsConn.open(front.wsUrl);
+          r = await conn.generate(`n-${n}`, body, { timeoutMs: 60_000 });
+          await conn.close();
+        }
+        sent.push({ r, startedAt, endedAt: performance.now() });
+      }
+    };
+    const load = Promise.all(Array.from({ length: 6 }, worker));
+
+    await sleep(3_000);
+    const servedBefore = (await scrape(victim.url)).sum('specd_requests_total');
+    expect(servedBefore).toBeGreaterThan(0); // it was taking traffic
+    execFileSync('ip', ['link', 'set', victim.link!, 'down']);
+    const cutAt = performance.now();
+    await sleep(10_000);
+    execFileSync('ip', ['link', 'set', victim.link!, 'up']);
+    const upAt = performance.now();
+    // Back in after its fail_timeout, once nginx tries it again.
+    let servedAfter = servedBefore;
+    for (const until = performance.now() + 30_000; performance.now() < until && servedAfter <= servedBefore + 2;) {
+      await sleep(500);
+      servedAfter = await scrape(victim.url).then(
+        (s) => s.sum('specd_requests_total'),
+        () => servedAfter,
+      );
+    }
+    stop = true;
+    await load;
+
+    const ok = (s: Sent) => s.r.status === 'done' && s.r.tokens === TOKENS;
+    const inFlightAtCut = sent.filter((s) => s.startedAt < cutAt && s.endedAt > cutAt && !ok(s));
+    // Every stream the cut caught ended (error or close), within the read timeout plus connect and retry slack.
+    for (const s of inFlightAtCut) expect(s.endedAt - cutAt, JSON.stringify(s.r.status)).toBeLessThan((READ_TIMEOUT_S + 6) * 1000);
+    expect(sent.filter((s) => s.r.status === 'timeout')).toEqual([]);
+    // Once nginx has seen the host fail, requests go to the others: every request started well after the cut succeeds.
+    const late = sent.filter((s) => s.startedAt > cutAt + (READ_TIMEOUT_S + 1) * 1000 && s.startedAt < upAt);
+    expect(late.length).toBeGreaterThan(0);
+    expect(late.filter((s) => !ok(s)).map((s) => `${s.r.transport} ${s.r.status} ${s.r.errorCode ?? ''}`)).toEqual([]);
+    // And the host takes traffic again once its link is back.
+    expect(servedAfter).toBeGreaterThan(servedBefore + 2);
+  }, 240_000);
+});
