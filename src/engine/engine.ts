@@ -200,7 +200,8 @@ export class SpecEngine implements Engine {
     if (r.targetN > 0) this.costs.targetTable.observe(r.targetN, r.targetMs);
     if (r.draftPasses > 0) this.costs.draftTable.observe(Math.round(r.draftN / r.draftPasses), r.draftMs / r.draftPasses);
     if (r.rows > 0) {
-      this.live.iterationMs = ewma(this.live.iterationMs, r.decodeMs);
+      // What streams wait between rounds: the whole loop period when there is one (prefill passes included).
+      this.live.iterationMs = ewma(this.live.iterationMs, r.periodMs > 0 ? r.periodMs : r.decodeMs);
       this.live.overheadMs = ewma(this.live.overheadMs, Math.max(0, r.decodeMs - r.targetMs - r.draftMs));
     }
     if (r.prefillTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.prefillMs / r.prefillTokens);

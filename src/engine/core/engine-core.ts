@@ -45,6 +45,9 @@ export class EngineCore<C extends BatchCache> {
   readonly costs: StepCosts;
   private alphaPrior = 0.7;
   private overheadMs = 0;
+  private lastDecodeEnd = 0;
+  private decodedThisIteration = false;
+  private decodedLastIteration = false;
   private wake: (() => void) | null = null;
   private stopped = false;
 
@@ -206,9 +209,12 @@ export class EngineCore<C extends BatchCache> {
   }
 
   private async decode(): Promise<PassReport | null> {
+    this.decodedLastIteration = this.decodedThisIteration;
+    this.decodedThisIteration = false;
     const decoding = this.target.run.lanes.flatMap((l) => l.seqs).filter((s) => !s.done && !s.closed);
     const drafting = this.draft ? this.draft.run.lanes.flatMap((l) => l.seqs).filter((s) => !s.done && !s.closed) : [];
     if (decoding.length === 0 && drafting.length === 0) return null;
+    this.decodedThisIteration = true;
     const t0 = performance.now();
     const report = { ...emptyReport(), rows: decoding.length + drafting.filter((s) => s.mode === 'draft').length };
     this.chooseRoundK(decoding);
@@ -269,7 +275,11 @@ export class EngineCore<C extends BatchCache> {
         s.emit(v.tokens, v.sources);
       });
     }
-    report.decodeMs = performance.now() - t0;
+    const end = performance.now();
+    report.decodeMs = end - t0;
+    // A period only means something while streams kept decoding since the last step (not across an idle wait).
+    report.periodMs = this.lastDecodeEnd > 0 && this.decodedLastIteration ? end - this.lastDecodeEnd : 0;
+    this.lastDecodeEnd = end;
     this.overheadMs = ewma(this.overheadMs, Math.max(0, report.decodeMs - report.targetMs - report.draftMs));
     for (const s of [...decoding, ...drafting]) s.out.wallMs += report.decodeMs;
     return report;
@@ -322,7 +332,7 @@ export class EngineCore<C extends BatchCache> {
 }
 
 function emptyReport(): PassReport {
-  return { rows: 0, decodeMs: 0, targetN: 0, targetMs: 0, draftN: 0, draftMs: 0, draftPasses: 0, prefillMs: 0, prefillTokens: 0 };
+  return { rows: 0, decodeMs: 0, periodMs: 0, targetN: 0, targetMs: 0, draftN: 0, draftMs: 0, draftPasses: 0, prefillMs: 0, prefillTokens: 0 };
 }
 
 function ewma(old: number, x: number, w = 0.1): number {

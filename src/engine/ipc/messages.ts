@@ -79,6 +79,11 @@ export interface PassReport {
   rows: number;
   /** Wall time of the iteration's decode step (draft passes, verify pass, bookkeeping), ms. */
   decodeMs: number;
+  /**
+   * Time since the previous decode step ended, ms (0 for the first after an idle spell): what a decoding stream
+   * waits between its rounds, prefill passes and the loop's own overhead included.
+   */
+  periodMs: number;
   /** Token-rows (rows × padded length) and time of the verify pass, and of the draft passes. */
   targetN: number;
   targetMs: number;
