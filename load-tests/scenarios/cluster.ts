@@ -37,17 +37,32 @@ async function request(front: ClusterHandle, i: number, tokens: number): Promise
   const body = { prompt: prompt(i), max_tokens: tokens, ignore_eos: true };
   let r: StreamResult;
   if (i % 3 === 0) {
-    try {
-      const conn = await WsConn.open(front.wsUrl);
-      r = await conn.generate(`c-${i}`, body, { timeoutMs: REQUEST_TIMEOUT_MS });
-      await conn.close();
-    } catch (e) {
-      r = { ...failedConnect(`c-${i}`, startedAt), errorMessage: e instanceof Error ? e.message : String(e) };
-    }
+    r = await wsRequest(front, `c-${i}`, body);
+    // A socket accepted just before its replica began to drain refuses the generation with a retryable error
+    // (nothing was generated): a client retries it on a new connection, which nginx sends to a live replica.
+    if (r.status === 'error' && RETRYABLE.has(r.errorCode ?? '')) r = await wsRequest(front, `c-${i}-retry`, body);
   } else {
-    r = await completion(front.url, { ...body, stream: i % 3 === 1 }, { id: `c-${i}`, timeoutMs: REQUEST_TIMEOUT_MS });
+    const stream = i % 3 === 1;
+    r = await completion(
+      front.url,
+      { ...body, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) },
+      { id: `c-${i}`, timeoutMs: REQUEST_TIMEOUT_MS },
+    );
   }
   return { ...r, startedAt, endedAt: performance.now() };
+}
+
+const RETRYABLE = new Set(['shutting_down', 'not_ready']);
+
+async function wsRequest(front: ClusterHandle, id: string, body: Record<string, unknown>): Promise<StreamResult> {
+  try {
+    const conn = await WsConn.open(front.wsUrl);
+    const r = await conn.generate(id, body, { timeoutMs: REQUEST_TIMEOUT_MS });
+    await conn.close();
+    return r;
+  } catch (e) {
+    return { ...failedConnect(id, performance.now()), errorMessage: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 function failedConnect(id: string, at: number): StreamResult {

@@ -65,7 +65,8 @@ describeUnless(unavailable(), 'cluster: a replica host loses its network', () =>
         const startedAt = performance.now();
         const body = { prompt: prompt(n), max_tokens: TOKENS, ignore_eos: true };
         let r: StreamResult;
-        if (n % 2 === 0) r = await completion(front.url, { ...body, stream: true }, { timeoutMs: 60_000 });
+        if (n % 2 === 0)
+          r = await completion(front.url, { ...body, stream: true, stream_options: { include_usage: true } }, { timeoutMs: 60_000 });
         else {
           const conn = await WsConn.open(front.wsUrl);
           r = await conn.generate(`n-${n}`, body, { timeoutMs: 60_000 });

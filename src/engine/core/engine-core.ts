@@ -332,7 +332,18 @@ export class EngineCore<C extends BatchCache> {
 }
 
 function emptyReport(): PassReport {
-  return { rows: 0, decodeMs: 0, periodMs: 0, targetN: 0, targetMs: 0, draftN: 0, draftMs: 0, draftPasses: 0, prefillMs: 0, prefillTokens: 0 };
+  return {
+    rows: 0,
+    decodeMs: 0,
+    periodMs: 0,
+    targetN: 0,
+    targetMs: 0,
+    draftN: 0,
+    draftMs: 0,
+    draftPasses: 0,
+    prefillMs: 0,
+    prefillTokens: 0,
+  };
 }
 
 function ewma(old: number, x: number, w = 0.1): number {

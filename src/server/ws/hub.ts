@@ -35,9 +35,17 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
       new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}; use ${WS_PATH}.`).endUpgrade(socket);
       return;
     }
-    if (!accepting) {
+    if (!accepting || ctx.lifecycle.shuttingDown) {
       ctx.metrics.countError('shutting_down');
       new ApiError('shutting_down', 'The server is shutting down.').endUpgrade(socket);
+      return;
+    }
+    // Refused before the handshake, like HTTP's 503: a balancer retries the upgrade on another replica, which it
+    // cannot do for an error frame on a socket it has already handed to the client.
+    if (!ctx.engine.ready && !ctx.lifecycle.shuttingDown) {
+      ctx.metrics.countError('not_ready');
+      const reason = ctx.engine.health().reason;
+      new ApiError('not_ready', reason ? `The engine is not serving: ${reason}.` : 'Models are still loading.').endUpgrade(socket);
       return;
     }
     if (ctx.connections.refuses(socket, req.url)) {
