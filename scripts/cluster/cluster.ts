@@ -185,7 +185,13 @@ mkdirSync(prefix, { recursive: true });
 const conf = join(prefix, 'nginx.conf');
 writeFileSync(
   conf,
-  renderNginxConfig({ prefix, listen: `${values.host}:${frontPort}`, upstreams: replicas.map((r) => `127.0.0.1:${r.port}`) }),
+  renderNginxConfig({
+    prefix,
+    listen: `${values.host}:${frontPort}`,
+    upstreams: replicas.map((r) => `${r.host}:${r.port}`),
+    readTimeout: values['proxy-read-timeout'],
+    failTimeout: values['fail-timeout'],
+  }),
 );
 nginxProc = spawn(nginx, ['-p', prefix, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
 nginxProc.once('exit', (code, signal) => {
