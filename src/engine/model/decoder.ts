@@ -43,10 +43,11 @@ export class DecoderModel {
         intraOpNumThreads: opts.threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
-        // Pool threads spin between the parallel sections of one run (a 5-token verify pass is ~15% faster than with
-        // sleeping threads), but stop when the run returns: left spinning, they slow the draft steps that follow on
-        // this 2-core class of machine by more than the target gains.
-        extra: { session: { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } },
+        // Pool threads sleep between the parallel sections of a run instead of spinning. The engine core runs pass
+        // after pass while streams decode, so spinning threads never leave a core to the main thread: on a 2-core
+        // machine that delayed every socket event by milliseconds (the client-seen TTFT drifted ~5 ms from the
+        // server's), for a few percent of pass time (bench:concurrency c = 1 was no slower without it).
+        extra: { session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } },
       },
     });
     const sessions = (model as unknown as { sessions: Record<string, InferenceSession> }).sessions;

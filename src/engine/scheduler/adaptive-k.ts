@@ -8,6 +8,8 @@
  */
 
 const EWMA = 0.1;
+/** Goodput within this fraction of the best counts as the best (chooseK). */
+const NEAR_BEST = 0.97;
 
 /** Measured pass time by token-rows, one table per model, interpolated between the N's seen so far. */
 export class PassTable {
@@ -96,17 +98,16 @@ export function chooseK(
   const { others = 0, overheadMs = 0, minK = 1, fallback = 4 } = opts;
   if (!costs.known || alphas.length === 0) return alphas.length === 0 ? 0 : Math.min(fallback, maxK);
   const rows = { target: alphas.length + others, draft: alphas.length };
-  let best = minK,
-    bestRate = -1;
+  const rates: number[] = [];
   for (let k = minK; k <= maxK; k++) {
     const tokens = others + alphas.reduce((a, alpha) => a + expectedTokens(alpha, k), 0);
-    const rate = tokens / (costs.round(k, rows) + overheadMs);
-    if (rate > bestRate) {
-      best = k;
-      bestRate = rate;
-    }
+    rates.push(tokens / (costs.round(k, rows) + overheadMs));
   }
-  return best;
+  // Near the top the goodput curve is flat, and within a few percent of the best the shorter draft wins: its
+  // rounds are shorter (every stream's gap between rounds, and the wait of a newcomer's prefill, shrink with it)
+  // and it rests less on cost estimates for shapes the batch rarely runs.
+  const best = Math.max(...rates);
+  return minK + rates.findIndex((r) => r >= NEAR_BEST * best);
 }
 
 /**

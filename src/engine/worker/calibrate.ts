@@ -5,22 +5,27 @@ const CONTEXT = 64;
 
 /**
  * Pass costs measured right after loading (which also warms ONNX Runtime up), so the first choice of k is an
- * informed one: the target at 1 row × 1..maxK+1 tokens and at batches of 4, 8 and 16 rows, the draft at 1, 4 and
- * 16 rows, all on a 64-token context. The core keeps refining these tables from every pass it runs.
+ * informed one: the target at 1 row × 1..maxK+1 tokens and at batches of 4, 8 and 16 rows verifying up to 4
+ * proposals, the draft at 1, 4, 8 and 16 rows, all on a 64-token context. The core keeps refining these tables from every pass it runs.
  */
 export async function calibrate(target: DecoderModel, draft: DecoderModel | null, maxK: number): Promise<Calibration> {
   const targetMs: number[] = [];
   for (let T = 1; T <= maxK + 1; T++) targetMs[T] = await timePass(target, 1, T, 5);
+  // The shapes a loaded batch runs: 16 rows verifying k = 0…4 proposals each, and smaller batches.
   for (const [rows, T] of [
     [4, 1],
+    [4, 3],
     [8, 1],
+    [8, 3],
     [16, 1],
-    [8, maxK + 1],
+    [16, 2],
+    [16, 3],
+    [16, 5],
   ] as const) {
-    if (rows * T > maxK + 1) targetMs[rows * T] = await timePass(target, rows, T, 3);
+    if (rows * T > maxK + 1 && rows * T <= 16 * (maxK + 1)) targetMs[rows * T] = await timePass(target, rows, T, 3);
   }
   const draftMs: number[] = [];
-  if (draft) for (const rows of [1, 4, 16]) draftMs[rows] = await timePass(draft, rows, 1, 7);
+  if (draft) for (const rows of [1, 4, 8, 16]) draftMs[rows] = await timePass(draft, rows, 1, 5);
   return { targetMs: [...targetMs].map((v) => v ?? 0), draftMs: [...draftMs].map((v) => v ?? 0) };
 }
 
