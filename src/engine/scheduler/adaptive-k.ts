@@ -11,26 +11,42 @@ const EWMA = 0.1;
 /** Goodput within this fraction of the best counts as the best (chooseK). */
 const NEAR_BEST = 0.97;
 
-/** Measured pass time by token-rows, one table per model, interpolated between the N's seen so far. */
+/**
+ * Pass time by token-rows, one table per model. Its shape (how cost grows with rows × tokens) comes from the
+ * start-up calibration, interpolated between the N's measured; its level follows every pass the engine runs, as
+ * one scale factor: calibration runs on a short context, real batches on longer ones with padding, and a per-N
+ * correction would only fix the shapes the batch happens to run, leaving the alternatives k is chosen among at
+ * their optimistic calibrated cost. A table built without a calibration takes its first observations as the shape.
+ */
 export class PassTable {
   private readonly ms: number[] = [];
+  private scale = 1;
+  private readonly calibrated: boolean;
 
   constructor(initial: readonly number[] = []) {
     initial.forEach((v, n) => {
       if (v > 0) this.ms[n] = v;
     });
+    this.calibrated = this.known;
   }
 
   observe(n: number, ms: number): void {
-    if (n > 0 && ms > 0) this.ms[n] = mix(this.ms[n] ?? 0, ms);
+    if (!(n > 0 && ms > 0)) return;
+    if (this.calibrated) this.scale += EWMA * (ms / this.shapeAt(n) - this.scale);
+    else this.ms[n] = mix(this.ms[n] ?? 0, ms);
   }
 
   get known(): boolean {
     return this.ms.some((v) => v > 0);
   }
 
-  /** Cost of a pass over n token-rows: exact if measured, else linear between (or beyond) the nearest two. */
+  /** Cost of a pass over n token-rows. */
   at(n: number): number {
+    return this.shapeAt(n) * this.scale;
+  }
+
+  /** The calibrated shape at n: exact if measured, else linear between (or beyond) the nearest two. */
+  private shapeAt(n: number): number {
     const exact = this.ms[n];
     if (exact) return exact;
     const seen = this.ms.flatMap((ms, t) => (ms ? [[t, ms] as const] : []));
