@@ -82,6 +82,7 @@ export class SpecEngine implements Engine {
       load: { dtype: opts.dtype, threads: opts.threads, ...remote },
       prefillChunk: PREFILL_CHUNK,
       maxK: opts.maxK,
+      maxRows: opts.maxRunning,
     };
     const client = await WorkerClient.start(init);
     return new SpecEngine(opts, client, init, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));
@@ -197,8 +198,8 @@ export class SpecEngine implements Engine {
 
   /** An iteration's costs feed the router's predictions (the worker chooses k from its own copy of the tables). */
   private observe(r: PassReport): void {
-    if (r.targetN > 0) this.costs.targetTable.observe(r.targetN, r.targetMs);
-    if (r.draftPasses > 0) this.costs.draftTable.observe(Math.round(r.draftN / r.draftPasses), r.draftMs / r.draftPasses);
+    for (const [model, rows, tokens, ms] of r.passes)
+      (model === 'target' ? this.costs.targetGrid : this.costs.draftGrid).observe(rows, tokens, ms);
     if (r.rows > 0) {
       // What streams wait between rounds: the whole loop period when there is one (prefill passes included).
       this.live.iterationMs = ewma(this.live.iterationMs, r.periodMs > 0 ? r.periodMs : r.decodeMs);
@@ -251,7 +252,7 @@ export class SpecEngine implements Engine {
       iterationMs: this.live.iterationMs,
       overheadMs: this.live.overheadMs,
       streamMs: this.live.streamMs || 100 * t1,
-      prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(16) / 16,
+      prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(1, 16) / 16,
     };
   }
 

@@ -2,13 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { StepCosts } from '../../src/engine/scheduler/adaptive-k.ts';
 import { predict, route, stepCost, type LiveLoad } from '../../src/engine/scheduler/router.ts';
 
-// Costs shaped like the bundled pair: a 4 ms target pass (+0.3 ms per extra token-row up to 9, then 0.8 ms per
-// token-row: batched verification is no longer nearly free), a 0.4 ms draft pass (+0.05 ms per extra row).
-const targetMs = [0, ...Array.from({ length: 9 }, (_, i) => 4 + 0.3 * i)];
-targetMs[80] = targetMs[9]! + 0.8 * 71;
-const draftMs = [0, 0.4];
-draftMs[16] = 0.4 + 0.05 * 15;
-const costs = new StepCosts({ draftMs, targetMs });
+// Costs shaped like the bundled pair: a 4 ms target pass (+0.3 ms per extra token), 16 rows cost 3× one row and
+// verifying k+1 tokens on all of them is no longer nearly free; a 0.4 ms draft pass (1.15 ms at 16 rows).
+const costs = new StepCosts({
+  target: [
+    ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((T) => [1, T, 4 + 0.3 * (T - 1)] as const),
+    [16, 1, 12],
+    [16, 2, 17],
+    [16, 3, 22],
+    [16, 5, 40],
+  ],
+  draft: [
+    [1, 1, 0.4],
+    [16, 1, 1.15],
+  ],
+});
 const idle: LiveLoad = {
   running: 0,
   queued: 0,
@@ -76,7 +84,7 @@ describe('predictions from live measurements', () => {
     expect(one.tokensPerStep).toBeGreaterThan(2);
     expect(many.tokensPerStep).toBeLessThan(one.tokensPerStep);
     // Never worse than target decoding of the same batch (k = 0 is one of the choices).
-    expect(many.stepMs / many.tokensPerStep).toBeLessThanOrEqual(costs.target(16) + 1e-9);
+    expect(many.stepMs / many.tokensPerStep).toBeLessThanOrEqual(costs.target(16, 1) + 1e-9);
   });
 
   it('counts the worker overhead in every iteration', () => {

@@ -224,10 +224,10 @@ export class EngineCore<C extends BatchCache> {
       for (const lane of this.draft.run.lanes) {
         const res = await lane.run((s) => this.draftFeed(lane, s, j), 1);
         if (!res) continue;
-        this.costs.draftTable.observe(res.n, res.ms);
+        this.costs.draftGrid.observe(res.rows, res.T, res.ms);
         report.draftMs += res.ms;
-        report.draftN += res.n;
         report.draftPasses++;
+        report.passes.push(['draft', res.rows, res.T, res.ms]);
         lane.seqs.forEach((s, r) => {
           const fed = res.feeds[r]!.length;
           if (fed === 0) return;
@@ -249,9 +249,9 @@ export class EngineCore<C extends BatchCache> {
     for (const lane of this.target.run.lanes) {
       const res = await lane.run((s) => (s.done || s.closed ? [] : [s.tokens.at(-1)!, ...s.drafts]), 0);
       if (!res) continue;
-      this.costs.targetTable.observe(res.n, res.ms);
+      this.costs.targetGrid.observe(res.rows, res.T, res.ms);
       report.targetMs += res.ms;
-      report.targetN += res.n;
+      report.passes.push(['target', res.rows, res.T, res.ms]);
       lane.seqs.forEach((s, r) => {
         const t = res.feeds[r]!.length;
         if (t === 0) return;
@@ -336,11 +336,10 @@ function emptyReport(): PassReport {
     rows: 0,
     decodeMs: 0,
     periodMs: 0,
-    targetN: 0,
     targetMs: 0,
-    draftN: 0,
     draftMs: 0,
     draftPasses: 0,
+    passes: [],
     prefillMs: 0,
     prefillTokens: 0,
   };

@@ -14,16 +14,18 @@ export interface WorkerInit {
   load: LoadOptions;
   /** Largest draft length: calibration times target passes up to maxK + 1 tokens. */
   maxK: number;
+  /** Most streams decoding at once: calibration times batches up to that many rows. */
+  maxRows: number;
   /** Prompt token-rows per prefill pass while others decode: bounds how long a prompt holds the others up. */
   prefillChunk: number;
 }
 
-/** Step costs measured right after loading (which also warms ONNX Runtime up): adaptive k starts informed. */
+/** Pass costs measured right after loading (which also warms ONNX Runtime up): adaptive k starts informed. */
 export interface Calibration {
-  /** Pass time by token-rows N (rows × tokens per row) at index N, ms; holes where nothing was measured. */
-  targetMs: number[];
+  /** [rows, tokens per row, ms] of each shape timed on the target. */
+  target: [number, number, number][];
   /** The same for the draft (empty without a draft). */
-  draftMs: number[];
+  draft: [number, number, number][];
 }
 
 /** 0 accepted draft proposal, 1 target's own token, 2 bonus token (all k accepted). */
@@ -84,12 +86,12 @@ export interface PassReport {
    * waits between its rounds, prefill passes and the loop's own overhead included.
    */
   periodMs: number;
-  /** Token-rows (rows × padded length) and time of the verify pass, and of the draft passes. */
-  targetN: number;
+  /** Time of the verify pass(es) and of the draft passes. */
   targetMs: number;
-  draftN: number;
   draftMs: number;
   draftPasses: number;
+  /** Every decode pass's shape and time: [model, rows, tokens per row (padded), ms]. */
+  passes: ['target' | 'draft', number, number, number][];
   /** Wall time of a target prefill pass and the prompt tokens it cached (draft prefills are not reported). */
   prefillMs: number;
   prefillTokens: number;

@@ -11,75 +11,102 @@ const EWMA = 0.1;
 /** Goodput within this fraction of the best counts as the best (chooseK). */
 const NEAR_BEST = 0.97;
 
+/** One measured pass shape: `rows` rows of `tokens` new tokens each took `ms`. */
+export type PassPoint = readonly [rows: number, tokens: number, ms: number];
+
 /**
- * Pass time by token-rows, one table per model. Its shape (how cost grows with rows × tokens) comes from the
- * start-up calibration, interpolated between the N's measured; its level follows every pass the engine runs, as
- * one scale factor: calibration runs on a short context, real batches on longer ones with padding, and a per-N
- * correction would only fix the shapes the batch happens to run, leaving the alternatives k is chosen among at
- * their optimistic calibrated cost. A table built without a calibration takes its first observations as the shape.
+ * Pass time by shape (rows × tokens per row), one grid per model. Rows and tokens cost differently (measured on the
+ * bundled target: 32 rows × 1 token ≈ 42 ms, 16 rows × 2 ≈ 29 ms), so the grid is two-dimensional: linear in tokens
+ * within a calibrated row count, then linear in rows between the two nearest row counts (beyond the largest, along
+ * its last slope). The shape comes from the start-up calibration; its level follows every pass the engine runs,
+ * as one scale factor: calibration runs on a short context, real batches on longer ones with padding, and a
+ * per-shape correction would only fix the shapes the batch happens to run, leaving the alternatives k is chosen
+ * among at their optimistic calibrated cost. A grid built without a calibration records what it sees instead.
  */
-export class PassTable {
-  private readonly ms: number[] = [];
+export class PassGrid {
+  /** rows → tokens → ms */
+  private readonly grid = new Map<number, Map<number, number>>();
   private scale = 1;
   private readonly calibrated: boolean;
 
-  constructor(initial: readonly number[] = []) {
-    initial.forEach((v, n) => {
-      if (v > 0) this.ms[n] = v;
-    });
+  constructor(initial: readonly PassPoint[] = []) {
+    for (const [r, t, ms] of initial) if (ms > 0) this.set(r, t, ms);
     this.calibrated = this.known;
   }
 
-  observe(n: number, ms: number): void {
-    if (!(n > 0 && ms > 0)) return;
-    if (this.calibrated) this.scale += EWMA * (ms / this.shapeAt(n) - this.scale);
-    else this.ms[n] = mix(this.ms[n] ?? 0, ms);
-  }
-
   get known(): boolean {
-    return this.ms.some((v) => v > 0);
+    return this.grid.size > 0;
   }
 
-  /** Cost of a pass over n token-rows. */
-  at(n: number): number {
-    return this.shapeAt(n) * this.scale;
+  observe(rows: number, tokens: number, ms: number): void {
+    if (!(rows > 0 && tokens > 0 && ms > 0)) return;
+    if (this.calibrated) this.scale += EWMA * (ms / this.shape(rows, tokens) - this.scale);
+    else this.set(rows, tokens, mix(this.grid.get(rows)?.get(tokens) ?? 0, ms));
   }
 
-  /** The calibrated shape at n: exact if measured, else linear between (or beyond) the nearest two. */
-  private shapeAt(n: number): number {
-    const exact = this.ms[n];
-    if (exact) return exact;
-    const seen = this.ms.flatMap((ms, t) => (ms ? [[t, ms] as const] : []));
-    if (seen.length === 0) return 0;
-    if (seen.length === 1) return seen[0]![1] * (1 + 0.05 * (n - seen[0]![0])); // memory-bound: extra rows are cheap
-    const below = seen.filter(([t]) => t < n).at(-1);
-    const above = seen.find(([t]) => t > n);
-    const [lo, hi] = below && above ? [below, above] : below ? [seen.at(-2)!, below] : [above!, seen[1]!];
-    return Math.max(lo[1], lo[1] + ((hi[1] - lo[1]) * (n - lo[0])) / (hi[0] - lo[0]));
+  /** Cost of a pass over `rows` rows of `tokens` tokens each. */
+  at(rows: number, tokens = 1): number {
+    return this.shape(rows, tokens) * this.scale;
+  }
+
+  private set(rows: number, tokens: number, ms: number): void {
+    const row = this.grid.get(rows) ?? new Map<number, number>();
+    row.set(tokens, ms);
+    this.grid.set(rows, row);
+  }
+
+  private shape(rows: number, tokens: number): number {
+    const rs = [...this.grid.keys()].sort((a, b) => a - b);
+    if (rs.length === 0) return 0;
+    const [lo, hi] = bracket(rs, rows);
+    const a = alongTokens(this.grid.get(lo)!, tokens);
+    if (hi === lo) return lo === rows ? a : a * (rows / lo); // a single row count: scale with rows
+    const b = alongTokens(this.grid.get(hi)!, tokens);
+    return Math.max(Math.min(a, b), a + ((b - a) * (rows - lo)) / (hi - lo));
   }
 }
 
+/** The two nearest keys around x (or the last two / first two beyond the ends; one key: itself twice). */
+function bracket(keys: readonly number[], x: number): [number, number] {
+  if (keys.length === 1) return [keys[0]!, keys[0]!];
+  const exact = keys.indexOf(x);
+  if (exact >= 0) return [x, x];
+  const i = keys.findIndex((k) => k > x);
+  if (i === 0) return [keys[0]!, keys[1]!];
+  if (i < 0) return [keys.at(-2)!, keys.at(-1)!];
+  return [keys[i - 1]!, keys[i]!];
+}
+
+function alongTokens(row: Map<number, number>, tokens: number): number {
+  const ts = [...row.keys()].sort((a, b) => a - b);
+  const [lo, hi] = bracket(ts, tokens);
+  const a = row.get(lo)!;
+  if (hi === lo) return lo === tokens ? a : a * (1 + 0.05 * (tokens - lo)); // memory-bound: extra tokens are cheap
+  const b = row.get(hi)!;
+  return Math.max(Math.min(a, b), a + ((b - a) * (tokens - lo)) / (hi - lo));
+}
+
 export class StepCosts {
-  readonly targetTable: PassTable;
-  readonly draftTable: PassTable;
+  readonly targetGrid: PassGrid;
+  readonly draftGrid: PassGrid;
 
-  constructor(initial?: { draftMs: readonly number[]; targetMs: readonly number[] }) {
-    this.targetTable = new PassTable(initial?.targetMs);
-    this.draftTable = new PassTable(initial?.draftMs);
+  constructor(initial?: { draft: readonly PassPoint[]; target: readonly PassPoint[] }) {
+    this.targetGrid = new PassGrid(initial?.target);
+    this.draftGrid = new PassGrid(initial?.draft);
   }
 
-  /** One target pass over `n` token-rows. */
-  target(n: number): number {
-    return this.targetTable.at(n);
+  /** One target pass over `rows` rows of `tokens` tokens. */
+  target(rows: number, tokens = 1): number {
+    return this.targetGrid.at(rows, tokens);
   }
 
-  /** One draft pass over `n` token-rows. */
-  draft(n = 1): number {
-    return this.draftTable.at(n);
+  /** One draft pass over `rows` rows of `tokens` tokens. */
+  draft(rows = 1, tokens = 1): number {
+    return this.draftGrid.at(rows, tokens);
   }
 
   get known(): boolean {
-    return this.draftTable.known && this.targetTable.known;
+    return this.draftGrid.known && this.targetGrid.known;
   }
 
   /** c in Leviathan's formula: one draft pass over one one-token target pass. */
@@ -91,7 +118,7 @@ export class StepCosts {
 
   /** Time of one batched round: k draft passes over the drafting rows, one verify pass over every row. */
   round(k: number, rows: { target: number; draft: number }): number {
-    return (k > 0 ? k * this.draft(rows.draft) : 0) + this.target(rows.target * (k + 1));
+    return (k > 0 ? k * this.draft(rows.draft) : 0) + this.target(rows.target, k + 1);
   }
 }
 

@@ -62,7 +62,7 @@ export function stepCost(
   load: Pick<LiveLoad, 'alpha' | 'maxK' | 'overheadMs'> & { rows: number },
 ): { stepMs: number; tokensPerStep: number } {
   const { rows } = load;
-  if (mode === 'target') return { stepMs: costs.target(rows) + load.overheadMs, tokensPerStep: 1 };
+  if (mode === 'target') return { stepMs: costs.target(rows, 1) + load.overheadMs, tokensPerStep: 1 };
   if (mode === 'draft') return { stepMs: costs.draft(rows) + load.overheadMs, tokensPerStep: 1 };
   const k = chooseK(new Array<number>(rows).fill(load.alpha), costs, load.maxK, { minK: 0, overheadMs: load.overheadMs });
   return { stepMs: costs.round(k, { target: rows, draft: rows }) + load.overheadMs, tokensPerStep: expectedTokens(load.alpha, k) };

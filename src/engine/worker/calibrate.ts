@@ -5,28 +5,20 @@ const CONTEXT = 64;
 
 /**
  * Pass costs measured right after loading (which also warms ONNX Runtime up), so the first choice of k is an
- * informed one: the target at 1 row × 1..maxK+1 tokens and at batches of 4, 8 and 16 rows verifying up to 4
- * proposals, the draft at 1, 4, 8 and 16 rows, all on a 64-token context. The core keeps refining these tables from every pass it runs.
+ * informed one: the target at 1 row × 1..maxK+1 tokens and at the batch sizes up to `maxRows` (4, 8, 16, 32 and
+ * maxRows itself) with the few tokens per row a loaded batch verifies; the draft at the same row counts, one token.
+ * All on a 64-token context; the core keeps the grids' level current from every pass it runs.
  */
-export async function calibrate(target: DecoderModel, draft: DecoderModel | null, maxK: number): Promise<Calibration> {
-  const targetMs: number[] = [];
-  for (let T = 1; T <= maxK + 1; T++) targetMs[T] = await timePass(target, 1, T, 5);
-  // The shapes a loaded batch runs: 16 rows verifying k = 0…4 proposals each, and smaller batches.
-  for (const [rows, T] of [
-    [4, 1],
-    [4, 3],
-    [8, 1],
-    [8, 3],
-    [16, 1],
-    [16, 2],
-    [16, 3],
-    [16, 5],
-  ] as const) {
-    if (rows * T > maxK + 1 && rows * T <= 16 * (maxK + 1)) targetMs[rows * T] = await timePass(target, rows, T, 3);
+export async function calibrate(target: DecoderModel, draft: DecoderModel | null, maxK: number, maxRows: number): Promise<Calibration> {
+  const rowCounts = [...new Set([4, 8, 16, 32].filter((r) => r < maxRows).concat(maxRows > 1 ? [maxRows] : []))];
+  const out: Calibration = { target: [], draft: [] };
+  for (let T = 1; T <= maxK + 1; T++) out.target.push([1, T, await timePass(target, 1, T, 5)]);
+  for (const rows of rowCounts) {
+    // Bigger batches only ever verify a few proposals per row (the goodput rule), so a few token counts do.
+    for (const T of [1, 2, 3, 5].filter((t) => t <= maxK + 1)) out.target.push([rows, T, await timePass(target, rows, T, 3)]);
   }
-  const draftMs: number[] = [];
-  if (draft) for (const rows of [1, 4, 8, 16]) draftMs[rows] = await timePass(draft, rows, 1, 5);
-  return { targetMs: [...targetMs].map((v) => v ?? 0), draftMs: [...draftMs].map((v) => v ?? 0) };
+  if (draft) for (const rows of [1, ...rowCounts]) out.draft.push([rows, 1, await timePass(draft, rows, 1, 5)]);
+  return out;
 }
 
 /** Median time of `reps` passes of `rows` × `T` tokens on top of a 64-token context, rolled back after each. */

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     post({ type: 'load-failed', message: e instanceof Error ? e.message : String(e) });
     return;
   }
-  const calibration = await calibrate(target, draft, init.maxK);
+  const calibration = await calibrate(target, draft, init.maxK, init.maxRows);
   const core = new EngineCore(
     { target, draft },
     new Set(target.info.eosIds),

@@ -24,7 +24,11 @@ function harness(target: FakeBatchModel, draft: FakeBatchModel | null, eos: numb
   const core = new EngineCore(
     { target, draft },
     new Set(eos),
-    { maxK: 8, prefillChunk, calibration: { targetMs: [0, 4, 4.3, 4.6, 4.9, 5.2, 5.5, 5.8, 6.1, 6.4], draftMs: [0, 0.4] } },
+    {
+      maxK: 8,
+      prefillChunk,
+      calibration: { target: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((T) => [1, T, 4 + 0.3 * (T - 1)] as const), draft: [[1, 1, 0.4]] },
+    },
     (rs, report) => {
       for (const r of rs) results.set(r.sid, [...(results.get(r.sid) ?? []), r]);
       if (report) reports.push(report);

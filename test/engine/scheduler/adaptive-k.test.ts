@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { chooseK, PassTable, StepCosts } from '../../../src/engine/scheduler/adaptive-k.ts';
+import { chooseK, PassGrid, StepCosts } from '../../../src/engine/scheduler/adaptive-k.ts';
 
-// Shaped like the bundled pair's measured batched passes (docs: shared notes): 1 row ≈ 7 ms + 0.45 ms per extra
-// token; 16 rows × 1 = 20 ms, × 2 = 29 ms, × 3 = 38 ms, × 5 = 72 ms. Draft: 1 ms at 1 row, 3 ms at 16.
+// Shaped like the bundled pair's measured batched passes (../shared/notes/batching-feasibility.md): one row ≈ 7 ms
+// + 0.45 ms per extra token; 16 rows × 1 token = 20 ms, × 2 = 29 ms, × 3 = 38 ms, × 5 = 72 ms; 32 × 1 = 42 ms.
+// Draft: 1 ms at one row, 3 ms at 16.
 function costs(): StepCosts {
-  const targetMs: number[] = [];
-  for (let T = 1; T <= 9; T++) targetMs[T] = 7 + 0.45 * (T - 1);
-  Object.assign(targetMs, { 16: 20, 32: 29, 48: 38, 80: 72 });
-  const draftMs: number[] = [];
-  Object.assign(draftMs, { 1: 1, 16: 3 });
-  return new StepCosts({ targetMs: [...targetMs].map((v) => v ?? 0), draftMs: [...draftMs].map((v) => v ?? 0) });
+  const one = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((T) => [1, T, 7 + 0.45 * (T - 1)] as const);
+  return new StepCosts({
+    target: [...one, [16, 1, 20], [16, 2, 29], [16, 3, 38], [16, 5, 72], [32, 1, 42], [32, 2, 70]],
+    draft: [
+      [1, 1, 1],
+      [16, 1, 3],
+      [32, 1, 5],
+    ],
+  });
 }
 
 describe('batched choice of k', () => {
@@ -33,19 +37,35 @@ describe('batched choice of k', () => {
   });
 });
 
-describe('PassTable', () => {
+describe('PassGrid', () => {
+  it('rows and tokens cost differently: 32 rows × 1 is not 16 rows × 2', () => {
+    const c = costs();
+    expect(c.target(32, 1)).toBeCloseTo(42, 6);
+    expect(c.target(16, 2)).toBeCloseTo(29, 6);
+    expect(c.target(24, 1)).toBeCloseTo(31, 6); // between the row counts
+    expect(c.target(16, 4)).toBeCloseTo(55, 6); // between the token counts
+  });
+
   it('keeps the calibrated shape and learns the level from any shape it sees', () => {
-    const t = new PassTable([0, 10, 0, 0, 20]);
-    for (let i = 0; i < 100; i++) t.observe(1, 15); // real passes are 1.5× the calibration (longer contexts)
-    expect(t.at(1)).toBeCloseTo(15, 1);
-    expect(t.at(4)).toBeCloseTo(30, 1); // a shape never run since start-up moves with it
-    expect(t.at(2)).toBeCloseTo(t.at(1) + (t.at(4) - t.at(1)) / 3, 6);
+    const g = new PassGrid([
+      [1, 1, 10],
+      [1, 4, 20],
+      [8, 1, 30],
+    ]);
+    for (let i = 0; i < 100; i++) g.observe(1, 1, 15); // real passes are 1.5× the calibration (longer contexts)
+    expect(g.at(1, 1)).toBeCloseTo(15, 1);
+    expect(g.at(8, 1)).toBeCloseTo(45, 1); // a shape never run since start-up moves with it
+    expect(g.at(1, 2)).toBeCloseTo(g.at(1, 1) + (g.at(1, 4) - g.at(1, 1)) / 3, 6);
   });
 
   it('without a calibration, records what it sees', () => {
-    const t = new PassTable();
-    expect(t.known).toBe(false);
-    t.observe(3, 9);
-    expect(t.at(3)).toBe(9);
+    const g = new PassGrid();
+    expect(g.known).toBe(false);
+    g.observe(3, 2, 9);
+    expect(g.at(3, 2)).toBe(9);
+  });
+
+  it('at 32 rows the batch verifies nothing: plain target decoding is cheaper per token', () => {
+    expect(chooseK(new Array(32).fill(0.8), costs(), 8, { minK: 0 })).toBe(0);
   });
 });
