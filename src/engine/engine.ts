@@ -159,6 +159,8 @@ export class SpecEngine implements Engine {
     const t0 = performance.now();
     if (this.draining) throw new EngineError('shutting_down', 'server is shutting down');
     if (this.down) throw new EngineError('not_ready', `${this.down.reason}; retry when GET /ready returns 200`);
+    const refused = this.admission.refusal();
+    if (refused) throw refused;
     const promptIds = this.encodePrompt(req);
     const decision = req.mode === 'auto' ? this.route(req, promptIds.length) : undefined;
     const mode: Mode = decision?.mode ?? (req.mode as Mode);

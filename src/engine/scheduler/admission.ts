@@ -18,18 +18,25 @@ export class Admission {
     return { running: this.running, queued: this.waiting.length };
   }
 
+  /**
+   * The refusal acquire() would give right now, or null: checked before a request is tokenized and routed, so
+   * that at capacity a refusal costs nothing but this check (under overload refusals are most of the traffic).
+   */
+  refusal(): EngineError | null {
+    if (this.running < this.maxRunning && this.waiting.length === 0) return null;
+    if (this.waiting.length < this.maxQueue) return null;
+    return new EngineError('overloaded', `server is at capacity: ${this.running} streams running and ${this.waiting.length} queued`, {
+      running: this.running,
+      queued: this.waiting.length,
+      retryAfterS: 1,
+    });
+  }
+
   /** Resolves with a release function once a slot is held; rejects with 'overloaded' (or on abort). */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (this.running < this.maxRunning && this.waiting.length === 0) return Promise.resolve(this.take());
-    if (this.waiting.length >= this.maxQueue) {
-      return Promise.reject(
-        new EngineError('overloaded', `server is at capacity: ${this.running} streams running and ${this.waiting.length} queued`, {
-          running: this.running,
-          queued: this.waiting.length,
-          retryAfterS: 1,
-        }),
-      );
-    }
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       const entry = {
         grant: () => {
