@@ -12,7 +12,7 @@ import { type ClusterHandle, isCluster, startCluster } from '../lib/cluster.ts';
 import { scrape } from '../lib/metrics.ts';
 import { prompt, sleep } from '../lib/requests.ts';
 import { bar, type Outcome, type Scenario, skippedOutcome, type Table } from '../lib/result.ts';
-import { type StreamResult, WsConn } from '../lib/ws.ts';
+import { newResult, type StreamResult, WsConn } from '../lib/ws.ts';
 import { findNginx, NGINX_MISSING } from '../../scripts/cluster/nginx-config.ts';
 
 const REPLICAS = 3;
@@ -66,21 +66,7 @@ async function wsRequest(front: ClusterHandle, id: string, body: Record<string, 
 }
 
 function failedConnect(id: string, at: number): StreamResult {
-  return {
-    id,
-    transport: 'ws',
-    sentAt: at,
-    status: 'closed',
-    admitMs: null,
-    ttftMs: null,
-    gapsMs: [],
-    tokens: 0,
-    e2eMs: null,
-    finishReason: null,
-    errorCode: 'connect',
-    errorMessage: null,
-    rejectMs: null,
-  };
+  return { ...newResult(id, 'ws', at), status: 'closed', errorCode: 'connect' };
 }
 
 const complete = (r: StreamResult, tokens: number) => r.status === 'done' && r.finishReason === 'length' && r.tokens === tokens;
@@ -109,6 +95,11 @@ async function servedBy(front: ClusterHandle): Promise<(number | null)[]> {
 }
 
 const failures = (rs: readonly Sent[], tokens: number) => rs.filter((r) => !complete(r, tokens));
+/** A bar that no request of `rs` failed, naming the kinds of failure when some did. */
+const noFailures = (name: string, rs: readonly Sent[], tokens: number) => {
+  const failed = failures(rs, tokens);
+  return bar(name, failed.length, '==', 0, '', describe(failed));
+};
 const describe = (rs: readonly Sent[]) =>
   [...new Set(rs.map((r) => `${r.transport}: ${r.status} ${r.errorCode ?? ''} ${r.httpStatus ?? ''}`.trim()))].slice(0, 5).join('; ');
 
@@ -136,9 +127,7 @@ export const cluster: Scenario = {
     log(
       `steady: ${steady.length} requests, ${failures(steady, p.tokens).length} failed, shares ${shares.map((s) => s.toFixed(2)).join(' / ')}`,
     );
-    bars.push(
-      bar('steady: failed or incomplete requests', failures(steady, p.tokens).length, '==', 0, '', describe(failures(steady, p.tokens))),
-    );
+    bars.push(noFailures('steady: failed or incomplete requests', steady, p.tokens));
     bars.push(bar('steady: smallest share of requests served by one replica', Math.min(...shares) * 100, '>=', 20, '%'));
     tables.push({
       title: 'Requests per replica (steady phase)',
@@ -173,16 +162,7 @@ export const cluster: Scenario = {
       `crash: ${crash.length} requests, ${atKill.length} in flight at the kill (${failures(atKill, p.tokens).length} ended in error), ${late.length} started ≥ 1 s after it (${failures(late, p.tokens).length} failed)`,
     );
     bars.push(bar('crash: requests that hung (no end within their timeout)', hung.length, '==', 0));
-    bars.push(
-      bar(
-        'crash: failed requests among those started ≥ 1 s after the kill',
-        failures(late, p.tokens).length,
-        '==',
-        0,
-        '',
-        describe(failures(late, p.tokens)),
-      ),
-    );
+    bars.push(noFailures('crash: failed requests among those started ≥ 1 s after the kill', late, p.tokens));
     bars.push(bar('crash: requests started ≥ 1 s after the kill', late.length, '>', 0));
     bars.push(bar('crash: requests served by the replacement after it rejoined', servedAfterRejoin, '>', 0));
 
@@ -201,16 +181,7 @@ export const cluster: Scenario = {
     stop = true;
     const rolling = await rollingLoad;
     log(`rolling: ${rolling.length} requests, ${failures(rolling, p.tokens).length} failed or incomplete`);
-    bars.push(
-      bar(
-        'rolling restart: failed or incomplete requests',
-        failures(rolling, p.tokens).length,
-        '==',
-        0,
-        '',
-        describe(failures(rolling, p.tokens)),
-      ),
-    );
+    bars.push(noFailures('rolling restart: failed or incomplete requests', rolling, p.tokens));
     bars.push(bar('rolling restart: requests during the restarts', rolling.length, '>', 0));
 
     return {

@@ -1,12 +1,15 @@
 /** Starts the real HTTP + WebSocket server on an ephemeral port with a FakeEngine; a small WS client. */
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { WebSocket } from 'ws';
 import { configFrom, type ConfigKey } from '../../src/config/index.ts';
+import { createEngine, type SpecEngine } from '../../src/engine/index.ts';
 import type { Engine } from '../../src/engine/types.ts';
 import { createMetrics, type Metrics } from '../../src/metrics/index.ts';
 import { type DoneFrame, type ServerFrame, ServerFrameSchema } from '../../src/protocol/index.ts';
 import { createServer, type SpecdServer, StreamRecorder } from '../../src/server/index.ts';
 import { FakeEngine, type FakeEngineOptions } from '../helpers/fake-engine.ts';
+import { engineOptions } from '../helpers/models.ts';
 
 export interface Harness<E extends Engine = FakeEngine> {
   server: SpecdServer;
@@ -135,4 +138,21 @@ export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condi
 export function metricValue(text: string, name: string): number | null {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.slice(name.length + 1)) : null;
+}
+
+/**
+ * The server on the real engine and the bundled models, for the suite it is called in: started before its tests
+ * and closed after them. Returns the harness (available once the suite's beforeAll has run).
+ */
+export function realEngineServer(): () => Harness<SpecEngine> {
+  let h: Harness<SpecEngine> | undefined;
+  beforeAll(async () => {
+    const engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 8, maxPromptTokens: 512 }));
+    h = (await startServer({ engine })) as unknown as Harness<SpecEngine>;
+  });
+  afterAll(async () => {
+    await h?.close();
+    await h?.engine.close();
+  });
+  return () => h!;
 }

@@ -4,23 +4,15 @@
  * drain mid-stream.
  */
 import OpenAI from 'openai';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, type SpecEngine } from '../../src/engine/index.ts';
-import { describeWithModels, engineOptions } from '../helpers/models.ts';
-import { startServer, until, WsClient, type Harness } from './harness.ts';
+import { expect, it } from 'vitest';
+import { describeWithModels } from '../helpers/models.ts';
+import { realEngineServer, until, WsClient } from './harness.ts';
 
 describeWithModels('server on the real engine', () => {
-  let h: Harness<SpecEngine>;
-  beforeAll(async () => {
-    const engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 8, maxPromptTokens: 512 }));
-    h = (await startServer({ engine })) as unknown as Harness<SpecEngine>;
-  });
-  afterAll(async () => {
-    await h?.close();
-    await h?.engine.close();
-  });
+  const server = realEngineServer();
 
   it('streams start, token frames that add up to the completion, and done with latency and acceptance figures', async () => {
+    const h = server();
     const ws = await WsClient.open(h.wsUrl);
     ws.send({ type: 'generate', id: 'a', prompt: 'Once upon a time', max_tokens: 24, ignore_eos: true });
     ws.send({ type: 'generate', id: 'b', prompt: 'The dog ran to the park', max_tokens: 16, ignore_eos: true, mode: 'target' });
@@ -44,6 +36,7 @@ describeWithModels('server on the real engine', () => {
   });
 
   it('the openai client streams a chat completion unchanged', async () => {
+    const h = server();
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'unused' });
     const stream = await client.chat.completions.create({
       model: 'any',
@@ -67,6 +60,7 @@ describeWithModels('server on the real engine', () => {
   });
 
   it('a drain mid-stream gives the open stream a final frame', async () => {
+    const h = server();
     const ws = await WsClient.open(h.wsUrl);
     ws.send({ type: 'generate', id: 'long', prompt: 'Once upon a time', max_tokens: 500, ignore_eos: true });
     await ws.waitFor((f) => f.type === 'token');

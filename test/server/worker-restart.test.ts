@@ -3,23 +3,15 @@
  * cause, /health and /ready say so while the engine restarts the worker and reloads the models, and then the same
  * process serves again, with the restart counted in /metrics.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, type SpecEngine } from '../../src/engine/index.ts';
-import { describeWithModels, engineOptions } from '../helpers/models.ts';
-import { metricValue, startServer, until, WsClient, type Harness } from './harness.ts';
+import { expect, it } from 'vitest';
+import { describeWithModels } from '../helpers/models.ts';
+import { metricValue, realEngineServer, until, WsClient } from './harness.ts';
 
 describeWithModels('model worker crash', () => {
-  let h: Harness<SpecEngine>;
-  beforeAll(async () => {
-    const engine = await createEngine(engineOptions({ threads: 1, maxRunning: 4, maxQueue: 8, maxPromptTokens: 512 }));
-    h = (await startServer({ engine })) as unknown as Harness<SpecEngine>;
-  });
-  afterAll(async () => {
-    await h?.close();
-    await h?.engine.close();
-  });
+  const server = realEngineServer();
 
   it('ends in-flight streams with an error within 1 s, fails /health until the reload, then serves again', async () => {
+    const h = server();
     const ws = await WsClient.open(h.wsUrl);
     ws.send({ type: 'generate', id: 'a', prompt: 'Once upon a time', max_tokens: 500, ignore_eos: true });
     ws.send({ type: 'generate', id: 'b', prompt: 'The dog ran', max_tokens: 500, ignore_eos: true, mode: 'target' });
