@@ -1,5 +1,6 @@
 import type { PassReport, StepResult } from '../ipc/messages.ts';
-import { chooseK, StepCosts } from '../scheduler/adaptive-k.ts';
+import { chooseK, expectedTokens, StepCosts } from '../scheduler/adaptive-k.ts';
+import { UNBUDGETED_ITL_MS } from '../scheduler/router.ts';
 import { verifyDrafts } from '../speculation/verify.ts';
 import { rowLogits, type BatchCache, type BatchModels } from './batch.ts';
 import { LaneSet, type Lane } from './lane.ts';
@@ -46,6 +47,9 @@ export class EngineCore<C extends BatchCache> {
   private alphaPrior = 0.7;
   private overheadMs = 0;
   private lastDecodeEnd = 0;
+  private lastDecodeMs = 0;
+  private prefillMsPerToken = 0;
+  private prefillMsPerIteration = 0;
   private decodedThisIteration = false;
   private decodedLastIteration = false;
   private wake: (() => void) | null = null;
@@ -116,7 +120,8 @@ export class EngineCore<C extends BatchCache> {
   async iterate(): Promise<void> {
     this.admit();
     const decoding = this.target.run.size + (this.draft?.run.size ?? 0);
-    const budget = decoding > 0 ? this.opts.prefillChunk : (this.opts.idlePrefillBudget ?? 8 * this.opts.prefillChunk);
+    const budget = decoding > 0 ? this.prefillBudget() : (this.opts.idlePrefillBudget ?? 8 * this.opts.prefillChunk);
+    let prefillMs = 0;
     // Each prefill's results go out as soon as its pass is done: a first token must not wait for the draft's prefill.
     for (const [set, which] of [
       [this.target, 'target'],
@@ -128,10 +133,13 @@ export class EngineCore<C extends BatchCache> {
       // others buys it several times the tokens, so speculation starts sooner after a long prompt.
       const tokens = await this.prefill(set, which, which === 'draft' ? DRAFT_PREFILL_SCALE * budget : budget);
       if (tokens === 0) continue;
+      prefillMs += performance.now() - p0;
+      if (which === 'target') this.prefillMsPerToken = ewma(this.prefillMsPerToken, (performance.now() - p0) / tokens);
       // The router predicts TTFT from the target's prefill rate (a first token never waits for the draft's).
       this.flush(which === 'target' ? { ...emptyReport(), prefillMs: performance.now() - p0, prefillTokens: tokens } : null);
     }
     this.reap();
+    if (decoding > 0) this.prefillMsPerIteration = ewma(this.prefillMsPerIteration, prefillMs);
     const report = await this.decode();
     if (report) this.flush(report);
   }
@@ -277,6 +285,7 @@ export class EngineCore<C extends BatchCache> {
     }
     const end = performance.now();
     report.decodeMs = end - t0;
+    this.lastDecodeMs = report.decodeMs;
     // A period only means something while streams kept decoding since the last step (not across an idle wait).
     report.periodMs = this.lastDecodeEnd > 0 && this.decodedLastIteration ? end - this.lastDecodeEnd : 0;
     this.lastDecodeEnd = end;
@@ -285,18 +294,39 @@ export class EngineCore<C extends BatchCache> {
     return report;
   }
 
+  /**
+   * Prompt token-rows for this iteration's prefill while others decode: one chunk, or less when a budgeted stream's
+   * allowance leaves less room after its decode step (never under 8, so newcomers always progress).
+   */
+  private prefillBudget(): number {
+    const tightest = Math.min(...[...this.seqs.values()].filter((s) => s.started && !s.done).map((s) => s.allowanceMs));
+    if (!(tightest < UNBUDGETED_ITL_MS) || this.prefillMsPerToken === 0) return this.opts.prefillChunk;
+    const room = tightest - this.lastDecodeMs;
+    return Math.max(8, Math.min(this.opts.prefillChunk, Math.floor(room / this.prefillMsPerToken)));
+  }
+
   /** Fixed k where the request set one; the rest share the k with the best goodput for this batch (maybe 0). */
   private chooseRoundK(decoding: readonly Sequence[]): void {
     const ready = decoding.filter((s) => s.mode === 'speculative' && s.draftReady && s.left > 1);
     const auto = ready.filter((s) => s.k === 'auto');
     const others = decoding.length - auto.length;
+    const budgeted = decoding.filter((s) => s.allowanceMs < UNBUDGETED_ITL_MS);
+    // A stream's gap per token is the whole iteration (its prefill pass included) over the tokens its round makes.
+    const overBudget = (k: number, roundMs: number) =>
+      Math.max(
+        0,
+        ...budgeted.map((s) => {
+          const tokens = s.mode !== 'speculative' || !ready.includes(s) ? 1 : expectedTokens(s.acceptance.alpha, s.k === 'auto' ? k : s.k);
+          return (roundMs + this.prefillMsPerIteration) / tokens / s.allowanceMs;
+        }),
+      );
     const k =
       auto.length > 0
         ? chooseK(
             auto.map((s) => s.acceptance.alpha),
             this.costs,
             this.opts.maxK,
-            { others, overheadMs: this.overheadMs, minK: 0 },
+            { others, overheadMs: this.overheadMs, minK: 0, ...(budgeted.length > 0 ? { overBudget } : {}) },
           )
         : 0;
     for (const s of decoding) {

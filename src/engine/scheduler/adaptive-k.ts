@@ -136,21 +136,39 @@ export function chooseK(
   alphas: readonly number[],
   costs: StepCosts,
   maxK: number,
-  opts: { others?: number; overheadMs?: number; minK?: number; fallback?: number } = {},
+  opts: {
+    others?: number;
+    overheadMs?: number;
+    minK?: number;
+    fallback?: number;
+    /**
+     * How far a round of draft length k taking `roundMs` would put the batch's latency budgets over (the worst
+     * stream's gap per token ÷ its allowance; ≤ 1 fits). The k's that fit compete on goodput; when none fits, the
+     * one closest to fitting wins.
+     */
+    overBudget?: (k: number, roundMs: number) => number;
+  } = {},
 ): number {
-  const { others = 0, overheadMs = 0, minK = 1, fallback = 4 } = opts;
+  const { others = 0, overheadMs = 0, minK = 1, fallback = 4, overBudget } = opts;
   if (!costs.known || alphas.length === 0) return alphas.length === 0 ? 0 : Math.min(fallback, maxK);
   const rows = { target: alphas.length + others, draft: alphas.length };
+  const ks: number[] = [];
   const rates: number[] = [];
+  const over: number[] = [];
   for (let k = minK; k <= maxK; k++) {
     const tokens = others + alphas.reduce((a, alpha) => a + expectedTokens(alpha, k), 0);
-    rates.push(tokens / (costs.round(k, rows) + overheadMs));
+    const roundMs = costs.round(k, rows) + overheadMs;
+    ks.push(k);
+    rates.push(tokens / roundMs);
+    over.push(overBudget?.(k, roundMs) ?? 0);
   }
+  const fitting = ks.map((_, i) => i).filter((i) => over[i]! <= 1);
+  if (fitting.length === 0) return ks[over.indexOf(Math.min(...over))]!;
   // Near the top the goodput curve is flat, and within a few percent of the best the shorter draft wins: its
   // rounds are shorter (every stream's gap between rounds, and the wait of a newcomer's prefill, shrink with it)
   // and it rests less on cost estimates for shapes the batch rarely runs.
-  const best = Math.max(...rates);
-  return minK + rates.findIndex((r) => r >= NEAR_BEST * best);
+  const best = Math.max(...fitting.map((i) => rates[i]!));
+  return ks[fitting.find((i) => rates[i]! >= NEAR_BEST * best)!]!;
 }
 
 /**

@@ -25,6 +25,18 @@ describe('batched choice of k', () => {
     expect(k16).toBeLessThanOrEqual(2);
   });
 
+  it('a budgeted stream in the batch caps the round: the best k that keeps its gap per token within its allowance', () => {
+    const c = costs();
+    const alphas = new Array(15).fill(0.8);
+    const free = chooseK(alphas, c, 8, { minK: 0, others: 1 });
+    expect(free).toBeGreaterThanOrEqual(1);
+    // One target-mode stream with a 25 ms allowance: its gap is the whole round (20 ms at k = 0, ≥ 32 ms at k ≥ 1).
+    const capped = chooseK(alphas, c, 8, { minK: 0, others: 1, overBudget: (_k, roundMs) => roundMs / 25 });
+    expect(capped).toBe(0);
+    // Nothing fits a 5 ms allowance: the round closest to it (the shortest) is chosen.
+    expect(chooseK(alphas, c, 8, { minK: 0, others: 1, overBudget: (_k, roundMs) => roundMs / 5 })).toBe(0);
+  });
+
   it('falls back to k = 0 when acceptance is too low for verification to pay', () => {
     expect(chooseK(new Array(16).fill(0.2), costs(), 8, { minK: 0 })).toBe(0);
   });
