@@ -1,6 +1,6 @@
 import type { PassReport, StepResult } from '../ipc/messages.ts';
 import { chooseK, expectedTokens, StepCosts } from '../scheduler/adaptive-k.ts';
-import { UNBUDGETED_ITL_MS } from '../scheduler/router.ts';
+import { HEADROOM, UNBUDGETED_ITL_MS } from '../scheduler/router.ts';
 import { verifyDrafts } from '../speculation/verify.ts';
 import { rowLogits, type BatchCache, type BatchModels } from './batch.ts';
 import { LaneSet, type Lane } from './lane.ts';
@@ -311,13 +311,14 @@ export class EngineCore<C extends BatchCache> {
     const auto = ready.filter((s) => s.k === 'auto');
     const others = decoding.length - auto.length;
     const budgeted = decoding.filter((s) => s.allowanceMs < UNBUDGETED_ITL_MS);
-    // A stream's gap per token is the whole iteration (its prefill pass included) over the tokens its round makes.
+    // A stream's gap per token is the whole iteration (its prefill pass included) over the tokens its round makes,
+    // kept within the router's headroom: what the client sees adds the main thread's share to the passes.
     const overBudget = (k: number, roundMs: number) =>
       Math.max(
         0,
         ...budgeted.map((s) => {
           const tokens = s.mode !== 'speculative' || !ready.includes(s) ? 1 : expectedTokens(s.acceptance.alpha, s.k === 'auto' ? k : s.k);
-          return (roundMs + this.prefillMsPerIteration) / tokens / s.allowanceMs;
+          return (roundMs + this.prefillMsPerIteration) / tokens / (HEADROOM * s.allowanceMs);
         }),
       );
     const k =
