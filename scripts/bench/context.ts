@@ -46,6 +46,9 @@ interface Run {
   ttftMs: number;
   itlMs: number;
   tokS: number;
+  /** Draft acceptance and mean k (speculative only): a long prompt can cost agreement as well as pass time. */
+  acceptance: number | null;
+  meanK: number | null;
 }
 
 async function run(prompt: string, mode: (typeof MODES)[number]): Promise<Run> {
@@ -62,18 +65,31 @@ async function run(prompt: string, mode: (typeof MODES)[number]): Promise<Run> {
   let ttft = -1;
   let tokens = 0;
   let promptTokens = 0;
+  let acceptance: number | null = null,
+    meanK: number | null = null;
   for await (const ev of engine.generate(req)) {
     if (ev.type === 'start') promptTokens = ev.promptTokens;
+    if (ev.type === 'done') ({ acceptanceRate: acceptance, meanK } = ev.speculative);
     if (ev.type !== 'tokens' || ev.tokens.length === 0) continue;
     if (ttft < 0) ttft = performance.now() - t0;
     tokens += ev.tokens.length;
   }
   const e2e = performance.now() - t0;
-  return { promptTokens, ttftMs: ttft, itlMs: (e2e - ttft) / Math.max(1, tokens - 1), tokS: tokens / (e2e / 1000) };
+  return { promptTokens, ttftMs: ttft, itlMs: (e2e - ttft) / Math.max(1, tokens - 1), tokS: tokens / (e2e / 1000), acceptance, meanK };
 }
 
 await run(promptOf(0, 20), 'speculative'); // warm-up
-const rows: { mode: string; length: number; prompt_tokens: number; ttft_ms: number; itl_ms: number; tok_s: number }[] = [];
+const rows: {
+  mode: string;
+  length: number;
+  prompt_tokens: number;
+  ttft_ms: number;
+  itl_ms: number;
+  tok_s: number;
+  acceptance: number | '—';
+  mean_k: number | '—';
+}[] = [];
+const meanOf = (xs: (number | null)[], digits: number) => (xs.every((x) => x !== null) ? round(mean(xs as number[]), digits) : '—');
 for (const n of LENGTHS) {
   const runs: Record<string, Run[]> = { speculative: [], target: [] };
   for (let i = 0; i < N; i++) {
@@ -89,6 +105,14 @@ for (const n of LENGTHS) {
       ttft_ms: round(mean(rs.map((r) => r.ttftMs)), 1),
       itl_ms: round(mean(rs.map((r) => r.itlMs)), 2),
       tok_s: round(mean(rs.map((r) => r.tokS)), 1),
+      acceptance: meanOf(
+        rs.map((r) => r.acceptance),
+        3,
+      ),
+      mean_k: meanOf(
+        rs.map((r) => r.meanK),
+        2,
+      ),
     });
   }
   process.stdout.write(`~${n} tokens done\n`);
