@@ -22,11 +22,19 @@ function unavailable(): string | null {
   if (!findModels()) return 'no models';
   if (!findNginx()) return NGINX_MISSING;
   if (process.getuid?.() !== 0) return 'network namespaces need root';
-  const probe = `specd-probe-${process.pid}`;
-  const made = spawnSync('ip', ['netns', 'add', probe], { stdio: 'ignore' });
-  if (made.status !== 0) return 'network namespaces cannot be made here (ip netns add failed)';
-  spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
-  return null;
+  // What the cluster's --netns does, on a small scale: a namespace and a veth pair with one end moved into it.
+  const probe = `specd-probe-${process.pid % 100_000}`;
+  const ip = (...args: string[]) => spawnSync('ip', args, { stdio: 'ignore' }).status === 0;
+  try {
+    if (!ip('netns', 'add', probe)) return 'network namespaces cannot be made here (ip netns add failed)';
+    if (!ip('link', 'add', `${probe}a`.slice(-15), 'type', 'veth', 'peer', 'name', `${probe}b`.slice(-15)))
+      return 'veth pairs cannot be made here';
+    if (!ip('link', 'set', `${probe}b`.slice(-15), 'netns', probe)) return 'a link cannot be moved into a namespace here';
+    return null;
+  } finally {
+    ip('link', 'del', `${probe}a`.slice(-15));
+    ip('netns', 'del', probe);
+  }
 }
 
 const READ_TIMEOUT_S = 4;
