@@ -23,7 +23,7 @@ import {
   type RouteDecision,
   type TokenSource,
 } from './types.ts';
-import type { PassReport, StepResult, WorkerInit } from './ipc/messages.ts';
+import { decodeOverheadMs, type PassReport, type StepResult, type WorkerInit } from './ipc/messages.ts';
 import { WorkerClient, type ResultFeed } from './worker-client.ts';
 
 const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
@@ -205,7 +205,7 @@ export class SpecEngine implements Engine {
     if (r.rows > 0) {
       // What streams wait between rounds: the whole loop period when there is one (prefill passes included).
       this.live.iterationMs = ewma(this.live.iterationMs, r.periodMs > 0 ? r.periodMs : r.decodeMs);
-      this.live.overheadMs = ewma(this.live.overheadMs, Math.max(0, r.decodeMs - r.targetMs - r.draftMs));
+      this.live.overheadMs = ewma(this.live.overheadMs, decodeOverheadMs(r));
     }
     if (r.prefillTokens > 0) this.live.prefillMsPerToken = ewma(this.live.prefillMsPerToken, r.prefillMs / r.prefillTokens);
   }

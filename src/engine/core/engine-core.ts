@@ -1,4 +1,4 @@
-import type { PassReport, StepResult } from '../ipc/messages.ts';
+import { decodeOverheadMs, type PassReport, type StepResult } from '../ipc/messages.ts';
 import { chooseK, expectedTokens, StepCosts } from '../scheduler/adaptive-k.ts';
 import { HEADROOM, UNBUDGETED_ITL_MS } from '../scheduler/router.ts';
 import { verifyDrafts } from '../speculation/verify.ts';
@@ -50,8 +50,6 @@ export class EngineCore<C extends BatchCache> {
   private lastDecodeMs = 0;
   private prefillMsPerToken = 0;
   private prefillMsPerIteration = 0;
-  private decodedThisIteration = false;
-  private decodedLastIteration = false;
   private wake: (() => void) | null = null;
   private stopped = false;
 
@@ -186,7 +184,7 @@ export class EngineCore<C extends BatchCache> {
         1,
       );
       if (res) {
-        budget -= res.n;
+        budget -= res.rows * res.T;
         lane.seqs.forEach((s, r) => {
           const fed = res.feeds[r]!.length;
           if (fed === 0) return;
@@ -217,12 +215,12 @@ export class EngineCore<C extends BatchCache> {
   }
 
   private async decode(): Promise<PassReport | null> {
-    this.decodedLastIteration = this.decodedThisIteration;
-    this.decodedThisIteration = false;
     const decoding = this.target.run.lanes.flatMap((l) => l.seqs).filter((s) => !s.done && !s.closed);
     const drafting = this.draft ? this.draft.run.lanes.flatMap((l) => l.seqs).filter((s) => !s.done && !s.closed) : [];
-    if (decoding.length === 0 && drafting.length === 0) return null;
-    this.decodedThisIteration = true;
+    if (decoding.length === 0 && drafting.length === 0) {
+      this.lastDecodeEnd = 0; // a period only spans back-to-back decode steps, never an idle spell or a prefill-only one
+      return null;
+    }
     const t0 = performance.now();
     const report = { ...emptyReport(), rows: decoding.length + drafting.filter((s) => s.mode === 'draft').length };
     this.chooseRoundK(decoding);
@@ -233,8 +231,6 @@ export class EngineCore<C extends BatchCache> {
         const res = await lane.run((s) => this.draftFeed(lane, s, j), 1);
         if (!res) continue;
         this.costs.draftGrid.observe(res.rows, res.T, res.ms);
-        report.draftMs += res.ms;
-        report.draftPasses++;
         report.passes.push(['draft', res.rows, res.T, res.ms]);
         lane.seqs.forEach((s, r) => {
           const fed = res.feeds[r]!.length;
@@ -258,7 +254,6 @@ export class EngineCore<C extends BatchCache> {
       const res = await lane.run((s) => (s.done || s.closed ? [] : [s.tokens.at(-1)!, ...s.drafts]), 0);
       if (!res) continue;
       this.costs.targetGrid.observe(res.rows, res.T, res.ms);
-      report.targetMs += res.ms;
       report.passes.push(['target', res.rows, res.T, res.ms]);
       lane.seqs.forEach((s, r) => {
         const t = res.feeds[r]!.length;
@@ -286,11 +281,9 @@ export class EngineCore<C extends BatchCache> {
     const end = performance.now();
     report.decodeMs = end - t0;
     this.lastDecodeMs = report.decodeMs;
-    // A period only means something while streams kept decoding since the last step (not across an idle wait).
-    report.periodMs = this.lastDecodeEnd > 0 && this.decodedLastIteration ? end - this.lastDecodeEnd : 0;
+    report.periodMs = this.lastDecodeEnd > 0 ? end - this.lastDecodeEnd : 0;
     this.lastDecodeEnd = end;
-    this.overheadMs = ewma(this.overheadMs, Math.max(0, report.decodeMs - report.targetMs - report.draftMs));
-    for (const s of [...decoding, ...drafting]) s.out.wallMs += report.decodeMs;
+    this.overheadMs = ewma(this.overheadMs, decodeOverheadMs(report));
     return report;
   }
 
@@ -367,9 +360,6 @@ function emptyReport(): PassReport {
     rows: 0,
     decodeMs: 0,
     periodMs: 0,
-    targetMs: 0,
-    draftMs: 0,
-    draftPasses: 0,
     passes: [],
     prefillMs: 0,
     prefillTokens: 0,

@@ -54,13 +54,13 @@ export class Lane<C extends BatchCache> {
   async run(
     ids: (s: Sequence) => readonly number[],
     keep: number,
-  ): Promise<{ logits: Float32Array; K: number; feeds: (readonly number[])[]; ms: number; n: number; rows: number; T: number } | null> {
+  ): Promise<{ logits: Float32Array; K: number; feeds: (readonly number[])[]; ms: number; rows: number; T: number } | null> {
     const feeds = this.seqs.map(ids);
     if (!feeds.some((f) => f.length > 0)) return null;
     const t0 = performance.now();
     const { logits, K } = await this.model.forwardBatch(this.cache, feeds, keep);
     const T = Math.max(...feeds.map((f) => f.length));
-    return { logits, K, feeds, ms: performance.now() - t0, n: T * feeds.length, rows: feeds.length, T };
+    return { logits, K, feeds, ms: performance.now() - t0, rows: feeds.length, T };
   }
 }
 

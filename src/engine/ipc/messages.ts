@@ -71,8 +71,6 @@ export interface StepResult {
   targetMs: number;
   /** Tokens of this stream in the target pass (k + 1 in a speculative round), 0 if none ran. */
   targetTokens: number;
-  /** Worker time for the whole step: the passes plus sampling, verification and cache rollback. */
-  wallMs: number;
 }
 
 /** What one iteration of the core cost, for the main thread's routing predictions. */
@@ -86,10 +84,6 @@ export interface PassReport {
    * waits between its rounds, prefill passes and the loop's own overhead included.
    */
   periodMs: number;
-  /** Time of the verify pass(es) and of the draft passes. */
-  targetMs: number;
-  draftMs: number;
-  draftPasses: number;
   /** Every decode pass's shape and time: [model, rows, tokens per row (padded), ms]. */
   passes: ['target' | 'draft', number, number, number][];
   /** Wall time of a target prefill pass and the prompt tokens it cached (draft prefills are not reported). */
@@ -119,6 +113,10 @@ export function emptyStepResult(sid = 0): StepResult {
     draftCalls: 0,
     targetMs: 0,
     targetTokens: 0,
-    wallMs: 0,
   };
+}
+
+/** Time of the decode step spent outside its forward passes (sampling, verification, cache bookkeeping), ms. */
+export function decodeOverheadMs(r: PassReport): number {
+  return Math.max(0, r.decodeMs - r.passes.reduce((a, p) => a + p[3], 0));
 }
