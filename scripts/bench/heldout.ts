@@ -16,6 +16,11 @@ export interface Heldout {
   stories: string[];
   /** The first one or two sentences of each story, in the same order. */
   prompts: string[];
+  /**
+   * Chat requests built from validation stories that name a character of a known kind and mention a known object
+   * ("Tell me a story about a dog named Spot who finds a ball."), with the facts a reply should contain.
+   */
+  chat: { user: string; name: string; object: string }[];
 }
 
 let cached: Heldout | undefined;
@@ -23,3 +28,4 @@ const heldout = (): Heldout => (cached ??= JSON.parse(readFileSync(HELDOUT_FILE,
 
 export const heldoutStories = (): string[] => heldout().stories;
 export const heldoutPrompts = (): string[] => heldout().prompts;
+export const heldoutChat = (): Heldout['chat'] => heldout().chat;

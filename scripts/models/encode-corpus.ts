@@ -4,11 +4,15 @@
  *   train.bin  TinyStories train stories as <s> story </s>, plus a chat-shaped copy of ~1 in 6 stories
  *   valid.bin  the held-out validation stories, same framing (never trained on)
  *   prompts.json  held-out prompts (first sentence or two of validation stories) for distillation and eval
+ *   chat.bin + chat.mask  the chat-following mix (chat-data.ts): requests built from each training story's own
+ *                 facts, the story as the assistant's reply; the mask (one byte per token) marks the tokens the loss
+ *                 is taken on, the assistant turn only
  */
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promptsOf, validStories } from './heldout.ts';
+import { chatMix } from './chat-data.ts';
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
@@ -55,7 +59,11 @@ function encodeDocs(docs: string[], chatEvery: number): Uint16Array {
   return Uint16Array.from(ids);
 }
 
-const train = encodeDocs(trainStories(), 6);
+const stories = trainStories();
+const train = encodeDocs(stories, 6);
+const chat = chatMix(tok, stories);
+writeFileSync(join(out, 'chat.bin'), Buffer.from(chat.ids.buffer));
+writeFileSync(join(out, 'chat.mask'), Buffer.from(chat.mask.buffer));
 const validDocs = validStories(corpus);
 const valid = encodeDocs(validDocs, 0);
 writeFileSync(join(out, 'train.bin'), Buffer.from(train.buffer));
@@ -63,5 +71,13 @@ writeFileSync(join(out, 'valid.bin'), Buffer.from(valid.buffer));
 const prompts = promptsOf(validDocs);
 writeFileSync(join(out, 'prompts.json'), JSON.stringify(prompts, null, 0));
 console.log(
-  JSON.stringify({ train_tokens: train.length, valid_tokens: valid.length, valid_stories: validDocs.length, prompts: prompts.length }),
+  JSON.stringify({
+    train_tokens: train.length,
+    chat_tokens: chat.ids.length,
+    chat_examples: chat.examples,
+    chat_loss_tokens: chat.lossTokens,
+    valid_tokens: valid.length,
+    valid_stories: validDocs.length,
+    prompts: prompts.length,
+  }),
 );

@@ -1,9 +1,14 @@
-"""Trains the target (on the corpus) or the draft (on the target's own greedy continuations plus the corpus).
+"""Trains the target (on the corpus) or the draft (on the target's own greedy continuations plus the corpus), or
+continues training either from an existing model (--init: a .pt state dict or an exported model.onnx).
+
+A data file `x.bin` may have a loss mask beside it, `x.mask` (one byte per token, 1 = take the loss on predicting
+this token): the chat mix uses it so the model learns replies, not requests. Files without one count every token.
 
 Runs in the background for a long time, so it checkpoints every --ckpt-every steps (model, optimiser, step and
 RNG state) and resumes from the checkpoint when restarted with the same arguments. The learning-rate schedule is
 a function of the step alone, so a resumed run follows the same curve as an uninterrupted one."""
 import argparse, json, math, os, time
+import threads  # before torch: see threads.py
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,12 +16,36 @@ from common import DRAFT, SEED, TARGET, VOCAB_SIZE, WORK
 from model import Llama
 
 
-def batches(tokens: np.ndarray, batch: int, seq: int, rng: np.random.Generator):
-    """Random windows from the packed token stream (documents are already framed by <s> ... </s>)."""
+def batches(tokens: np.ndarray, mask: np.ndarray, batch: int, seq: int, rng: np.random.Generator):
+    """Random windows from the packed token stream (documents are already framed by <s> ... </s>), with the loss
+    weights of each window's targets."""
     while True:
         starts = rng.integers(0, len(tokens) - seq - 1, size=batch)
         x = np.stack([tokens[s:s + seq + 1] for s in starts]).astype(np.int64)
-        yield torch.from_numpy(x)
+        w = np.stack([mask[s + 1:s + seq + 1] for s in starts]).astype(np.float32)
+        yield torch.from_numpy(x), torch.from_numpy(w)
+
+
+def load_data(paths):
+    """The files concatenated, with their masks (all ones where a file has none)."""
+    toks, masks = [], []
+    for p in paths:
+        t = np.fromfile(p, dtype=np.uint16)
+        mp = os.path.splitext(p)[0] + ".mask"
+        m = np.fromfile(mp, dtype=np.uint8) if os.path.exists(mp) else np.ones(len(t), dtype=np.uint8)
+        if len(m) != len(t):
+            raise ValueError(f"{mp}: {len(m)} mask bytes for {len(t)} tokens")
+        toks.append(t); masks.append(m)
+    return np.concatenate(toks), np.concatenate(masks)
+
+
+def init_weights(model, path):
+    if path.endswith(".onnx"):
+        from onnx_weights import state_dict_from_onnx
+        model.load_state_dict(state_dict_from_onnx(path, model))
+    else:
+        state = torch.load(path)
+        model.load_state_dict(state.get("model", state))
 
 
 @torch.no_grad()
@@ -54,19 +83,22 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--init", default=None, help="start from these weights (.pt state dict or exported model.onnx)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    threads.torch_threads(torch, args.threads)
     out = args.out or os.path.join(WORK, args.kind)
     os.makedirs(out, exist_ok=True)
     ckpt_path = os.path.join(out, "ckpt.pt")
 
     torch.manual_seed(SEED)
     model = Llama(TARGET if args.kind == "target" else DRAFT, VOCAB_SIZE)
+    if args.init:
+        init_weights(model, args.init)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
-    tokens = np.concatenate([np.fromfile(p, dtype=np.uint16) for p in args.data])
+    tokens, mask = load_data(args.data)
     valid = np.fromfile(args.valid, dtype=np.uint16)
     rng = np.random.default_rng(SEED)
     step, seconds, log = 0, 0.0, []
@@ -77,16 +109,18 @@ def main():
         rng.bit_generator.state = ck["rng"]
         print(f"resumed at step {step}", flush=True)
     print(json.dumps({"kind": args.kind, "params": model.num_params(), "train_tokens": int(len(tokens)),
+                      "loss_tokens": int(mask.sum()), "init": args.init,
                       "steps": args.steps, "tokens_per_step": args.batch * args.seq}), flush=True)
-    it = batches(tokens, args.batch, args.seq, rng)
+    it = batches(tokens, mask, args.batch, args.seq, rng)
     model.train()
     t_last = time.time()
     while step < args.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        b = next(it)
+        b, w = next(it)
         logits, _ = model(b[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), b[:, 1:].reshape(-1))
+        per_token = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), b[:, 1:].reshape(-1), reduction="none")
+        loss = (per_token * w.reshape(-1)).sum() / w.sum().clamp(min=1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -110,7 +144,7 @@ def main():
     summary = {"kind": args.kind, "params": model.num_params(), "steps": step, "tokens_seen": step * args.batch * args.seq,
                "train_minutes": round(seconds / 60, 1), "heldout_loss": final.get("heldout_loss"),
                "heldout_ppl": round(math.exp(final["heldout_loss"]), 2) if final.get("heldout_loss") else None,
-               "batch": args.batch, "seq": args.seq, "lr": args.lr, "seed": SEED, "log": log}
+               "batch": args.batch, "seq": args.seq, "lr": args.lr, "seed": SEED, "init": args.init, "log": log}
     torch.save(model.state_dict(), os.path.join(out, "final.pt"))
     with open(os.path.join(out, "train_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
