@@ -62,6 +62,12 @@ export const configShape = {
     .min(1)
     .optional()
     .describe('require this key: HTTP "Authorization: Bearer <key>" on /v1/*, WebSocket header or ?api_key='),
+  corsOrigins: z
+    .string()
+    .default('')
+    .describe(
+      'comma-separated browser origins allowed to call the HTTP API and open WebSockets, or "*" for any (default: none; same-origin pages and non-browser clients are always allowed)',
+    ),
   shutdownGraceMs: int(0)
     .default(10_000)
     .describe('on SIGTERM/SIGINT, running streams get this long to finish before they end with finish_reason "shutdown"'),

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { basename } from 'node:path';
 import { mean } from '../lib/stats.ts';
 import type { EngineOptions } from './options.ts';
-import { PromptCodec } from './prompt.ts';
+import { type EncodeOptions, PromptCodec } from './prompt.ts';
 import { randomSeed } from './sampling/index.ts';
 import { Admission } from './scheduler/admission.ts';
 import { StepCosts } from './scheduler/adaptive-k.ts';
@@ -153,6 +153,21 @@ export class SpecEngine implements Engine {
   /** Token ids of a request's prompt, as the engine will run it (for validation and benchmarks). */
   encode(input: GenerateRequest['input']): number[] {
     return this.codec.encode(input);
+  }
+
+  tokenize(input: GenerateRequest['input'], opts: EncodeOptions = {}): number[] {
+    return this.codec.encode(input, opts);
+  }
+
+  detokenize(ids: readonly number[]): string {
+    const vocab = this.client.target.vocabSize;
+    const bad = ids.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+    if (bad >= 0) {
+      throw new EngineError('invalid_request', `token id ${ids[bad]} at index ${bad} is outside the vocabulary (0..${vocab - 1})`, {
+        param: 'tokens',
+      });
+    }
+    return this.codec.decodeAll(ids);
   }
 
   async *generate(req: GenerateRequest): AsyncGenerator<EngineEvent> {

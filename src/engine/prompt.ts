@@ -12,6 +12,11 @@ interface TokenizerSources {
   _tokenizerConfig: Record<string, unknown>;
 }
 
+export interface EncodeOptions {
+  addSpecialTokens?: boolean;
+  addGenerationPrompt?: boolean;
+}
+
 /**
  * Text in, token ids out (and back), on the main thread: encoding a prompt takes microseconds, and keeping the
  * tokenizer here lets the worker deal in ids only.
@@ -44,11 +49,15 @@ export class PromptCodec {
     return Boolean((this.tokenizer as unknown as { chat_template?: unknown }).chat_template);
   }
 
-  encode(input: GenerateRequest['input']): number[] {
-    if ('prompt' in input) return this.tokenizer.encode(input.prompt);
+  /**
+   * Ids of a prompt as the engine runs it. `addSpecialTokens` (raw prompts: the tokenizer's BOS and the like) and
+   * `addGenerationPrompt` (chat: the template's opening of the assistant turn) default to on, as generation uses them.
+   */
+  encode(input: GenerateRequest['input'], opts: EncodeOptions = {}): number[] {
+    if ('prompt' in input) return this.tokenizer.encode(input.prompt, { add_special_tokens: opts.addSpecialTokens ?? true });
     if (!this.hasChatTemplate)
       throw new EngineError('invalid_request', 'this model has no chat template: send `prompt` instead of `messages`');
-    return this.encodeChat(input.messages);
+    return this.encodeChat(input.messages, opts.addGenerationPrompt ?? true);
   }
 
   /** Ids of `text` as plain text: special-token spellings are characters like any other. */
@@ -56,16 +65,22 @@ export class PromptCodec {
     return text === '' ? [] : this.plain.encode(text, { add_special_tokens: false }).ids;
   }
 
-  private render(messages: readonly Message[]): string {
-    return this.tokenizer.apply_chat_template(messages as Message[], { tokenize: false, add_generation_prompt: true }) as string;
+  private render(messages: readonly Message[], addGenerationPrompt: boolean): string {
+    return this.tokenizer.apply_chat_template(messages as Message[], {
+      tokenize: false,
+      add_generation_prompt: addGenerationPrompt,
+    }) as string;
   }
 
-  private encodeChat(messages: readonly Message[]): number[] {
-    const rendered = this.render(messages);
+  private encodeChat(messages: readonly Message[], addGenerationPrompt: boolean): number[] {
+    const rendered = this.render(messages, addGenerationPrompt);
     let nonce = randomBytes(12).toString('hex');
     while (messages.some((m) => m.content.includes(nonce))) nonce = randomBytes(12).toString('hex');
     const marker = (i: number) => `\u{E000}${nonce}:${i}\u{E001}`;
-    const marked = this.render(messages.map((m, i) => ({ ...m, content: marker(i) })));
+    const marked = this.render(
+      messages.map((m, i) => ({ ...m, content: marker(i) })),
+      addGenerationPrompt,
+    );
     // split() with a capture group alternates template text (even indices) and message numbers (odd).
     const parts = marked.split(new RegExp(`\u{E000}${nonce}:(\\d+)\u{E001}`, 'u'));
     const contentOf = (part: string) => messages[Number(part)]?.content;
@@ -95,6 +110,11 @@ export class PromptCodec {
   }
 
   decode = (ids: number[]): string => this.tokenizer.decode(ids, { skip_special_tokens: true });
+
+  /** Text of ids with their special tokens spelled out (vLLM's /detokenize), so ids → text → ids is lossless. */
+  decodeAll(ids: readonly number[]): string {
+    return this.tokenizer.decode([...ids], { skip_special_tokens: false });
+  }
 
   /** Draft and target must share one vocabulary, id for id, or the draft's proposals mean nothing to the target. */
   sameVocabulary(other: PromptCodec): boolean {

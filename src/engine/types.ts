@@ -187,6 +187,13 @@ export interface Engine {
    * from the first iteration, before any event. Every admitted stream ends with a 'done' event.
    */
   generate(req: GenerateRequest): AsyncIterable<EngineEvent>;
+  /**
+   * A prompt's ids exactly as generate() would run them (defaults), or without the tokenizer's special tokens /
+   * the chat template's generation prompt. Throws EngineError (invalid_request, not_ready) like generate().
+   */
+  tokenize(input: GenerateRequest['input'], opts?: { addSpecialTokens?: boolean; addGenerationPrompt?: boolean }): number[];
+  /** Text of ids, special tokens spelled out; invalid_request for an id outside the vocabulary. */
+  detokenize(ids: readonly number[]): string;
   /** Stop admitting; let running streams run up to graceMs, then end the rest with finish_reason 'shutdown'. */
   drain(graceMs: number): Promise<void>;
   close(): Promise<void>;

@@ -4,3 +4,4 @@ export * from './params.ts';
 export * from './stats.ts';
 export * from './ws.ts';
 export * from './json.ts';
+export * from './tokenize.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkBudget, type Limits, promptSchema, RoleSchema, samplingShape } from './params.ts';
+import { checkBudget, type Limits, messagesSchema, promptSchema, samplingShape } from './params.ts';
 import type { Usage, WireFinishReason, WireRoute, WireSpeculative, WireTimings } from './stats.ts';
 
 /**
@@ -78,29 +78,11 @@ export function completionBodySchema(l: Limits) {
     .superRefine(checkBudget);
 }
 
-const TextPartSchema = z.object({ type: z.literal('text'), text: z.string() });
-
 export function chatBodySchema(l: Limits) {
-  const content = z.union(
-    [
-      z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
-      z
-        .array(TextPartSchema)
-        .transform((parts) => parts.map((p) => p.text).join(''))
-        .pipe(z.string().max(l.maxPromptChars, `its text parts must add up to at most ${l.maxPromptChars} characters`)),
-    ],
-    { errorMap: () => ({ message: 'must be a string or an array of {"type": "text", "text": …} parts' }) },
-  );
-  const role = z.union([RoleSchema, z.literal('developer').transform(() => 'system' as const)], {
-    errorMap: () => ({ message: 'must be one of system, user, assistant (or developer, read as system)' }),
-  });
   return z
     .object({
       model: z.string().nullish(),
-      messages: z
-        .array(z.object({ role, content }))
-        .min(1, 'must be a non-empty array')
-        .max(l.maxMessages, `at most ${l.maxMessages} messages`),
+      messages: messagesSchema(l),
       stream: z.boolean().nullish(),
       stream_options: StreamOptionsSchema,
       /** OpenAI's newer name for max_tokens; wins when both are given. */

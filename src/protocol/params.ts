@@ -108,11 +108,27 @@ export function promptSchema(l: Limits) {
   return z.string().min(1, 'must be a non-empty string').max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`);
 }
 
+const TextPartSchema = z.object({ type: z.literal('text'), text: z.string() });
+
+/**
+ * One chat message, the same on HTTP and WebSocket: OpenAI's roles (`developer`, its newer name for the system
+ * role, is read as `system`) and content as a string or as text parts, which are joined.
+ */
 export function messageSchema(l: Limits) {
-  return z.object({
-    role: RoleSchema,
-    content: z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
+  const content = z.union(
+    [
+      z.string().max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`),
+      z
+        .array(TextPartSchema)
+        .transform((parts) => parts.map((p) => p.text).join(''))
+        .pipe(z.string().max(l.maxPromptChars, `its text parts must add up to at most ${l.maxPromptChars} characters`)),
+    ],
+    { errorMap: () => ({ message: 'must be a string or an array of {"type": "text", "text": …} parts' }) },
+  );
+  const role = z.union([RoleSchema, z.literal('developer').transform(() => 'system' as const)], {
+    errorMap: () => ({ message: 'must be one of system, user, assistant (or developer, read as system)' }),
   });
+  return z.object({ role, content });
 }
 
 export function messagesSchema(l: Limits) {
@@ -121,7 +137,7 @@ export function messagesSchema(l: Limits) {
 
 /** The wire parameters after validation (both transports). */
 export type WireSampling = z.infer<z.ZodObject<ReturnType<typeof samplingShape>>>;
-export type WireMessage = z.infer<ReturnType<typeof messageSchema>>;
+export type WireMessage = z.output<ReturnType<typeof messageSchema>>;
 
 /** Where in a body a validation problem is, as OpenAI names it: `messages[0].role`. */
 export function paramPath(path: readonly (string | number)[]): string {

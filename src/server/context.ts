@@ -7,6 +7,7 @@ import { type Limits, limitsFor } from '../protocol/index.ts';
 import type { RequestDefaults } from './to-engine.ts';
 import type { StreamRecorder } from './recorder.ts';
 import { ConnectionCap } from './connection-cap.ts';
+import { CorsPolicy } from './cors.ts';
 import { StreamRunner } from './stream-runner.ts';
 
 /** What the server is built from: everything injected, no globals (tests pass a FakeEngine and a silent logger). */
@@ -23,6 +24,7 @@ export interface ServerContext extends ServerDeps {
   runner: StreamRunner;
   lifecycle: { shuttingDown: boolean };
   connections: ConnectionCap;
+  cors: CorsPolicy;
   limits: Limits;
   defaults: RequestDefaults;
 }
@@ -33,6 +35,7 @@ export function createContext(deps: ServerDeps): ServerContext {
     runner: new StreamRunner(deps),
     lifecycle: { shuttingDown: false },
     connections: new ConnectionCap(deps.config.maxConnections),
+    cors: new CorsPolicy(deps.config.corsOrigins),
     limits: limitsFor(deps.config),
     defaults: { mode: deps.config.defaultMode, k: deps.config.defaultK, maxTokens: deps.config.maxCompletionTokens },
   };

@@ -60,6 +60,19 @@ export class EngineHolder implements Engine {
     })();
   }
 
+  tokenize(...args: Parameters<Engine['tokenize']>): number[] {
+    return this.loadedEngine().tokenize(...args);
+  }
+
+  detokenize(ids: readonly number[]): string {
+    return this.loadedEngine().detokenize(ids);
+  }
+
+  private loadedEngine(): Engine {
+    if (!this.inner) throw new EngineError('not_ready', 'models are still loading; retry when GET /ready returns 200');
+    return this.inner;
+  }
+
   async drain(graceMs: number): Promise<void> {
     if (this.inner) await this.inner.drain(graceMs);
     else this.closed = true;

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'unsupported_parameter' // a known OpenAI parameter specd does not implement
   | 'duplicate_id' // WebSocket: a generate id already in flight on this socket
   | 'unauthorized' // API key missing or wrong
+  | 'forbidden_origin' // a browser origin not in --cors-origins (CORS preflight, WebSocket upgrade)
   | 'too_large' // body / frame over the size limit
   | 'too_many_streams' // WebSocket: the socket already has wsMaxStreams generations in flight
   | 'too_many_connections' // the server already holds maxConnections connections
@@ -37,6 +38,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   duplicate_id: { status: 400, type: 'invalid_request_error' },
   prompt_too_long: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error', wsClose: 1008 },
+  forbidden_origin: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },
   too_large: { status: 413, type: 'invalid_request_error', wsClose: 1009 },
   overloaded: { status: 429, type: 'overloaded', retryAfter: true },

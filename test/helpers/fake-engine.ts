@@ -146,6 +146,27 @@ export class FakeEngine implements Engine {
     return { ok: true, reason: null, workerRestarts: 0 };
   }
 
+  private readonly vocab: string[] = [];
+
+  /** Fake ids: each whitespace-separated word gets the next free id (chat messages joined with their roles). */
+  tokenize(input: GenerateRequest['input']): number[] {
+    if (!this.isReady) throw new EngineError('not_ready', 'models are still loading');
+    const text = 'prompt' in input ? input.prompt : input.messages.map((m) => `${m.role}: ${m.content}`).join(' ');
+    return text
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((w) => {
+        const i = this.vocab.indexOf(w);
+        return i >= 0 ? i : this.vocab.push(w) - 1;
+      });
+  }
+
+  detokenize(ids: readonly number[]): string {
+    const bad = ids.find((id) => this.vocab[id] === undefined);
+    if (bad !== undefined) throw new EngineError('invalid_request', `token id ${bad} is outside the vocabulary`, { param: 'tokens' });
+    return ids.map((id) => this.vocab[id]).join(' ');
+  }
+
   /** Prompt "tokens": whitespace-separated words (+3 per chat message for its template). */
   static countTokens(input: GenerateRequest['input']): number {
     const words = (s: string) => s.split(/\s+/).filter(Boolean).length;

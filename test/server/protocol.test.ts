@@ -72,6 +72,28 @@ describe('protocol', () => {
     ]);
   });
 
+  it('one message schema: a WebSocket generate frame takes developer and content parts as HTTP does', () => {
+    const messages = [
+      { role: 'developer', content: 'sys' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'a' },
+          { type: 'text', text: 'b' },
+        ],
+      },
+    ];
+    const frame = clientFrameSchema(limits).parse({ type: 'generate', id: 'g', messages });
+    const body = chatBodySchema(limits).parse({ messages });
+    expect(frame.type === 'generate' && frame.messages).toEqual(body.messages);
+    const bad = clientFrameSchema(limits).safeParse({
+      type: 'generate',
+      id: 'g',
+      messages: [{ role: 'user', content: [{ type: 'image' }] }],
+    });
+    expect(describeIssue(bad.error!, {})).toMatchObject({ param: 'messages[0].content' });
+  });
+
   it('describes the first problem with the parameter path and the value given', () => {
     const body = {
       messages: [

@@ -27,7 +27,7 @@ export function answeredEarly(ctx: ServerContext, req: IncomingMessage, res: Ser
   const declared = Number(req.headers['content-length'] ?? 0);
   if (
     declared > ctx.config.maxBodyBytes &&
-    req.url?.startsWith('/v1/') &&
+    /^\/(v1\/|tokenize|detokenize)/.test(req.url ?? '') &&
     keyAccepted(ctx.config.apiKey, bearerToken(req.headers.authorization))
   ) {
     ctx.metrics.countError('too_large');

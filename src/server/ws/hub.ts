@@ -6,6 +6,7 @@ import { bearerToken, keyAccepted } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError, tooManyConnections } from '../errors.ts';
 import { WsSession } from './session.ts';
+import { forbiddenOrigin } from '../cors.ts';
 
 export const WS_PATH = '/v1/stream';
 
@@ -33,6 +34,11 @@ export function attachWebSocket(server: Server, ctx: ServerContext): WsHub {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== WS_PATH) {
       new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}; use ${WS_PATH}.`).endUpgrade(socket);
+      return;
+    }
+    if (!ctx.cors.allowsUpgrade(req)) {
+      ctx.metrics.countError('forbidden_origin');
+      forbiddenOrigin(req.headers.origin ?? '').endUpgrade(socket);
       return;
     }
     if (!accepting || ctx.lifecycle.shuttingDown) {
