@@ -180,6 +180,7 @@ export class SpecEngine implements Engine {
     const decision = req.mode === 'auto' ? this.route(req, promptIds.length) : undefined;
     const mode: Mode = decision?.mode ?? (req.mode as Mode);
     this.validate(mode, promptIds);
+    this.validateSampling(req.sampling);
     const release = await this.admission.acquire(req.signal);
     let finished: () => void = () => {};
     const running = new Promise<void>((r) => (finished = r));
@@ -271,6 +272,16 @@ export class SpecEngine implements Engine {
       streamMs: this.live.streamMs || 100 * t1,
       prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(1, 16) / 16,
     };
+  }
+
+  private validateSampling(sampling: GenerateRequest['sampling']): void {
+    const vocab = this.client.target.vocabSize;
+    const bad = (sampling.logitBias ?? []).find(([id]) => !Number.isInteger(id) || id < 0 || id >= vocab);
+    if (bad) {
+      throw new EngineError('invalid_request', `logit_bias names token ${bad[0]}, outside the vocabulary (0..${vocab - 1})`, {
+        param: 'logit_bias',
+      });
+    }
   }
 
   private validate(mode: Mode, promptIds: number[]): void {

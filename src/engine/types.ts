@@ -37,6 +37,12 @@ export interface SamplingParams {
   topK: number;
   minP: number;
   repetitionPenalty: number;
+  /** OpenAI's: subtracted once from the logit of every token the completion already contains (0 = off). */
+  presencePenalty?: number;
+  /** OpenAI's: subtracted from a token's logit once per time the completion already contains it (0 = off). */
+  frequencyPenalty?: number;
+  /** OpenAI's logit_bias: [token id, bias in [−100, 100]] pairs added to the logits (−100 bans, +100 forces). */
+  logitBias?: readonly (readonly [number, number])[];
   /** Same request + same seed → same tokens. Omitted: a random seed is drawn (and reported). */
   seed?: number;
 }

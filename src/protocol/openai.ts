@@ -21,13 +21,6 @@ const UNSUPPORTED_COMMON: Unsupported[] = [
   { param: 'n', isNoOp: (v) => nil(v) || v === 1, why: 'only n=1 is supported' },
   { param: 'logprobs', isNoOp: (v) => nil(v) || v === false, why: 'logprobs are not supported' },
   { param: 'top_logprobs', isNoOp: (v) => nil(v) || v === 0, why: 'logprobs are not supported' },
-  { param: 'presence_penalty', isNoOp: (v) => nil(v) || v === 0, why: 'presence_penalty is not supported; use repetition_penalty' },
-  { param: 'frequency_penalty', isNoOp: (v) => nil(v) || v === 0, why: 'frequency_penalty is not supported; use repetition_penalty' },
-  {
-    param: 'logit_bias',
-    isNoOp: (v) => nil(v) || (typeof v === 'object' && Object.keys(v as object).length === 0),
-    why: 'logit_bias is not supported',
-  },
 ];
 const UNSUPPORTED_COMPLETIONS: Unsupported[] = [
   ...UNSUPPORTED_COMMON,

@@ -20,6 +20,8 @@ export const CHARS_PER_PROMPT_TOKEN = 64;
 export const MAX_STOP_SEQUENCES = 4;
 export const MAX_STOP_LENGTH = 64;
 export const MAX_ID_LENGTH = 128;
+/** OpenAI's limit on logit_bias entries. */
+export const MAX_LOGIT_BIAS = 300;
 
 export function limitsFor(config: { maxCompletionTokens: number; maxK: number; maxPromptTokens: number }): Limits {
   return {
@@ -84,6 +86,17 @@ export function samplingShape(l: Limits) {
     top_k: z.number().int('must be an integer').min(0, 'must be ≥ 0 (0 disables top-k)').nullish(),
     min_p: z.number().min(0, 'must be in [0, 1)').lt(1, 'must be in [0, 1)').nullish(),
     repetition_penalty: z.number().gt(0, 'must be in (0, 2]').max(2, 'must be in (0, 2]').nullish(),
+    presence_penalty: z.number().min(-2, 'must be between -2 and 2').max(2, 'must be between -2 and 2').nullish(),
+    frequency_penalty: z.number().min(-2, 'must be between -2 and 2').max(2, 'must be between -2 and 2').nullish(),
+    /** Token id (as a JSON object key) → bias added to its logit, OpenAI's shape. */
+    logit_bias: z
+      .record(
+        z.string().regex(/^(0|[1-9][0-9]{0,8})$/, 'keys must be token ids (non-negative integers)'),
+        z.number().min(-100, 'biases must be between -100 and 100').max(100, 'biases must be between -100 and 100'),
+        { invalid_type_error: 'must be an object mapping token ids to biases' },
+      )
+      .refine((b) => Object.keys(b).length <= MAX_LOGIT_BIAS, `at most ${MAX_LOGIT_BIAS} entries`)
+      .nullish(),
     seed: uint32.nullish(),
     stop: z
       .union([stopString, z.array(stopString).max(MAX_STOP_SEQUENCES, `at most ${MAX_STOP_SEQUENCES} stop sequences`)], {

@@ -34,6 +34,11 @@ export function toGenerateRequest(
       topK: p.top_k ?? SAMPLING_DEFAULTS.topK,
       minP: p.min_p ?? SAMPLING_DEFAULTS.minP,
       repetitionPenalty: p.repetition_penalty ?? SAMPLING_DEFAULTS.repetitionPenalty,
+      ...(p.presence_penalty ? { presencePenalty: p.presence_penalty } : {}),
+      ...(p.frequency_penalty ? { frequencyPenalty: p.frequency_penalty } : {}),
+      ...(p.logit_bias && Object.keys(p.logit_bias).length > 0
+        ? { logitBias: Object.entries(p.logit_bias).map(([id, b]) => [Number(id), b] as const) }
+        : {}),
       ...(p.seed != null ? { seed: p.seed } : {}),
     },
     stop,

@@ -134,6 +134,34 @@ describeWithModels('speculative sampling preserves the target distribution', () 
     }, 400_000); // a statistical test: its cost is its runs
   }
 
+  it(`first-two-token distribution matches target mode with penalties and logit_bias active (${RUNS} runs each)`, async () => {
+    const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
+    const id = (w: string) => tok.encode(w, { add_special_tokens: false })[0]!;
+    // The second token sees the first through presence/frequency (completion only) and repetition (prompt too);
+    // the bias moves mass between likely names, so q and p are both reshaped where the draws happen.
+    const sampling = {
+      temperature: 1,
+      topP: 0.95,
+      topK: 0,
+      minP: 0,
+      repetitionPenalty: 1.2,
+      presencePenalty: 0.8,
+      frequencyPenalty: 0.5,
+      logitBias: [
+        [id(' Lily'), -2],
+        [id(' Sue'), 1.5],
+        [id(' Tim'), 1],
+      ] as [number, number][],
+    };
+    proposals = 0;
+    const spec = await histogram('speculative', sampling, 3_000_000);
+    expect(proposals).toBeGreaterThanOrEqual(RUNS);
+    const target = await histogram('target', sampling, 4_000_000);
+    const t = homogeneity(spec, target);
+    expect(t.df).toBeGreaterThan(2);
+    expect(t.p, JSON.stringify(t)).toBeGreaterThan(0.01);
+  }, 400_000);
+
   it('the same seed gives the same tokens, whichever streams share its batch', async () => {
     const s = { temperature: 1, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 };
     const [alone] = await firstTwo('speculative', s, [42]);

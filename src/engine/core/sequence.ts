@@ -42,7 +42,7 @@ export class Sequence {
     this.mode = msg.mode;
     this.tokens = [...msg.promptIds];
     this.promptLength = msg.promptIds.length;
-    this.chooser = new TokenChooser(msg.sampling, vocab);
+    this.chooser = new TokenChooser(msg.sampling, vocab, msg.promptIds.length);
     this.acceptance = new Acceptance(alphaPrior);
     this.eos = msg.ignoreEos ? new Set() : eos;
     this.k = msg.k;

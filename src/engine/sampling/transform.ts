@@ -7,7 +7,9 @@ export { argmax };
 /*
  * Speculative sampling is exact only if draft and target distributions are shaped by the same function, so this is
  * the one place a logits row becomes a distribution. The order follows HF transformers / vLLM: repetition penalty →
- * temperature → top-k → top-p → min-p → renormalise.
+ * presence / frequency penalties → logit bias → temperature → top-k → top-p → min-p → renormalise. The repetition
+ * penalty counts the prompt too (as HF's does); presence and frequency count the completion only (as OpenAI's and
+ * vLLM's do), which is why the history comes with the index where the completion starts.
  *
  * Every filter keeps a top set of one ordering (temperature is monotonic), so after exponentiating relative to the
  * max logit, e_i = exp((l_i − max)/T) with e = 1 exactly at the argmax, each filter reduces to a threshold:
@@ -30,6 +32,51 @@ function check(params: SamplingParams): void {
   if (!(minP >= 0 && minP <= 1)) throw new RangeError(`minP must be in [0, 1], got ${minP}`);
   if (!(repetitionPenalty > 0) || repetitionPenalty === Infinity) {
     throw new RangeError(`repetitionPenalty must be finite and > 0, got ${repetitionPenalty}`);
+  }
+  for (const [name, v] of [
+    ['presencePenalty', params.presencePenalty ?? 0],
+    ['frequencyPenalty', params.frequencyPenalty ?? 0],
+  ] as const) {
+    if (!(v >= -2 && v <= 2)) throw new RangeError(`${name} must be in [-2, 2], got ${v}`);
+  }
+  for (const [id, b] of params.logitBias ?? []) {
+    if (!Number.isInteger(id) || id < 0) throw new RangeError(`logitBias token ${id} is not a token id`);
+    if (!(b >= -100 && b <= 100)) throw new RangeError(`logitBias for token ${id} must be in [-100, 100], got ${b}`);
+  }
+}
+
+/** Whether any history-dependent or additive transform is on (greedy callers may then skip the plain argmax). */
+export function reshapes(params: SamplingParams): boolean {
+  return (
+    params.repetitionPenalty !== 1 ||
+    (params.presencePenalty ?? 0) !== 0 ||
+    (params.frequencyPenalty ?? 0) !== 0 ||
+    (params.logitBias?.length ?? 0) > 0
+  );
+}
+
+/** OpenAI's presence and frequency penalties over the completion's tokens, subtracted from `dst`. */
+function penaliseCompletion(
+  dst: Float32Array,
+  history: readonly number[] | Int32Array,
+  from: number,
+  presence: number,
+  frequency: number,
+): void {
+  const counts = new Map<number, number>();
+  for (let j = Math.max(0, from); j < history.length; j++) {
+    const id = history[j]!;
+    if (!(id >= 0 && id < dst.length) || !Number.isInteger(id))
+      throw new RangeError(`history token ${id} outside vocabulary of ${dst.length}`);
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  for (const [id, c] of counts) dst[id] = dst[id]! - presence - frequency * c;
+}
+
+function addBias(dst: Float32Array, bias: readonly (readonly [number, number])[]): void {
+  for (const [id, b] of bias) {
+    if (id >= dst.length) throw new RangeError(`logitBias token ${id} outside vocabulary of ${dst.length}`);
+    dst[id] = dst[id]! + b;
   }
 }
 
@@ -55,7 +102,8 @@ function overlaps(a: Float32Array, b: Float32Array): boolean {
 /**
  * One row of logits → a probability vector of the same length, zero where filtered. `logits` is never written (the
  * caller reuses its buffers); the result goes to `out` when given, which must have the row's length and must not
- * overlap `logits`. `history` feeds the repetition penalty; pass null when the penalty is off to skip it.
+ * overlap `logits`. `history` (prompt + completion so far) feeds the penalties, and `completionStart` is where its
+ * completion begins; pass null when no penalty is on to skip them.
  *
  * temperature 0 returns a one-hot at the (penalised) argmax, lowest index on ties, so callers that take argmax
  * directly and callers that sample this vector agree. NaN logits count as -Infinity; +Infinity logits share all the
@@ -66,6 +114,7 @@ export function toProbs(
   params: SamplingParams,
   history: readonly number[] | Int32Array | null,
   out?: Float32Array,
+  completionStart = 0,
 ): Float32Array {
   check(params);
   const n = logits.length;
@@ -76,6 +125,10 @@ export function toProbs(
 
   w.set(logits);
   if (history && params.repetitionPenalty !== 1) penalise(logits, w, history, params.repetitionPenalty);
+  const presence = params.presencePenalty ?? 0,
+    frequency = params.frequencyPenalty ?? 0;
+  if (history && (presence !== 0 || frequency !== 0)) penaliseCompletion(w, history, completionStart, presence, frequency);
+  if (params.logitBias && params.logitBias.length > 0) addBias(w, params.logitBias);
 
   if (params.temperature === 0) {
     const at = argmax(w);

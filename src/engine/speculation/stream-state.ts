@@ -51,7 +51,7 @@ export class StreamState<C extends Cache = Cache> {
     this.tokens = [...promptIds];
     this.targetCache = mode === 'draft' ? null : models.target.newCache();
     this.draftCache = mode === 'target' ? null : models.draft!.newCache();
-    this.chooser = new TokenChooser(sampling, models.target.vocab);
+    this.chooser = new TokenChooser(sampling, models.target.vocab, promptIds.length);
   }
 
   /** One unit of work: a prefill chunk while the prompt is not cached yet, else one decoding step of ≥ 1 token. */

@@ -253,3 +253,33 @@ describe('toProbs: combined and contract', () => {
     expect(() => toProbs(l, OFF, null, l)).toThrow(RangeError);
   });
 });
+
+describe('presence, frequency and logit bias (OpenAI semantics)', () => {
+  const logits = Float32Array.from([1, 2, 3, 0.5, -1]);
+
+  it('subtract presence once and frequency per occurrence, counting only the completion', () => {
+    // history = prompt [2, 2] + completion [0, 0, 1]: token 2 is in the prompt only, so it is not penalised.
+    const history = [2, 2, 0, 0, 1];
+    const p = toProbs(logits, params({ presencePenalty: 0.5, frequencyPenalty: 0.25 }), history, undefined, 2);
+    expectClose(p, softmax([1 - 0.5 - 0.5, 2 - 0.5 - 0.25, 3, 0.5, -1]));
+  });
+
+  it('adds logit_bias; -100 leaves no reachable mass, +100 takes it all', () => {
+    expectClose(toProbs(logits, params({ logitBias: [[4, 2]] }), null), softmax([1, 2, 3, 0.5, 1]));
+    expect(toProbs(logits, params({ logitBias: [[2, -100]] }), null)[2]).toBeLessThan(1e-40);
+    expect(toProbs(logits, params({ logitBias: [[4, 100]] }), null)[4]).toBeCloseTo(1, 6);
+    // greedy follows the transformed logits
+    expect(argmax(toProbs(logits, params({ temperature: 0, logitBias: [[0, 2.5]] }), null))).toBe(0);
+  });
+
+  it('apply after the repetition penalty (which counts the prompt too)', () => {
+    const p = toProbs(logits, params({ repetitionPenalty: 2, presencePenalty: 1 }), [1, 1], undefined, 1);
+    expectClose(p, softmax([1, 2 / 2 - 1, 3, 0.5, -1]));
+  });
+
+  it('refuses values outside the OpenAI ranges and ids outside the vocabulary', () => {
+    expect(() => toProbs(logits, params({ presencePenalty: 2.5 }), [], undefined, 0)).toThrow(RangeError);
+    expect(() => toProbs(logits, params({ logitBias: [[1, 101]] }), null)).toThrow(RangeError);
+    expect(() => toProbs(logits, params({ logitBias: [[5, 1]] }), null)).toThrow(RangeError);
+  });
+});
