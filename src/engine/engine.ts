@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { mean } from '../lib/stats.ts';
 import type { EngineOptions } from './options.ts';
 import { type EncodeOptions, PromptCodec } from './prompt.ts';
-import { randomSeed } from './sampling/index.ts';
+import { randomSeed, type TokenLogprob } from './sampling/index.ts';
 import { Admission } from './scheduler/admission.ts';
 import { StepCosts } from './scheduler/adaptive-k.ts';
 import { predict, route, UNBUDGETED_ITL_MS, type LiveLoad } from './scheduler/router.ts';
@@ -12,6 +12,7 @@ import { StreamText } from './text/output.ts';
 import {
   EngineError,
   type DoneEvent,
+  type TokenLogprobs,
   type Engine,
   type EngineEvent,
   type EngineHealth,
@@ -199,6 +200,7 @@ export class SpecEngine implements Engine {
       maxNew: this.maxNew(req, promptIds),
       k: mode === 'speculative' ? (req.k === 'auto' ? 'auto' : Math.min(req.k, this.opts.maxK)) : 0,
       allowanceMs,
+      logprobs: req.logprobs ?? null,
     });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
@@ -343,8 +345,14 @@ export class SpecEngine implements Engine {
       generated += used;
       completion += out.text;
       if (used > 0 || out.text) {
+        const lps = r.logprobs;
         const tokens = stats.stamp(
-          ids.slice(0, used).map((id, i) => ({ id, text: out.perToken[i] ?? '', source: SOURCES[r!.sources[i]!]! })),
+          ids.slice(0, used).map((id, i) => ({
+            id,
+            text: out.perToken[i] ?? '',
+            source: SOURCES[r!.sources[i]!]!,
+            ...(lps?.[i] ? { logprobs: this.logprobsOf(id, lps[i]) } : {}),
+          })),
         );
         yield { type: 'tokens', text: out.text, tokens };
       }
@@ -360,6 +368,11 @@ export class SpecEngine implements Engine {
         return yield done(reason);
       }
     }
+  }
+
+  private logprobsOf(id: number, lp: TokenLogprob): TokenLogprobs {
+    const text = (t: number) => this.codec.decodeAll([t]);
+    return { id, text: text(id), logprob: lp.lp, top: lp.top.map(([t, logprob]) => ({ id: t, text: text(t), logprob })) };
   }
 
   private maxNew(req: GenerateRequest, promptIds: number[]): number {

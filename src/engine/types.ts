@@ -66,6 +66,11 @@ export interface GenerateRequest {
   k: number | 'auto';
   /** Keep generating through end-of-sequence tokens (vLLM's ignore_eos): for benchmarks of fixed length. */
   ignoreEos?: boolean;
+  /**
+   * Report each token's log-probability, and this many (0–20) most likely alternatives, from the distribution the
+   * token was emitted under: the target's verify pass (the draft's in draft mode), before sampling transforms.
+   */
+  logprobs?: number;
   /** Aborting ends the stream at the next step boundary with finish_reason 'cancelled'. */
   signal?: AbortSignal;
 }
@@ -76,6 +81,19 @@ export interface EmittedToken {
   source: TokenSource;
   /** Milliseconds since the request was submitted, when this token was handed to the consumer. */
   tMs: number;
+  /** With `logprobs` asked for: this token's log-probability and the row's top alternatives. */
+  logprobs?: TokenLogprobs;
+}
+
+export interface TopLogprob {
+  id: number;
+  /** The token on its own, special tokens spelled out (`text` above is the stream's text, which may be held back). */
+  text: string;
+  logprob: number;
+}
+
+export interface TokenLogprobs extends TopLogprob {
+  top: TopLogprob[];
 }
 
 export interface StartEvent {

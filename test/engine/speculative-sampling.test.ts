@@ -95,6 +95,7 @@ describeWithModels('speculative sampling preserves the target distribution', () 
         maxNew: 4,
         k: mode === 'speculative' ? 3 : 0,
         allowanceMs: 200,
+        logprobs: null,
       }),
     );
     while (done.size < seeds.length) await core.iterate();

@@ -199,7 +199,7 @@ export class EngineCore<C extends BatchCache> {
           }
           if (remaining(s) === 0 && first(s)) {
             const row = rowLogits(res.logits, lane.model.vocab, res.K, r, fed - 1, fed);
-            s.emit([s.chooser.choose(row, s.tokens)], [which === 'target' ? 1 : 0]);
+            s.emit([s.chooser.choose(row, s.tokens)], [which === 'target' ? 1 : 0], () => row);
             s.started = true;
           }
         });
@@ -238,7 +238,7 @@ export class EngineCore<C extends BatchCache> {
           s.out.draftMs += res.ms;
           s.out.draftCalls++;
           const row = rowLogits(res.logits, lane.model.vocab, res.K, r, fed - 1, fed);
-          if (s.mode === 'draft') return s.emit([s.chooser.choose(row, s.tokens)], [0]);
+          if (s.mode === 'draft') return s.emit([s.chooser.choose(row, s.tokens)], [0], () => row);
           const n = s.tokens.length;
           s.tokens.push(...s.drafts); // the penalties see the proposals so far
           const d = s.chooser.greedy
@@ -275,7 +275,8 @@ export class EngineCore<C extends BatchCache> {
         s.out.targetMs += res.ms;
         s.out.targetTokens += t;
         s.drafts = [];
-        s.emit(v.tokens, v.sources);
+        // Token i was chosen from verify row i: the accepted proposals', then the correction's or the bonus's.
+        s.emit(v.tokens, v.sources, (i) => rowLogits(res.logits, lane.model.vocab, res.K, r, i, t));
       });
     }
     const end = performance.now();

@@ -1,5 +1,6 @@
 import { emptyStepResult as emptyResult, type SourceCode, type StepResult, type ToWorker } from '../ipc/messages.ts';
 import { Acceptance } from '../scheduler/adaptive-k.ts';
+import { tokenLogprob } from '../sampling/logprobs.ts';
 import { TokenChooser } from '../speculation/chooser.ts';
 import type { Mode } from '../types.ts';
 
@@ -20,6 +21,8 @@ export class Sequence {
   readonly eos: ReadonlySet<number>;
   readonly k: number | 'auto';
   readonly allowanceMs: number;
+  /** Top alternatives to report with each token's log-probability; null when the request asked for none. */
+  readonly logprobs: number | null;
   /** Completion tokens it may still make. */
   left: number;
   /** Draft distributions of the current round's proposals (sampling only). */
@@ -47,12 +50,16 @@ export class Sequence {
     this.eos = msg.ignoreEos ? new Set() : eos;
     this.k = msg.k;
     this.allowanceMs = msg.allowanceMs;
+    this.logprobs = msg.logprobs;
     this.left = msg.maxNew;
     this.out = emptyResult(this.sid);
   }
 
-  /** Appends tokens up to (not including) the first EOS; ends the stream on EOS or when it is out of tokens. */
-  emit(tokens: readonly number[], sources: readonly SourceCode[]): void {
+  /**
+   * Appends tokens up to (not including) the first EOS; ends the stream on EOS or when it is out of tokens.
+   * `row(i)` is the logits row token i was chosen from (the pass's own buffer, read at once), for logprobs.
+   */
+  emit(tokens: readonly number[], sources: readonly SourceCode[], row?: (i: number) => Float32Array): void {
     for (let i = 0; i < tokens.length && this.left > 0; i++) {
       if (this.eos.has(tokens[i]!)) {
         this.out.eos = true;
@@ -60,6 +67,10 @@ export class Sequence {
       }
       this.out.tokens.push(tokens[i]!);
       this.out.sources.push(sources[i]!);
+      if (this.logprobs !== null) {
+        if (!row) throw new Error('emit: logprobs asked for but no logits row given');
+        (this.out.logprobs ??= []).push(tokenLogprob(row(i), tokens[i]!, this.logprobs));
+      }
       this.tokens.push(tokens[i]!);
       this.left--;
     }

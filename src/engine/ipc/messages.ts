@@ -5,6 +5,7 @@
  * message covering every stream that pass touched. Every stream the worker accepted gets exactly one result with
  * `done` (or one `failed`), so the main thread always learns how a stream ended.
  */
+import type { TokenLogprob } from '../sampling/logprobs.ts';
 import type { Mode, SamplingParams } from '../types.ts';
 import type { DecoderInfo, LoadOptions } from '../model/decoder.ts';
 
@@ -45,6 +46,8 @@ export type ToWorker =
       k: number | 'auto';
       /** The stream's per-token allowance, ms (its ITL budget, else the unbudgeted default). */
       allowanceMs: number;
+      /** Report each token's log-probability and this many top alternatives (null: none). */
+      logprobs: number | null;
     }
   | { type: 'close'; sid: number }
   // Finish the running iteration, then stop (terminating a worker inside an ONNX Runtime run aborts the process).
@@ -61,6 +64,8 @@ export interface StepResult {
   done: boolean;
   tokens: number[];
   sources: SourceCode[];
+  /** With `logprobs` asked for: one entry per token, from the row of the pass that chose it. */
+  logprobs?: TokenLogprob[];
   /** Draft tokens proposed and accepted in this step (speculative rounds only). */
   proposed: number;
   accepted: number;

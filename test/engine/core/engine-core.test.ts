@@ -48,6 +48,7 @@ const open = (sid: number, promptIds: number[], mode: Mode, k: number | 'auto', 
   maxNew,
   k,
   allowanceMs: 200,
+  logprobs: null,
 });
 
 const tokensOf = (h: Harness, sid: number) => (h.results.get(sid) ?? []).flatMap((r) => r.tokens);
