@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkBudget, type Limits, messagesSchema, promptSchema, samplingShape } from './params.ts';
+import { chatLogprobsShape, checkBudget, checkLogprobs, type Limits, messagesSchema, promptSchema, samplingShape } from './params.ts';
 import type { Usage, WireFinishReason, WireRoute, WireSpeculative, WireTimings } from './stats.ts';
 
 /**
@@ -17,11 +17,7 @@ interface Unsupported {
 }
 
 const nil = (v: unknown) => v === undefined || v === null;
-const UNSUPPORTED_COMMON: Unsupported[] = [
-  { param: 'n', isNoOp: (v) => nil(v) || v === 1, why: 'only n=1 is supported' },
-  { param: 'logprobs', isNoOp: (v) => nil(v) || v === false, why: 'logprobs are not supported' },
-  { param: 'top_logprobs', isNoOp: (v) => nil(v) || v === 0, why: 'logprobs are not supported' },
-];
+const UNSUPPORTED_COMMON: Unsupported[] = [{ param: 'n', isNoOp: (v) => nil(v) || v === 1, why: 'only n=1 is supported' }];
 const UNSUPPORTED_COMPLETIONS: Unsupported[] = [
   ...UNSUPPORTED_COMMON,
   { param: 'best_of', isNoOp: (v) => nil(v) || v === 1, why: 'only best_of=1 is supported' },
@@ -64,6 +60,8 @@ export function completionBodySchema(l: Limits) {
       }),
       stream: z.boolean().nullish(),
       stream_options: StreamOptionsSchema,
+      /** Completions' form: how many alternatives per token (0–5; 0 = the chosen token's only). */
+      logprobs: z.number().int('must be an integer').min(0, 'must be 0..5').max(5, 'must be 0..5').nullish(),
       ...samplingShape(l),
     })
     .passthrough()
@@ -80,10 +78,12 @@ export function chatBodySchema(l: Limits) {
       stream_options: StreamOptionsSchema,
       /** OpenAI's newer name for max_tokens; wins when both are given. */
       max_completion_tokens: samplingShape(l).max_tokens,
+      ...chatLogprobsShape,
       ...samplingShape(l),
     })
     .passthrough()
     .superRefine(refuseUnsupported(UNSUPPORTED_CHAT))
+    .superRefine(checkLogprobs)
     .superRefine(checkBudget);
 }
 
@@ -111,7 +111,7 @@ export interface CompletionResponse {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason; logprobs: null }[];
+  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason; logprobs: CompletionLogprobs | null }[];
   usage: Usage;
   specd: SpecdExtra;
 }
@@ -121,7 +121,7 @@ export interface CompletionChunk {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason | null; logprobs: null }[];
+  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason | null; logprobs: CompletionLogprobs | null }[];
   usage?: Usage | null;
   specd?: SpecdExtra;
 }
@@ -131,7 +131,12 @@ export interface ChatCompletionResponse {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: 0; message: { role: 'assistant'; content: string }; finish_reason: OpenAIFinishReason; logprobs: null }[];
+  choices: {
+    index: 0;
+    message: { role: 'assistant'; content: string };
+    finish_reason: OpenAIFinishReason;
+    logprobs: ChatLogprobs | null;
+  }[];
   usage: Usage;
   specd: SpecdExtra;
 }
@@ -141,9 +146,34 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: OpenAIFinishReason | null; logprobs: null }[];
+  choices: {
+    index: 0;
+    delta: { role?: 'assistant'; content?: string };
+    finish_reason: OpenAIFinishReason | null;
+    logprobs: ChatLogprobs | null;
+  }[];
   usage?: Usage | null;
   specd?: SpecdExtra;
+}
+
+/** OpenAI's chat logprobs: one entry per token, its UTF-8 bytes and its most likely alternatives. */
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+export interface ChatLogprobs {
+  content: ChatTokenLogprob[];
+  refusal: null;
+}
+
+/** OpenAI's (legacy) completions logprobs: parallel arrays; text_offset is each token's offset in the text. */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[] | null;
+  text_offset: number[];
 }
 
 export interface ModelList {

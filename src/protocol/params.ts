@@ -117,6 +117,30 @@ export function samplingShape(l: Limits) {
   };
 }
 
+/** OpenAI's chat form of logprobs (also the WebSocket frame's): a switch, and 0–20 alternatives per token. */
+export const MAX_TOP_LOGPROBS = 20;
+export const chatLogprobsShape = {
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z
+    .number()
+    .int('must be an integer')
+    .min(0, `must be 0..${MAX_TOP_LOGPROBS}`)
+    .max(MAX_TOP_LOGPROBS, `must be 0..${MAX_TOP_LOGPROBS}`)
+    .nullish(),
+};
+
+/** top_logprobs means nothing without logprobs: true (OpenAI refuses it too). */
+export function checkLogprobs(v: { logprobs?: boolean | null; top_logprobs?: number | null }, ctx: z.RefinementCtx): void {
+  if (v.top_logprobs != null && v.top_logprobs > 0 && v.logprobs !== true) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['top_logprobs'], message: 'needs logprobs: true' });
+  }
+}
+
+/** The engine's logprobs count from the chat form: undefined (off), else the alternatives wanted. */
+export function chatLogprobsCount(v: { logprobs?: boolean | null; top_logprobs?: number | null }): number | undefined {
+  return v.logprobs === true ? (v.top_logprobs ?? 0) : undefined;
+}
+
 export function promptSchema(l: Limits) {
   return z.string().min(1, 'must be a non-empty string').max(l.maxPromptChars, `must be at most ${l.maxPromptChars} characters`);
 }

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { checkBudget, type Limits, MAX_ID_LENGTH, messagesSchema, ModeSchema, promptSchema, samplingShape } from './params.ts';
+import {
+  chatLogprobsShape,
+  checkBudget,
+  checkLogprobs,
+  type Limits,
+  MAX_ID_LENGTH,
+  messagesSchema,
+  ModeSchema,
+  promptSchema,
+  samplingShape,
+} from './params.ts';
 import { FinishReasonSchema, RouteSchema, SpeculativeSchema, TimingsSchema, TokenSourceSchema, UsageSchema } from './stats.ts';
 
 /**
@@ -21,6 +31,7 @@ export function generateFrameSchema(l: Limits) {
       id: StreamIdSchema,
       prompt: promptSchema(l).optional(),
       messages: messagesSchema(l).optional(),
+      ...chatLogprobsShape,
       ...samplingShape(l),
     })
     .strict();
@@ -35,6 +46,7 @@ export function clientFrameSchema(l: Limits) {
   return z.discriminatedUnion('type', [generateFrameSchema(l), CancelFrameSchema]).superRefine((frame, ctx) => {
     if (frame.type !== 'generate') return;
     checkBudget(frame, ctx);
+    checkLogprobs(frame, ctx);
     const has = Number(frame.prompt !== undefined) + Number(frame.messages !== undefined);
     if (has !== 1) {
       ctx.addIssue({
@@ -65,12 +77,18 @@ export const StartFrameSchema = z.object({
   route: RouteSchema.optional(),
 });
 
+const TopLogprobSchema = z.object({ id: z.number().int(), text: z.string(), logprob: z.number() });
+
 export const WireTokenSchema = z.object({
   id: z.number().int(),
   text: z.string(),
   source: TokenSourceSchema,
   /** ms since the request was submitted when the engine handed the token over. */
   t_ms: z.number(),
+  /** With `logprobs: true`: the target's log-probability of this token (the draft's in draft mode). */
+  logprob: z.number().optional(),
+  /** With `top_logprobs: N`: the N most likely tokens at this position, most likely first. */
+  top_logprobs: z.array(TopLogprobSchema).optional(),
 });
 
 /** One frame per engine step: 1..k+1 tokens; `text` is the stream's text delta (may be '' while a stop string is held back). */

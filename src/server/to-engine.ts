@@ -23,6 +23,8 @@ export function toGenerateRequest(
   p: Partial<WireSampling>,
   defaults: RequestDefaults,
   signal?: AbortSignal,
+  /** Token log-probabilities with this many alternatives (undefined: none). */
+  logprobs?: number,
 ): GenerateRequest {
   const stop = p.stop == null ? [] : typeof p.stop === 'string' ? [p.stop] : [...p.stop];
   return {
@@ -47,6 +49,7 @@ export function toGenerateRequest(
     ...(p.latency_budget ? { latencyBudget: { ttftMs: p.latency_budget.ttft_ms, itlMs: p.latency_budget.itl_ms } } : {}),
     k: p.k ?? defaults.k,
     ...(p.ignore_eos ? { ignoreEos: true } : {}),
+    ...(logprobs !== undefined ? { logprobs } : {}),
     ...(signal ? { signal } : {}),
   };
 }

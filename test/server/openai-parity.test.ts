@@ -5,7 +5,7 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { describeWithModels } from '../helpers/models.ts';
-import { realEngineServer } from './harness.ts';
+import { realEngineServer, WsClient } from './harness.ts';
 
 const h = realEngineServer();
 const client = () => new OpenAI({ baseURL: `${h().url}/v1`, apiKey: 'none', maxRetries: 0 });
@@ -58,6 +58,68 @@ describeWithModels('OpenAI parity through the openai client', () => {
         expect(forced).toBe('.....');
       });
 
+      it('chat logprobs + top_logprobs: the target’s values, equal in speculative and target mode', async () => {
+        const body = {
+          model: 'any',
+          messages: [{ role: 'user' as const, content: 'Tell me a story about a cat named Kitty.' }],
+          max_tokens: 20,
+          ignore_eos: true,
+          logprobs: true,
+          top_logprobs: 3,
+        };
+        const get = async (mode: string) => {
+          if (!stream)
+            return (await client().chat.completions.create({ ...body, mode } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming))
+              .choices[0]!.logprobs!.content!;
+          const s = await client().chat.completions.create({
+            ...body,
+            mode,
+            stream: true,
+          } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+          const entries: OpenAI.Chat.ChatCompletionTokenLogprob[] = [];
+          for await (const c of s) entries.push(...(c.choices[0]?.logprobs?.content ?? []));
+          return entries;
+        };
+        const [spec, target] = [await get('speculative'), await get('target')];
+        expect(spec).toHaveLength(20);
+        spec.forEach((e, i) => {
+          expect(e.top_logprobs).toHaveLength(3);
+          expect(e.top_logprobs[0]!.token).toBe(e.token); // greedy: the emitted token is the top entry
+          expect(e.bytes).toEqual([...Buffer.from(e.token, 'utf8')]);
+          expect(e.token).toBe(target[i]!.token);
+          expect(Math.abs(e.logprob - target[i]!.logprob)).toBeLessThanOrEqual(1e-4);
+        });
+      });
+
+      it('completions logprobs N: parallel arrays with offsets into the text', async () => {
+        const body = { model: 'any', prompt: 'Once upon a time', max_tokens: 12, ignore_eos: true, logprobs: 2 };
+        let text = '';
+        let lp: { tokens: string[]; token_logprobs: number[]; top_logprobs: Record<string, number>[]; text_offset: number[] } = {
+          tokens: [],
+          token_logprobs: [],
+          top_logprobs: [],
+          text_offset: [],
+        };
+        if (!stream) {
+          const r = await client().completions.create(body);
+          text = r.choices[0]!.text;
+          lp = r.choices[0]!.logprobs as typeof lp;
+        } else {
+          for await (const c of await client().completions.create({ ...body, stream: true })) {
+            text += c.choices[0]?.text ?? '';
+            const l = c.choices[0]?.logprobs as typeof lp | null;
+            if (l) for (const k of ['tokens', 'token_logprobs', 'top_logprobs', 'text_offset'] as const) (lp[k] as unknown[]).push(...l[k]);
+          }
+        }
+        expect(lp.tokens).toHaveLength(12);
+        expect(lp.tokens.join('')).toBe(text);
+        lp.text_offset.forEach((o, i) => expect(text.slice(o, o + lp.tokens[i]!.length)).toBe(lp.tokens[i]));
+        lp.top_logprobs.forEach((top, i) => {
+          expect(Object.keys(top).length).toBeLessThanOrEqual(2);
+          expect(top[lp.tokens[i]!]).toBeCloseTo(lp.token_logprobs[i]!, 6);
+        });
+      });
+
       it('max_completion_tokens caps a chat reply', async () => {
         const r = await client().chat.completions.create({
           model: 'any',
@@ -76,6 +138,23 @@ describeWithModels('OpenAI parity through the openai client', () => {
     });
   }
 
+  it('the WebSocket token frame carries logprob and top_logprobs when asked', async () => {
+    const ws = await WsClient.open(h().wsUrl);
+    ws.send({ type: 'generate', id: 'lp', prompt: 'Once upon a time', max_tokens: 6, ignore_eos: true, logprobs: true, top_logprobs: 2 });
+    await ws.done('lp');
+    const toks = ws.frames.flatMap((f) => (f.type === 'token' ? f.tokens : []));
+    expect(toks).toHaveLength(6);
+    for (const t of toks) {
+      expect(t.logprob).toBeLessThanOrEqual(0);
+      expect(t.top_logprobs).toHaveLength(2);
+      expect(t.top_logprobs![0]!.id).toBe(t.id);
+    }
+    ws.send({ type: 'generate', id: 'bad', prompt: 'x', top_logprobs: 2 });
+    const err = await ws.final('bad');
+    expect(err).toMatchObject({ code: 'invalid_request', details: { param: 'top_logprobs' } });
+    await ws.close();
+  });
+
   it('refuses out-of-range penalties and malformed logit_bias with 400 naming the parameter', async () => {
     const post = (body: unknown) =>
       fetch(`${h().url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'a', ...(body as object) }) }).then(
@@ -85,6 +164,7 @@ describeWithModels('OpenAI parity through the openai client', () => {
         }),
       );
     expect(await post({ presence_penalty: 3 })).toMatchObject({ status: 400, error: { param: 'presence_penalty' } });
+    expect(await post({ logprobs: 6 })).toMatchObject({ status: 400, error: { param: 'logprobs' } });
     expect(await post({ logit_bias: { x: 1 } })).toMatchObject({ status: 400 });
     expect(await post({ logit_bias: { '5': 101 } })).toMatchObject({ status: 400 });
     expect(await post({ logit_bias: { '99999999': 1 } })).toMatchObject({ status: 400, error: { param: 'logit_bias' } });

@@ -1,5 +1,7 @@
-import type { DoneEvent, Mode } from '../../engine/index.ts';
+import type { DoneEvent, EmittedToken, Mode } from '../../engine/index.ts';
 import type {
+  ChatLogprobs,
+  CompletionLogprobs,
   ChatCompletionChunk,
   ChatCompletionResponse,
   CompletionChunk,
@@ -9,6 +11,55 @@ import type {
   Usage,
 } from '../../protocol/index.ts';
 import { wireStats } from '../stream-summary.ts';
+
+type Logprobs = ChatLogprobs | CompletionLogprobs;
+const utf8 = (text: string) => [...Buffer.from(text, 'utf8')];
+
+/**
+ * A stream's token log-probabilities in OpenAI's shapes, gathered as tokens arrive and handed out with the chunk
+ * (or response) whose text they belong to: chat's `content` entries, or completions' parallel arrays.
+ */
+export class LogprobsCollector {
+  private pending: EmittedToken[] = [];
+  /** Characters of completion text before the pending tokens (completions' text_offset). */
+  private offset = 0;
+
+  constructor(readonly kind: 'chat' | 'completion') {}
+
+  add(tokens: readonly EmittedToken[]): void {
+    for (const t of tokens) if (t.logprobs) this.pending.push(t);
+  }
+
+  /** The pending tokens' logprobs (null when there are none) and a fresh start. */
+  take(): Logprobs | null {
+    if (this.pending.length === 0) return null;
+    const tokens = this.pending;
+    this.pending = [];
+    if (this.kind === 'chat') {
+      return {
+        content: tokens.map((t) => ({
+          token: t.logprobs!.text,
+          logprob: t.logprobs!.logprob,
+          bytes: utf8(t.logprobs!.text),
+          top_logprobs: t.logprobs!.top.map((e) => ({ token: e.text, logprob: e.logprob, bytes: utf8(e.text) })),
+        })),
+        refusal: null,
+      };
+    }
+    const text_offset: number[] = [];
+    for (const t of tokens) {
+      text_offset.push(this.offset);
+      this.offset += t.text.length;
+    }
+    const anyTop = tokens.some((t) => t.logprobs!.top.length > 0);
+    return {
+      tokens: tokens.map((t) => t.logprobs!.text),
+      token_logprobs: tokens.map((t) => t.logprobs!.logprob),
+      top_logprobs: anyTop ? tokens.map((t) => Object.fromEntries(t.logprobs!.top.map((e) => [e.text, e.logprob]))) : null,
+      text_offset,
+    };
+  }
+}
 
 /** Builds OpenAI response and chunk objects for one stream (`chat.completion[.chunk]` or `text_completion`). */
 export class OpenAIFormatter {
@@ -29,7 +80,12 @@ export class OpenAIFormatter {
     return wireStats(done).usage;
   }
 
-  response(done: DoneEvent, mode: Mode, seed: number | null): CompletionResponse | ChatCompletionResponse {
+  response(
+    done: DoneEvent,
+    mode: Mode,
+    seed: number | null,
+    logprobs: Logprobs | null = null,
+  ): CompletionResponse | ChatCompletionResponse {
     const head = { id: this.id, created: this.created, model: this.model };
     const tail = { usage: this.usage(done), specd: this.specd(done, mode, seed) };
     const finish_reason: OpenAIFinishReason = done.finishReason;
@@ -39,7 +95,9 @@ export class OpenAIFormatter {
         object: 'chat.completion',
         created: head.created,
         model: head.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: null }],
+        choices: [
+          { index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: logprobs as ChatLogprobs | null },
+        ],
         ...tail,
       };
     }
@@ -48,7 +106,7 @@ export class OpenAIFormatter {
       object: 'text_completion',
       created: head.created,
       model: head.model,
-      choices: [{ index: 0, text: done.text, finish_reason, logprobs: null }],
+      choices: [{ index: 0, text: done.text, finish_reason, logprobs: logprobs as CompletionLogprobs | null }],
       ...tail,
     };
   }
@@ -58,14 +116,15 @@ export class OpenAIFormatter {
     return this.chatChunk({ role: 'assistant', content: '' }, null);
   }
 
-  /** A content chunk for one engine step's text delta. */
-  textChunk(text: string): CompletionChunk | ChatCompletionChunk {
-    return this.kind === 'chat' ? this.chatChunk({ content: text }, null) : this.completionChunk(text, null);
+  /** A content chunk for one engine step's text delta (with the logprobs of the tokens it completes). */
+  textChunk(text: string, logprobs: Logprobs | null = null): CompletionChunk | ChatCompletionChunk {
+    return this.kind === 'chat' ? this.chatChunk({ content: text }, null, logprobs) : this.completionChunk(text, null, logprobs);
   }
 
-  /** The chunk with finish_reason, carrying the `specd` figures. */
-  finishChunk(done: DoneEvent, mode: Mode, seed: number | null): CompletionChunk | ChatCompletionChunk {
-    const chunk = this.kind === 'chat' ? this.chatChunk({}, done.finishReason) : this.completionChunk('', done.finishReason);
+  /** The chunk with finish_reason, carrying the `specd` figures (and logprobs of tokens that added no text). */
+  finishChunk(done: DoneEvent, mode: Mode, seed: number | null, logprobs: Logprobs | null = null): CompletionChunk | ChatCompletionChunk {
+    const chunk =
+      this.kind === 'chat' ? this.chatChunk({}, done.finishReason, logprobs) : this.completionChunk('', done.finishReason, logprobs);
     return { ...chunk, specd: this.specd(done, mode, seed) };
   }
 
@@ -77,24 +136,28 @@ export class OpenAIFormatter {
       : { id: this.id, object: 'text_completion', created: this.created, model: this.model, choices: [], usage };
   }
 
-  private chatChunk(delta: ChatCompletionChunk['choices'][number]['delta'], finish: OpenAIFinishReason | null): ChatCompletionChunk {
+  private chatChunk(
+    delta: ChatCompletionChunk['choices'][number]['delta'],
+    finish: OpenAIFinishReason | null,
+    logprobs: Logprobs | null = null,
+  ): ChatCompletionChunk {
     return {
       id: this.id,
       object: 'chat.completion.chunk',
       created: this.created,
       model: this.model,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+      choices: [{ index: 0, delta, finish_reason: finish, logprobs: logprobs as ChatLogprobs | null }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
   }
 
-  private completionChunk(text: string, finish: OpenAIFinishReason | null): CompletionChunk {
+  private completionChunk(text: string, finish: OpenAIFinishReason | null, logprobs: Logprobs | null = null): CompletionChunk {
     return {
       id: this.id,
       object: 'text_completion',
       created: this.created,
       model: this.model,
-      choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
+      choices: [{ index: 0, text, finish_reason: finish, logprobs: logprobs as CompletionLogprobs | null }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
   }

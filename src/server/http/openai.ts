@@ -2,12 +2,19 @@ import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { DoneEvent, EngineEvent, StartEvent } from '../../engine/index.ts';
 import { linkedAbort } from '../../lib/async.ts';
-import { chatBodySchema, completionBodySchema, describeIssue, parseClientJson, type WireSampling } from '../../protocol/index.ts';
+import {
+  chatBodySchema,
+  chatLogprobsCount,
+  completionBodySchema,
+  describeIssue,
+  parseClientJson,
+  type WireSampling,
+} from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { newId } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { toGenerateRequest, type WireInput } from '../to-engine.ts';
-import { OpenAIFormatter } from './openai-format.ts';
+import { LogprobsCollector, OpenAIFormatter } from './openai-format.ts';
 import type { AppEnv } from './types.ts';
 
 interface Prepared {
@@ -17,6 +24,8 @@ interface Prepared {
   stream: boolean;
   includeUsage: boolean;
   model: string | null;
+  /** Token logprobs with this many alternatives (undefined: none). */
+  logprobs: number | undefined;
 }
 
 /** Reads the body as JSON whatever the Content-Type (curl -d sends form encoding by default). */
@@ -59,6 +68,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       stream: b.stream ?? false,
       includeUsage: b.stream_options?.include_usage ?? false,
       model: b.model ?? null,
+      logprobs: b.logprobs ?? undefined,
     };
   };
   const prepareChat = (body: unknown): Prepared => {
@@ -72,6 +82,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       stream: b.stream ?? false,
       includeUsage: b.stream_options?.include_usage ?? false,
       model: b.model ?? null,
+      logprobs: chatLogprobsCount(b),
     };
   };
 
@@ -84,7 +95,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       params.mode = 'draft';
     }
     const abort = linkedAbort(c.var.clientSignal);
-    const req = toGenerateRequest(prepared.input, params, ctx.defaults, abort.signal);
+    const req = toGenerateRequest(prepared.input, params, ctx.defaults, abort.signal, prepared.logprobs);
     const id = newId(kind === 'chat' ? 'chatcmpl' : 'cmpl');
     const created = Math.floor(Date.now() / 1000);
     const events = ctx.runner.run(req, { id, transport: 'http', endpoint: c.req.path, created }, prepared.inputParam);
@@ -101,12 +112,16 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       /* not loaded: keep the requested name */
     }
     const fmt = new OpenAIFormatter(kind, id, created, model, prepared.includeUsage);
+    const logprobs = new LogprobsCollector(kind);
 
     if (!prepared.stream) {
       let done: DoneEvent | null = first.value.type === 'done' ? first.value : null;
-      for await (const ev of events) if (ev.type === 'done') done = ev;
+      for await (const ev of events) {
+        if (ev.type === 'done') done = ev;
+        else if (ev.type === 'tokens') logprobs.add(ev.tokens);
+      }
       if (!done) throw new ApiError('internal', 'the stream ended without a done event');
-      return c.json(fmt.response(done, mode, seed));
+      return c.json(fmt.response(done, mode, seed, logprobs.take()));
     }
 
     return streamSSE(c, async (sse) => {
@@ -115,9 +130,10 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       if (kind === 'chat') await send(fmt.roleChunk());
       const forward = async (ev: EngineEvent) => {
         if (ev.type === 'tokens') {
-          if (ev.text !== '') await send(fmt.textChunk(ev.text));
+          logprobs.add(ev.tokens);
+          if (ev.text !== '') await send(fmt.textChunk(ev.text, logprobs.take()));
         } else if (ev.type === 'done') {
-          await send(fmt.finishChunk(ev, mode, seed));
+          await send(fmt.finishChunk(ev, mode, seed, logprobs.take()));
           if (prepared.includeUsage) await send(fmt.usageChunk(ev));
         }
       };

@@ -3,6 +3,7 @@ import type { EngineEvent } from '../../engine/index.ts';
 import { sleep } from '../../lib/async.ts';
 import { round } from '../../lib/stats.ts';
 import {
+  chatLogprobsCount,
   CLIENT_FRAME_TYPES,
   type ClientFrame,
   clientFrameSchema,
@@ -221,7 +222,7 @@ export class WsSession {
   private async generate(frame: GenerateFrame, ac: AbortController): Promise<void> {
     const input = frame.prompt !== undefined ? { prompt: frame.prompt } : { messages: frame.messages! };
     const inputParam = frame.prompt !== undefined ? 'prompt' : 'messages';
-    const req = toGenerateRequest(input, frame, this.ctx.defaults, ac.signal);
+    const req = toGenerateRequest(input, frame, this.ctx.defaults, ac.signal, chatLogprobsCount(frame));
     const meta = {
       id: `ws-${this.seq}-${frame.id}`,
       clientId: frame.id,
@@ -263,7 +264,20 @@ export class WsSession {
           type: 'token',
           id,
           text: ev.text,
-          tokens: ev.tokens.map((t) => ({ id: t.id, text: t.text, source: t.source, t_ms: round(t.tMs) })),
+          tokens: ev.tokens.map((t) => ({
+            id: t.id,
+            text: t.text,
+            source: t.source,
+            t_ms: round(t.tMs),
+            ...(t.logprobs
+              ? {
+                  logprob: t.logprobs.logprob,
+                  ...(t.logprobs.top.length > 0
+                    ? { top_logprobs: t.logprobs.top.map(({ id, text, logprob }) => ({ id, text, logprob })) }
+                    : {}),
+                }
+              : {}),
+          })),
         };
       case 'done':
         return { type: 'done', id, finish_reason: ev.finishReason, ...wireStats(ev), ...(ev.error ? { error: ev.error } : {}) };
