@@ -29,6 +29,9 @@ import { WorkerClient, type ResultFeed } from './worker-client.ts';
 
 const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
 const PREFILL_CHUNK = 64;
+/** Draft length of a seeded, sampled request that asked for k "auto" (see OpenMessage.pinned). */
+const SEEDED_K = 3;
+
 /** Waits before each attempt to replace a dead model worker. */
 const RESTART_BACKOFF_MS = [100, 500, 1_000, 2_000, 5_000];
 
@@ -190,6 +193,9 @@ export class SpecEngine implements Engine {
     const allowanceMs = req.latencyBudget?.itlMs ?? UNBUDGETED_ITL_MS;
     const predictedItl = predict(mode, promptIds.length, this.costs, this.liveLoad()).itlMs;
     const seed = req.sampling.seed ?? randomSeed();
+    // A sampled speculative stream's tokens depend on its rounds (which k, when the draft joins), not only on its
+    // seed: the distribution is the target's either way, but reproducing a seeded request needs the same rounds.
+    const pinned = mode === 'speculative' && req.sampling.seed !== undefined && req.sampling.temperature > 0;
     const feed = this.client.open({
       type: 'open',
       sid,
@@ -198,7 +204,15 @@ export class SpecEngine implements Engine {
       sampling: { ...req.sampling, seed },
       ignoreEos: req.ignoreEos ?? false,
       maxNew: this.maxNew(req, promptIds),
-      k: mode === 'speculative' ? (req.k === 'auto' ? 'auto' : Math.min(req.k, this.opts.maxK)) : 0,
+      k:
+        mode === 'speculative'
+          ? req.k === 'auto'
+            ? pinned
+              ? Math.min(SEEDED_K, this.opts.maxK)
+              : 'auto'
+            : Math.min(req.k, this.opts.maxK)
+          : 0,
+      ...(pinned ? { pinned } : {}),
       allowanceMs,
       logprobs: req.logprobs ?? null,
     });

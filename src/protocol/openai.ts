@@ -17,7 +17,7 @@ interface Unsupported {
 }
 
 const nil = (v: unknown) => v === undefined || v === null;
-const UNSUPPORTED_COMMON: Unsupported[] = [{ param: 'n', isNoOp: (v) => nil(v) || v === 1, why: 'only n=1 is supported' }];
+const UNSUPPORTED_COMMON: Unsupported[] = [];
 const UNSUPPORTED_COMPLETIONS: Unsupported[] = [
   ...UNSUPPORTED_COMMON,
   { param: 'best_of', isNoOp: (v) => nil(v) || v === 1, why: 'only best_of=1 is supported' },
@@ -46,6 +46,15 @@ function refuseUnsupported(list: Unsupported[]) {
   };
 }
 
+/** Choices per request: each is an independent stream in the engine's batch. */
+export const MAX_CHOICES = 16;
+const nSchema = z
+  .number()
+  .int('must be an integer')
+  .min(1, `must be 1..${MAX_CHOICES}`)
+  .max(MAX_CHOICES, `must be 1..${MAX_CHOICES} (each choice is a stream of its own)`)
+  .nullish();
+
 const StreamOptionsSchema = z.object({ include_usage: z.boolean().nullish() }).passthrough().nullish();
 
 export function completionBodySchema(l: Limits) {
@@ -60,6 +69,7 @@ export function completionBodySchema(l: Limits) {
       }),
       stream: z.boolean().nullish(),
       stream_options: StreamOptionsSchema,
+      n: nSchema,
       /** Completions' form: how many alternatives per token (0–5; 0 = the chosen token's only). */
       logprobs: z.number().int('must be an integer').min(0, 'must be 0..5').max(5, 'must be 0..5').nullish(),
       ...samplingShape(l),
@@ -78,6 +88,7 @@ export function chatBodySchema(l: Limits) {
       stream_options: StreamOptionsSchema,
       /** OpenAI's newer name for max_tokens; wins when both are given. */
       max_completion_tokens: samplingShape(l).max_tokens,
+      n: nSchema,
       ...chatLogprobsShape,
       ...samplingShape(l),
     })
@@ -111,7 +122,7 @@ export interface CompletionResponse {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason; logprobs: CompletionLogprobs | null }[];
+  choices: { index: number; text: string; finish_reason: OpenAIFinishReason; logprobs: CompletionLogprobs | null }[];
   usage: Usage;
   specd: SpecdExtra;
 }
@@ -121,7 +132,7 @@ export interface CompletionChunk {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: { index: 0; text: string; finish_reason: OpenAIFinishReason | null; logprobs: CompletionLogprobs | null }[];
+  choices: { index: number; text: string; finish_reason: OpenAIFinishReason | null; logprobs: CompletionLogprobs | null }[];
   usage?: Usage | null;
   specd?: SpecdExtra;
 }
@@ -132,7 +143,7 @@ export interface ChatCompletionResponse {
   created: number;
   model: string;
   choices: {
-    index: 0;
+    index: number;
     message: { role: 'assistant'; content: string };
     finish_reason: OpenAIFinishReason;
     logprobs: ChatLogprobs | null;
@@ -147,7 +158,7 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   choices: {
-    index: 0;
+    index: number;
     delta: { role?: 'assistant'; content?: string };
     finish_reason: OpenAIFinishReason | null;
     logprobs: ChatLogprobs | null;

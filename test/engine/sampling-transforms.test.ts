@@ -64,6 +64,22 @@ describeWithModels('sampling transforms stay lossless under speculation', () => 
     expect(target.filter((t, i) => t.ids.join() !== plain[i]!.ids.join()).length).toBeGreaterThanOrEqual(4);
   });
 
+  it('a seeded, sampled k "auto" request gives the same tokens alone and in a busy batch with a long prompt arriving', async () => {
+    const sampling: SamplingParams = { ...GREEDY, temperature: 1, topP: 0.95, seed: 4242 };
+    const req = { input: { prompt: PROMPTS[2]! }, sampling, maxTokens: 40 };
+    const alone = await run(engine, req);
+    const long = { prompt: Array.from({ length: 12 }, () => PROMPTS[5]!).join(' ') };
+    const busy = await Promise.all([
+      ...PROMPTS.slice(3, 9).map((p, i) =>
+        run(engine, { input: { prompt: p }, sampling: { ...GREEDY, temperature: 1, seed: i }, maxTokens: 40 }),
+      ),
+      run(engine, { input: long, maxTokens: 8 }),
+      run(engine, req),
+    ]);
+    expect(busy.at(-1)!.ids).toEqual(alone.ids);
+    expect(alone.proposed).toBeGreaterThan(0);
+  });
+
   it('logit_bias −100 keeps a token out of 200 sampled completions; +100 makes it every token', async () => {
     const banned = ids('.'); // the commonest token of these stories
     const sampling = (bias: number, seed: number): SamplingParams => ({ ...GREEDY, temperature: 1, seed, logitBias: [[banned, bias]] });

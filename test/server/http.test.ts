@@ -165,7 +165,7 @@ describe('OpenAI-compatible HTTP', () => {
       ['/v1/completions', { k: 9 }, 'k'],
       ['/v1/completions', { prompt: '' }, 'prompt'],
       ['/v1/completions', { prompt: [1, 2, 3] }, 'prompt'],
-      ['/v1/completions', { n: 2 }, 'n'],
+      ['/v1/completions', { n: 17 }, 'n'],
       ['/v1/completions', { logprobs: 6 }, 'logprobs'],
       ['/v1/completions', { echo: true }, 'echo'],
       ['/v1/completions', { presence_penalty: 2.5 }, 'presence_penalty'],

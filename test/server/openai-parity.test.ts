@@ -138,6 +138,55 @@ describeWithModels('OpenAI parity through the openai client', () => {
     });
   }
 
+  it('n = 3: three independent choices, reproducible with a seed, streamed and not; usage counts the prompt once', async () => {
+    const body = {
+      model: 'any',
+      messages: [{ role: 'user' as const, content: 'Tell me a story about a dog.' }],
+      max_tokens: 16,
+      temperature: 1,
+      n: 3,
+      seed: 11,
+    };
+    const a = await client().chat.completions.create(body);
+    expect(a.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    const texts = a.choices.map((c) => c.message.content);
+    expect(new Set(texts).size).toBeGreaterThan(1); // independent samples
+    const b = await client().chat.completions.create(body);
+    expect(b.choices.map((c) => c.message.content)).toEqual(texts);
+    const one = await client().chat.completions.create({ ...body, n: 1 });
+    expect(one.choices[0]!.message.content).toBe(texts[0]); // choice 0 keeps the request's seed
+    expect(a.usage!.completion_tokens).toBe(48); // 3 × 16 (a dog story outlasts 16 tokens)
+    expect(a.usage!.total_tokens).toBe(a.usage!.prompt_tokens + 48);
+    expect(a.usage!.prompt_tokens).toBe(one.usage!.prompt_tokens);
+
+    const s = await client().chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+    const streamed = ['', '', ''];
+    const finished = new Set<number>();
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const c of s) {
+      for (const ch of c.choices) {
+        streamed[ch.index] += ch.delta.content ?? '';
+        if (ch.finish_reason) finished.add(ch.index);
+      }
+      usage = c.usage ?? usage;
+    }
+    expect(streamed).toEqual(texts);
+    expect([...finished].sort()).toEqual([0, 1, 2]);
+    expect(usage).toEqual(a.usage);
+
+    const comp = await client().completions.create({
+      model: 'any',
+      prompt: 'Once upon a time',
+      max_tokens: 8,
+      n: 2,
+      temperature: 1,
+      seed: 5,
+    });
+    expect(comp.choices.map((c) => c.index)).toEqual([0, 1]);
+    const bad = await fetch(`${h().url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'a', n: 17 }) });
+    expect(bad.status).toBe(400);
+  });
+
   it('the WebSocket token frame carries logprob and top_logprobs when asked', async () => {
     const ws = await WsClient.open(h().wsUrl);
     ws.send({ type: 'generate', id: 'lp', prompt: 'Once upon a time', max_tokens: 6, ignore_eos: true, logprobs: true, top_logprobs: 2 });

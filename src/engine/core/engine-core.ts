@@ -251,7 +251,7 @@ export class EngineCore<C extends BatchCache> {
     }
 
     for (const lane of this.target.run.lanes) {
-      const res = await lane.run((s) => (s.done || s.closed ? [] : [s.tokens.at(-1)!, ...s.drafts]), 0);
+      const res = await lane.run((s) => (s.done || s.closed || s.waiting ? [] : [s.tokens.at(-1)!, ...s.drafts]), 0);
       if (!res) continue;
       this.costs.targetGrid.observe(res.rows, res.T, res.ms);
       report.passes.push(['target', res.rows, res.T, res.ms]);

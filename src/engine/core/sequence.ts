@@ -23,6 +23,8 @@ export class Sequence {
   readonly allowanceMs: number;
   /** Top alternatives to report with each token's log-probability; null when the request asked for none. */
   readonly logprobs: number | null;
+  /** Seeded and sampled: decodes only once its draft is ready (see OpenMessage.pinned). */
+  readonly pinned: boolean;
   /** Completion tokens it may still make. */
   left: number;
   /** Draft distributions of the current round's proposals (sampling only). */
@@ -51,6 +53,7 @@ export class Sequence {
     this.k = msg.k;
     this.allowanceMs = msg.allowanceMs;
     this.logprobs = msg.logprobs;
+    this.pinned = msg.pinned ?? false;
     this.left = msg.maxNew;
     this.out = emptyResult(this.sid);
   }
@@ -75,6 +78,11 @@ export class Sequence {
       this.left--;
     }
     if (this.out.eos || this.left <= 0) this.done = this.out.done = true;
+  }
+
+  /** Sits out this iteration's verify pass: a pinned stream whose draft is still prefilling. */
+  get waiting(): boolean {
+    return this.pinned && this.mode === 'speculative' && !this.draftReady;
   }
 
   /** Takes this iteration's result (null if nothing happened to the stream) and starts a fresh one. */

@@ -48,6 +48,11 @@ export type ToWorker =
       allowanceMs: number;
       /** Report each token's log-probability and this many top alternatives (null: none). */
       logprobs: number | null;
+      /**
+       * A seeded, sampled speculative stream: its k is fixed and it waits for its draft prefill instead of
+       * decoding alone meanwhile, so its rounds, and with them its random draws, depend on its own tokens only.
+       */
+      pinned?: boolean;
     }
   | { type: 'close'; sid: number }
   // Finish the running iteration, then stop (terminating a worker inside an ONNX Runtime run aborts the process).

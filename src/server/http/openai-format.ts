@@ -13,6 +13,12 @@ import type {
 import { wireStats } from '../stream-summary.ts';
 
 type Logprobs = ChatLogprobs | CompletionLogprobs;
+
+/** One finished choice of a non-streamed response. */
+export interface Choice {
+  done: DoneEvent;
+  logprobs: Logprobs | null;
+}
 const utf8 = (text: string) => [...Buffer.from(text, 'utf8')];
 
 /**
@@ -61,7 +67,7 @@ export class LogprobsCollector {
   }
 }
 
-/** Builds OpenAI response and chunk objects for one stream (`chat.completion[.chunk]` or `text_completion`). */
+/** Builds OpenAI response and chunk objects for one request (`chat.completion[.chunk]` or `text_completion`). */
 export class OpenAIFormatter {
   constructor(
     readonly kind: 'chat' | 'completion',
@@ -76,61 +82,76 @@ export class OpenAIFormatter {
     return { mode, seed, timings, speculative, ...(route ? { route } : {}), ...(done.error ? { error: done.error } : {}) };
   }
 
-  usage(done: DoneEvent): Usage {
-    return wireStats(done).usage;
+  /** OpenAI's usage over all choices: the prompt counted once, the completions summed. */
+  usage(dones: readonly DoneEvent[]): Usage {
+    const prompt = wireStats(dones[0]!).usage.prompt_tokens;
+    const completion = dones.reduce((n, d) => n + wireStats(d).usage.completion_tokens, 0);
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
 
-  response(
-    done: DoneEvent,
-    mode: Mode,
-    seed: number | null,
-    logprobs: Logprobs | null = null,
-  ): CompletionResponse | ChatCompletionResponse {
+  /**
+   * The whole response, one choice per stream (index = position). `specd` carries the first choice's figures;
+   * each streamed finish chunk carries its own choice's.
+   */
+  response(choices: readonly Choice[], mode: Mode, seed: number | null): CompletionResponse | ChatCompletionResponse {
     const head = { id: this.id, created: this.created, model: this.model };
-    const tail = { usage: this.usage(done), specd: this.specd(done, mode, seed) };
-    const finish_reason: OpenAIFinishReason = done.finishReason;
+    const tail = { usage: this.usage(choices.map((c) => c.done)), specd: this.specd(choices[0]!.done, mode, seed) };
     if (this.kind === 'chat') {
       return {
-        id: head.id,
+        ...head,
         object: 'chat.completion',
-        created: head.created,
-        model: head.model,
-        choices: [
-          { index: 0, message: { role: 'assistant', content: done.text }, finish_reason, logprobs: logprobs as ChatLogprobs | null },
-        ],
+        choices: choices.map(({ done, logprobs }, index) => ({
+          index,
+          message: { role: 'assistant' as const, content: done.text },
+          finish_reason: done.finishReason,
+          logprobs: logprobs as ChatLogprobs | null,
+        })),
         ...tail,
       };
     }
     return {
-      id: head.id,
+      ...head,
       object: 'text_completion',
-      created: head.created,
-      model: head.model,
-      choices: [{ index: 0, text: done.text, finish_reason, logprobs: logprobs as CompletionLogprobs | null }],
+      choices: choices.map(({ done, logprobs }, index) => ({
+        index,
+        text: done.text,
+        finish_reason: done.finishReason,
+        logprobs: logprobs as CompletionLogprobs | null,
+      })),
       ...tail,
     };
   }
 
-  /** The chat stream's opening chunk carrying the assistant role (OpenAI sends it before any content). */
-  roleChunk(): ChatCompletionChunk {
-    return this.chatChunk({ role: 'assistant', content: '' }, null);
+  /** A chat choice's opening chunk carrying the assistant role (OpenAI sends it before any content). */
+  roleChunk(index = 0): ChatCompletionChunk {
+    return this.chatChunk({ role: 'assistant', content: '' }, null, null, index);
   }
 
   /** A content chunk for one engine step's text delta (with the logprobs of the tokens it completes). */
-  textChunk(text: string, logprobs: Logprobs | null = null): CompletionChunk | ChatCompletionChunk {
-    return this.kind === 'chat' ? this.chatChunk({ content: text }, null, logprobs) : this.completionChunk(text, null, logprobs);
+  textChunk(text: string, logprobs: Logprobs | null = null, index = 0): CompletionChunk | ChatCompletionChunk {
+    return this.kind === 'chat'
+      ? this.chatChunk({ content: text }, null, logprobs, index)
+      : this.completionChunk(text, null, logprobs, index);
   }
 
-  /** The chunk with finish_reason, carrying the `specd` figures (and logprobs of tokens that added no text). */
-  finishChunk(done: DoneEvent, mode: Mode, seed: number | null, logprobs: Logprobs | null = null): CompletionChunk | ChatCompletionChunk {
+  /** A choice's chunk with finish_reason and its `specd` figures (and logprobs of tokens that added no text). */
+  finishChunk(
+    done: DoneEvent,
+    mode: Mode,
+    seed: number | null,
+    logprobs: Logprobs | null = null,
+    index = 0,
+  ): CompletionChunk | ChatCompletionChunk {
     const chunk =
-      this.kind === 'chat' ? this.chatChunk({}, done.finishReason, logprobs) : this.completionChunk('', done.finishReason, logprobs);
+      this.kind === 'chat'
+        ? this.chatChunk({}, done.finishReason, logprobs, index)
+        : this.completionChunk('', done.finishReason, logprobs, index);
     return { ...chunk, specd: this.specd(done, mode, seed) };
   }
 
-  /** `stream_options.include_usage`: the last chunk, with no choices and the usage. */
-  usageChunk(done: DoneEvent): CompletionChunk | ChatCompletionChunk {
-    const usage = this.usage(done);
+  /** `stream_options.include_usage`: the last chunk, with no choices and the usage of all of them. */
+  usageChunk(dones: readonly DoneEvent[]): CompletionChunk | ChatCompletionChunk {
+    const usage = this.usage(dones);
     return this.kind === 'chat'
       ? { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage }
       : { id: this.id, object: 'text_completion', created: this.created, model: this.model, choices: [], usage };
@@ -139,25 +160,26 @@ export class OpenAIFormatter {
   private chatChunk(
     delta: ChatCompletionChunk['choices'][number]['delta'],
     finish: OpenAIFinishReason | null,
-    logprobs: Logprobs | null = null,
+    logprobs: Logprobs | null,
+    index: number,
   ): ChatCompletionChunk {
     return {
       id: this.id,
       object: 'chat.completion.chunk',
       created: this.created,
       model: this.model,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: logprobs as ChatLogprobs | null }],
+      choices: [{ index, delta, finish_reason: finish, logprobs: logprobs as ChatLogprobs | null }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
   }
 
-  private completionChunk(text: string, finish: OpenAIFinishReason | null, logprobs: Logprobs | null = null): CompletionChunk {
+  private completionChunk(text: string, finish: OpenAIFinishReason | null, logprobs: Logprobs | null, index: number): CompletionChunk {
     return {
       id: this.id,
       object: 'text_completion',
       created: this.created,
       model: this.model,
-      choices: [{ index: 0, text, finish_reason: finish, logprobs: logprobs as CompletionLogprobs | null }],
+      choices: [{ index, text, finish_reason: finish, logprobs: logprobs as CompletionLogprobs | null }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
   }

@@ -1,6 +1,6 @@
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { DoneEvent, EngineEvent, StartEvent } from '../../engine/index.ts';
+import type { DoneEvent, EngineEvent, Mode, StartEvent } from '../../engine/index.ts';
 import { linkedAbort } from '../../lib/async.ts';
 import {
   chatBodySchema,
@@ -26,6 +26,8 @@ interface Prepared {
   model: string | null;
   /** Token logprobs with this many alternatives (undefined: none). */
   logprobs: number | undefined;
+  /** Choices: independent streams of the same prompt. */
+  n: number;
 }
 
 /** Reads the body as JSON whatever the Content-Type (curl -d sends form encoding by default). */
@@ -50,6 +52,39 @@ function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** choice i's seed: the request's own for choice 0, then a 32-bit mix of it and i (independent, reproducible). */
+export function choiceSeed(seed: number, i: number): number {
+  if (i === 0) return seed;
+  let h = (seed ^ Math.imul(i, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Events of several streams as they come, tagged with the stream's index. */
+async function* merged<T>(streams: readonly AsyncIterator<T, void>[]): AsyncGenerator<[number, T]> {
+  const next = (i: number) => streams[i]!.next().then((r) => ({ i, r }));
+  const pending = new Map(streams.map((_, i) => [i, next(i)] as const));
+  while (pending.size > 0) {
+    const { i, r } = await Promise.race(pending.values());
+    if (r.done) {
+      pending.delete(i);
+      continue;
+    }
+    pending.set(i, next(i));
+    yield [i, r.value];
+  }
+}
+
+/** Reads a stream to its end (after an abort), so the engine's final event arrives and the runner records it. */
+async function drain(stream: AsyncIterator<unknown, void>): Promise<void> {
+  try {
+    for (let r = await stream.next(); !r.done; r = await stream.next());
+  } catch {
+    /* already reported */
+  }
+}
+
 /** POST /v1/completions and POST /v1/chat/completions, JSON or `stream: true` SSE. */
 export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -69,6 +104,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       includeUsage: b.stream_options?.include_usage ?? false,
       model: b.model ?? null,
       logprobs: b.logprobs ?? undefined,
+      n: b.n ?? 1,
     };
   };
   const prepareChat = (body: unknown): Prepared => {
@@ -83,6 +119,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       includeUsage: b.stream_options?.include_usage ?? false,
       model: b.model ?? null,
       logprobs: chatLogprobsCount(b),
+      n: b.n ?? 1,
     };
   };
 
@@ -95,15 +132,43 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       params.mode = 'draft';
     }
     const abort = linkedAbort(c.var.clientSignal);
-    const req = toGenerateRequest(prepared.input, params, ctx.defaults, abort.signal, prepared.logprobs);
     const id = newId(kind === 'chat' ? 'chatcmpl' : 'cmpl');
     const created = Math.floor(Date.now() / 1000);
-    const events = ctx.runner.run(req, { id, transport: 'http', endpoint: c.req.path, created }, prepared.inputParam);
-    // The first event is awaited before any byte is sent, so refusals (429, 400 prompt_too_long, 503) keep their status.
-    const first = await events.next();
-    if (first.done) throw new ApiError('internal', 'the stream ended without events');
-    const start: StartEvent | null = first.value.type === 'start' ? first.value : null;
-    const mode = start?.mode ?? (req.mode === 'auto' ? 'speculative' : req.mode); // 'auto' unresolved: refused before routing
+    // n choices are n independent streams in the engine's batch; with a seed, choice i samples with seed_i, so a
+    // seeded request is reproducible choice for choice (choice 0 keeps the seed itself).
+    const reqs = Array.from({ length: prepared.n }, (_, i) =>
+      toGenerateRequest(
+        prepared.input,
+        { ...params, ...(params.seed != null ? { seed: choiceSeed(params.seed, i) } : {}) },
+        ctx.defaults,
+        abort.signal,
+        prepared.logprobs,
+      ),
+    );
+    const streams = reqs.map((req, i) =>
+      ctx.runner.run(
+        req,
+        { id: prepared.n > 1 ? `${id}-${i}` : id, transport: 'http', endpoint: c.req.path, created },
+        prepared.inputParam,
+      ),
+    );
+    // The first events are awaited before any byte is sent, so refusals (429, 400 prompt_too_long, 503) keep their
+    // status. If one choice is refused, the others are cancelled (and drained, so the engine ends them cleanly).
+    const firsts = await Promise.allSettled(streams.map((s) => s.next()));
+    const refused = firsts.find((f) => f.status === 'rejected');
+    if (refused) {
+      abort.abort(new Error('another choice was refused'));
+      streams.forEach((s, i) => {
+        if (firsts[i]!.status === 'fulfilled') void drain(s);
+      });
+      throw refused.reason;
+    }
+    const first = firsts.map((f) => (f as PromiseFulfilledResult<IteratorResult<EngineEvent, void>>).value);
+    if (first.some((f) => f.done)) throw new ApiError('internal', 'a stream ended without events');
+    const firstEvents = first.map((f) => f.value as EngineEvent);
+    const head = firstEvents[0]!;
+    const start: StartEvent | null = head.type === 'start' ? head : null;
+    const mode = start?.mode ?? (reqs[0]!.mode === 'auto' ? 'speculative' : (reqs[0]!.mode as Mode)); // 'auto' unresolved: refused before routing
     const seed = start?.seed ?? null;
     let model = prepared.model ?? 'specd';
     try {
@@ -112,34 +177,48 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
       /* not loaded: keep the requested name */
     }
     const fmt = new OpenAIFormatter(kind, id, created, model, prepared.includeUsage);
-    const logprobs = new LogprobsCollector(kind);
+    const logprobs = streams.map(() => new LogprobsCollector(kind));
+    const dones: (DoneEvent | null)[] = streams.map(() => null);
+    const seeds: (number | null)[] = firstEvents.map((ev) => (ev.type === 'start' ? ev.seed : null));
 
     if (!prepared.stream) {
-      let done: DoneEvent | null = first.value.type === 'done' ? first.value : null;
-      for await (const ev of events) {
-        if (ev.type === 'done') done = ev;
-        else if (ev.type === 'tokens') logprobs.add(ev.tokens);
-      }
-      if (!done) throw new ApiError('internal', 'the stream ended without a done event');
-      return c.json(fmt.response(done, mode, seed, logprobs.take()));
+      const collect = (i: number, ev: EngineEvent) => {
+        if (ev.type === 'done') dones[i] = ev;
+        else if (ev.type === 'tokens') logprobs[i]!.add(ev.tokens);
+      };
+      firstEvents.forEach((ev, i) => collect(i, ev));
+      await Promise.all(
+        streams.map(async (s, i) => {
+          for await (const ev of s) collect(i, ev);
+        }),
+      );
+      if (dones.some((d) => d === null)) throw new ApiError('internal', 'a stream ended without a done event');
+      return c.json(
+        fmt.response(
+          dones.map((done, i) => ({ done: done!, logprobs: logprobs[i]!.take() })),
+          mode,
+          seed,
+        ),
+      );
     }
 
     return streamSSE(c, async (sse) => {
       sse.onAbort(() => abort.abort(new Error('client went away')));
       const send = (data: unknown) => sse.writeSSE({ data: JSON.stringify(data) });
-      if (kind === 'chat') await send(fmt.roleChunk());
-      const forward = async (ev: EngineEvent) => {
+      if (kind === 'chat') for (let i = 0; i < streams.length; i++) await send(fmt.roleChunk(i));
+      const forward = async (i: number, ev: EngineEvent) => {
         if (ev.type === 'tokens') {
-          logprobs.add(ev.tokens);
-          if (ev.text !== '') await send(fmt.textChunk(ev.text, logprobs.take()));
+          logprobs[i]!.add(ev.tokens);
+          if (ev.text !== '') await send(fmt.textChunk(ev.text, logprobs[i]!.take(), i));
         } else if (ev.type === 'done') {
-          await send(fmt.finishChunk(ev, mode, seed, logprobs.take()));
-          if (prepared.includeUsage) await send(fmt.usageChunk(ev));
+          dones[i] = ev;
+          await send(fmt.finishChunk(ev, mode, seeds[i] ?? null, logprobs[i]!.take(), i));
         }
       };
       try {
-        await forward(first.value);
-        for await (const ev of events) await forward(ev);
+        for (const [i, ev] of firstEvents.entries()) await forward(i, ev);
+        for await (const [i, ev] of merged(streams)) await forward(i, ev);
+        if (prepared.includeUsage) await send(fmt.usageChunk(dones.filter((d): d is DoneEvent => d !== null)));
       } catch (err) {
         // Headers are gone: the stream's last word is an error event in OpenAI's envelope, then [DONE]. Caught
         // here rather than in streamSSE's onError, which would also write the raw exception message.
@@ -148,6 +227,7 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
         abort.abort(err);
         const e = new ApiError('internal', 'internal error while streaming this response; the server logged it.');
         await send(e.envelope()).catch(() => {});
+        await Promise.all(streams.map(drain));
       }
       await sse.writeSSE({ data: '[DONE]' }).catch(() => {});
     });
