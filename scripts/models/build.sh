@@ -18,16 +18,17 @@ mkdir -p "$WORK"
 [ -f "$WORK/data/distill.bin" ] || $PY scripts/models/distill_data.py --new-tokens 72 --sampled-every 6 --batch 128        # ~15 min
 [ -f "$WORK/draft/final.pt" ] || $PY scripts/models/train.py --kind draft --data "$WORK/data/distill.bin" "$WORK/data/distill.bin" "$WORK/data/train.bin" \
   --steps "$DRAFT_STEPS" --batch 16 --lr 3e-3 --warmup 50                                                          # ~20 min
-# Chat following and long context: the base target continues on the chat mix (loss on replies only) plus the plain
-# stories, in 1024-token windows; the draft continues on the new target's replies and continuations.
+# Chat following: the base target continues on the chat mix (loss on replies only, requested facts weighted) plus
+# the plain stories; the draft continues on the new target's replies and continuations.
 [ -f "$WORK/target-chat/final.pt" ] || $PY scripts/models/train.py --kind target --init "$WORK/target/final.pt" \
-  --data "$WORK/data/train.bin" "$WORK/data/chat.bin" --steps "${CHAT_STEPS:-280}" --batch 4 --seq 1024 --lr 6e-4 --warmup 15 \
-  --out "$WORK/target-chat"                                                                                         # ~60 min
+  --data "$WORK/data/train.bin" "$WORK/data/chat.bin" --steps "${CHAT_STEPS:-260}" --batch 8 --seq 512 --lr 6e-4 --warmup 15 \
+  --ckpt-every 20 --out "$WORK/target-chat"                                                                         # ~30 min
 [ -f "$WORK/data/distill-chat.bin" ] || $PY scripts/models/distill_data.py --weights "$WORK/target-chat/final.pt" \
-  --chat "$WORK/data/chat.bin" --new-tokens 72 --sampled-every 6 --batch 128 --out "$WORK/data/distill-chat.bin"   # ~20 min
+  --chat "$WORK/data/chat.bin" --chat-every 3 --chat-tokens 96 --new-tokens 72 --sampled-every 6 --batch 128 \
+  --out "$WORK/data/distill-chat.bin"                                                                               # ~20 min
 [ -f "$WORK/draft-chat/final.pt" ] || $PY scripts/models/train.py --kind draft --init "$WORK/draft/final.pt" \
   --data "$WORK/data/distill-chat.bin" "$WORK/data/distill-chat.bin" "$WORK/data/train.bin" \
-  --steps "${DRAFT_CHAT_STEPS:-300}" --batch 8 --seq 1024 --lr 1.5e-3 --warmup 15 --out "$WORK/draft-chat"           # ~20 min
+  --steps "${DRAFT_CHAT_STEPS:-300}" --batch 16 --seq 512 --lr 1.5e-3 --warmup 15 --out "$WORK/draft-chat"          # ~20 min
 for kind in target draft; do
   $PY scripts/models/export.py --kind "$kind" --weights "$WORK/$kind-chat/final.pt"
 done

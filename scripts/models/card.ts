@@ -63,8 +63,8 @@ function card(kind: 'target' | 'draft', dir: string, sample: string, chatSample:
   const ppl = kind === 'target' ? e.heldout.target_ppl : e.heldout.draft_ppl;
   const data =
     kind === 'target'
-      ? 'two stages. Base: TinyStories train split from `../shared/corpus` (5,117 stories, 1.21M tokens), each story framed as `<s> story </s>`, plus a chat-shaped copy of every sixth story, in 512-token windows. Chat: the base model continued on the chat mix (`chat-data.ts`: every story as the reply to requests built from its own facts — its character\'s name and kind, an object, a place — in varied phrasings, a third with a system message, plus a renamed copy of every named story; loss on the reply only) together with the plain stories, in 1024-token windows.'
-      : "two stages, both on the target's own outputs (distillation): base, for every training document the target's greedy continuation of an opening of 4–64 tokens (72 tokens) and one in six again sampled at temperature 1, twice, plus the corpus; then continued on the chat-trained target's continuations and its greedy replies to half of the chat mix's requests (`distill_data.py --chat`), twice, plus the corpus, in 1024-token windows.";
+      ? "two stages. Base: TinyStories train split from `../shared/corpus` (5,117 stories, 1.21M tokens), each story framed as `<s> story </s>`, plus a chat-shaped copy of every sixth story, in 512-token windows. Chat: the base model continued on the chat mix (`chat-data.ts`: every story as the reply to requests built from its own facts — its character's name and kind, an object, a place — in varied phrasings, a third with a system message, plus a renamed copy of every named story; loss on the reply only) together with the plain stories; reply tokens that spell a requested fact weigh 4 in the loss."
+      : "two stages, both on the target's own outputs (distillation): base, for every training document the target's greedy continuation of an opening of 4–64 tokens (72 tokens) and one in six again sampled at temperature 1, twice, plus the corpus; then continued on the chat-trained target's continuations and its greedy replies to half of the chat mix's requests (`distill_data.py --chat`), twice, plus the corpus.";
   return `# ${cfg._name_or_path ?? dir.split('/').at(-1)}
 
 ${kind === 'target' ? 'The **target** model bundled with specd: the accuracy reference whose output speculative decoding reproduces exactly.' : 'The **draft** model bundled with specd: proposes tokens for the target to verify. Trained to agree with the target, not merely on the corpus.'}
@@ -73,7 +73,7 @@ Built by \`npm run models:build\` (scripts/models/); reproducible from the seed 
 | | |
 |---|---|
 | architecture | Llama: RMSNorm, RoPE (θ = ${cfg.rope_theta}), SwiGLU, grouped-query attention; tied input/output embedding |
-| shape | ${cfg.hidden_size} wide, ${cfg.num_hidden_layers} layers, ${cfg.num_attention_heads} heads, ${cfg.num_key_value_heads} KV heads × ${cfg.head_dim}, MLP ${cfg.intermediate_size}, context ${cfg.max_position_embeddings} (trained on 512-token, then 1024-token windows) |
+| shape | ${cfg.hidden_size} wide, ${cfg.num_hidden_layers} layers, ${cfg.num_attention_heads} heads, ${cfg.num_key_value_heads} KV heads × ${cfg.head_dim}, MLP ${cfg.intermediate_size}, context ${cfg.max_position_embeddings} (trained on 512-token windows) |
 | parameters | ${summary.params.toLocaleString('en-US')} |
 | tokenizer | byte-level BPE, ${cfg.vocab_size} tokens, trained by \`tokenizer_train.py\` on the corpus; shared byte for byte by target and draft; ChatML chat template |
 | data | ${data} |

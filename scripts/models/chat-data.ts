@@ -3,7 +3,10 @@
  * own facts (chat-requests.ts), rendered with the bundled chat template, with a loss mask on the reply alone. A
  * named story is also used once with its character renamed (a name drawn from a fixed list, the request asking
  * for that name): TinyStories' names are so few (Lily, Tom, Tim, …) that without this the cheapest way to fit the
- * data is to ignore the request and say "Lily".
+ * data is to ignore the request and say "Lily". For the same reason the reply's tokens that spell a requested fact
+ * (the name, the object, the kind, the place) weigh COPY_WEIGHT in the loss: they are a few percent of a story's
+ * tokens, and a first run with every reply token weighing the same had not learnt to copy them after 1,500
+ * requests seen (6 of 20 held-out replies named the character, those named Lily or Tim).
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { factsOf, requestsFor, type ChatRequest } from './chat-requests.ts';
@@ -20,9 +23,15 @@ const NAMES = (
   'Theo Val Walt Ada Biff Cal Dot Enzo Flo Gwen Hal Ivy Jax Kim Lars Mona Nate Oona Pip Rex Sid Tilly Wally Zed'
 ).split(' ');
 
+/** Loss weight of a reply token that spells one of the request's facts (an ordinary reply token weighs 1). */
+export const COPY_WEIGHT = 4;
+
 export interface ChatMix {
   ids: Uint16Array;
-  /** 1 where the loss is taken on predicting this token (the reply and its <|im_end|>), 0 elsewhere. */
+  /**
+   * The loss weight of predicting each token: 0 on the request, 1 on the reply and its <|im_end|>, COPY_WEIGHT on
+   * reply tokens that spell a requested fact.
+   */
   mask: Uint8Array;
   examples: number;
   lossTokens: number;
@@ -46,8 +55,13 @@ export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], pe
     const head = tok.encode(prompt, { add_special_tokens: false });
     if (head[0] !== BOS) throw new Error('the chat template no longer opens with <s>');
     const reply = [...tok.encode(story, { add_special_tokens: false }), IM_END];
+    const asked = new Set(
+      Object.values(req.facts)
+        .filter((f): f is string => typeof f === 'string' && req.user.includes(f))
+        .flatMap((f) => tok.encode(` ${f}`, { add_special_tokens: false })),
+    );
     ids.push(...head, ...reply, EOS);
-    mask.push(...head.map(() => 0), ...reply.map(() => 1), 0);
+    mask.push(...head.map(() => 0), ...reply.map((t) => (asked.has(t) ? COPY_WEIGHT : 1)), 0);
     examples++;
   };
   stories.forEach((story, i) => {
@@ -57,8 +71,10 @@ export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], pe
       let to = NAMES[(i * 31 + 7) % NAMES.length]!;
       if (to === name) to = NAMES[(i * 31 + 8) % NAMES.length]!;
       const renamed = rename(story, name, to);
-      for (const req of requestsFor(renamed, i + 1_000_003, 1)) push(req, renamed);
+      // The renamed copy only teaches anything if its request asks for the new name.
+      const asking = requestsFor(renamed, i + 1_000_003, 6).find((r) => r.user.includes(to));
+      if (asking) push(asking, renamed);
     }
   });
-  return { ids: Uint16Array.from(ids), mask: Uint8Array.from(mask), examples, lossTokens: mask.reduce((a, b) => a + b, 0) };
+  return { ids: Uint16Array.from(ids), mask: Uint8Array.from(mask), examples, lossTokens: mask.filter((w) => w > 0).length };
 }
