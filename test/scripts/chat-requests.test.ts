@@ -1,7 +1,7 @@
 /** The chat-following data and its scoring (scripts/models/chat-requests.ts, chat-data.ts). */
 import { AutoTokenizer } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { chatMix, rename } from '../../scripts/models/chat-data.ts';
+import { chatMix, COPY_WEIGHT, rename } from '../../scripts/models/chat-data.ts';
 import { evalRequestFor, factsOf, follows, requestsFor } from '../../scripts/models/chat-requests.ts';
 import { heldoutChat } from '../../scripts/bench/heldout.ts';
 import { tokenizerPath } from '../helpers/tokenizer-path.ts';
@@ -52,7 +52,7 @@ describe('chat mix', () => {
     });
     for (const d of docs) {
       const prompt = tok.decode(d.ids.filter((_, i) => d.mask[i] === 0));
-      const reply = tok.decode(d.ids.filter((_, i) => d.mask[i] === 1));
+      const reply = tok.decode(d.ids.filter((_, i) => d.mask[i]! > 0));
       expect(prompt).toMatch(
         /^<s><\|im_start\|>(system\n[^<]+<\|im_end\|>\n<\|im_start\|>)?user\n.+<\|im_end\|>\n<\|im_start\|>assistant\n<\/s>$/s,
       );
@@ -61,6 +61,11 @@ describe('chat mix', () => {
       expect([STORY, rename(STORY, 'Spot', story.match(/named (\w+)/)![1]!)]).toContain(story);
       const asked = follows(story, factsOf(story));
       expect(asked.name).toBe(true);
+      // The tokens that spell a requested fact weigh more; the name is asked for in the renamed copies at least.
+      const heavy = new Set(d.ids.filter((_, i) => d.mask[i] === COPY_WEIGHT));
+      const name = story.match(/named (\w+)/)![1]!;
+      if (prompt.includes(name)) for (const id of tok.encode(` ${name}`, { add_special_tokens: false })) expect(heavy).toContain(id);
+      for (const id of heavy) expect(prompt).toContain(tok.decode([id]).trim());
     }
     expect(docs.some((d) => !tok.decode(d.ids).includes('Spot'))).toBe(true); // the renamed copy
   });
