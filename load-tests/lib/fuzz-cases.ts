@@ -325,26 +325,27 @@ export class CaseFactory {
         return post(`prompt of ${len}`, this.body({ ...base, prompt: pr }));
       }
       case 'unsupported': {
+        // OpenAI parameters specd refuses, and supported ones given a value outside what they accept.
         const list: [string, unknown][] = chat
           ? [
-              ['n', 2],
-              ['logprobs', true],
-              ['top_logprobs', 3],
-              ['presence_penalty', 0.5],
-              ['frequency_penalty', -1],
-              ['logit_bias', { 1: 5 }],
+              ['n', 17],
+              ['logprobs', 'yes'],
+              ['top_logprobs', 3], // without logprobs: true
+              ['presence_penalty', 2.5],
+              ['frequency_penalty', -3],
+              ['logit_bias', { one: 5 }],
               ['tools', [{ type: 'function' }]],
               ['functions', [{}]],
               ['response_format', { type: 'json_object' }],
             ]
           : [
-              ['n', 3],
+              ['n', 0],
               ['best_of', 2],
               ['echo', true],
               ['suffix', 'end'],
-              ['logprobs', 5],
-              ['presence_penalty', 1],
-              ['logit_bias', { 50256: -100 }],
+              ['logprobs', 6],
+              ['presence_penalty', 9],
+              ['logit_bias', { 50256: -100 }], // outside the bundled vocabulary
             ];
         const [field, value] = variants(list, i);
         return post(`unsupported ${field} = ${JSON.stringify(value)}`, this.body({ ...base, [field]: value }));
