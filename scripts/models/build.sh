@@ -18,8 +18,12 @@ mkdir -p "$WORK"
 [ -f "$WORK/data/distill.bin" ] || $PY scripts/models/distill_data.py --new-tokens 72 --sampled-every 6 --batch 128        # ~15 min
 [ -f "$WORK/draft/final.pt" ] || $PY scripts/models/train.py --kind draft --data "$WORK/data/distill.bin" "$WORK/data/distill.bin" "$WORK/data/train.bin" \
   --steps "$DRAFT_STEPS" --batch 16 --lr 3e-3 --warmup 50                                                          # ~20 min
-# Chat following: the base target continues on the chat mix (loss on replies only, requested facts weighted) plus
-# the plain stories; the draft continues on the new target's replies and continuations.
+# Chat following (CHAT=1; not yet the committed pair, see scripts/models/README.md): the base target continues on the
+# chat mix (loss on replies only, requested facts weighted) plus the plain stories; the draft continues on the new
+# target's replies and continuations.
+STAGE=""
+if [ "${CHAT:-0}" = 1 ]; then
+STAGE="-chat"
 [ -f "$WORK/target-chat/final.pt" ] || $PY scripts/models/train.py --kind target --init "$WORK/target/final.pt" \
   --data "$WORK/data/train.bin" "$WORK/data/chat.bin" --steps "${CHAT_STEPS:-260}" --batch 8 --seq 512 --lr 6e-4 --warmup 15 \
   --ckpt-every 20 --out "$WORK/target-chat"                                                                         # ~30 min
@@ -29,10 +33,12 @@ mkdir -p "$WORK"
 [ -f "$WORK/draft-chat/final.pt" ] || $PY scripts/models/train.py --kind draft --init "$WORK/draft/final.pt" \
   --data "$WORK/data/distill-chat.bin" "$WORK/data/distill-chat.bin" "$WORK/data/train.bin" \
   --steps "${DRAFT_CHAT_STEPS:-300}" --batch 16 --seq 512 --lr 1.5e-3 --warmup 15 --out "$WORK/draft-chat"          # ~20 min
+fi
 for kind in target draft; do
-  $PY scripts/models/export.py --kind "$kind" --weights "$WORK/$kind-chat/final.pt"
+  $PY scripts/models/export.py --kind "$kind" --weights "$WORK/$kind$STAGE/final.pt"
 done
 npx tsx scripts/models/parity.ts target-models/specd-story-16m "$WORK/parity-target.json"
 npx tsx scripts/models/parity.ts draft-models/specd-story-draft-1.5m "$WORK/parity-draft.json"
 npx tsx scripts/models/eval.ts --save || echo "models:eval missed a bar (see above)"
-npx tsx scripts/models/card.ts "$WORK"
+# The cards describe the two-stage pair; the base pair's cards are the committed ones.
+if [ -n "$STAGE" ]; then npx tsx scripts/models/card.ts "$WORK"; fi
