@@ -117,6 +117,18 @@ export function samplingShape(l: Limits) {
   };
 }
 
+/** Exactly one of `prompt` / `messages` (the WebSocket frame and /tokenize take either). */
+export function checkOneInput(v: { prompt?: unknown; messages?: unknown }, ctx: z.RefinementCtx, what: string): void {
+  const has = Number(v.prompt !== undefined) + Number(v.messages !== undefined);
+  if (has !== 1) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: [v.prompt !== undefined ? 'messages' : 'prompt'],
+      message: has === 0 ? `${what} needs either prompt or messages` : 'give either prompt or messages, not both',
+    });
+  }
+}
+
 /** OpenAI's chat form of logprobs (also the WebSocket frame's): a switch, and 0–20 alternatives per token. */
 export const MAX_TOP_LOGPROBS = 20;
 export const chatLogprobsShape = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Limits, messagesSchema, promptSchema } from './params.ts';
+import { checkOneInput, type Limits, messagesSchema, promptSchema } from './params.ts';
 
 /**
  * POST /tokenize and POST /detokenize, in vLLM's shapes: a completion-style body (`prompt`) or a chat-style one
@@ -17,16 +17,7 @@ export function tokenizeBodySchema(l: Limits) {
       add_generation_prompt: z.boolean().nullish(),
     })
     .passthrough()
-    .superRefine((b, ctx) => {
-      const has = Number(b.prompt !== undefined) + Number(b.messages !== undefined);
-      if (has !== 1) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [b.prompt !== undefined ? 'messages' : 'prompt'],
-          message: has === 0 ? 'send either prompt or messages' : 'give either prompt or messages, not both',
-        });
-      }
-    });
+    .superRefine((b, ctx) => checkOneInput(b, ctx, 'a tokenize request'));
 }
 
 export function detokenizeBodySchema(l: Limits) {

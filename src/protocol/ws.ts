@@ -3,6 +3,7 @@ import {
   chatLogprobsShape,
   checkBudget,
   checkLogprobs,
+  checkOneInput,
   type Limits,
   MAX_ID_LENGTH,
   messagesSchema,
@@ -47,14 +48,7 @@ export function clientFrameSchema(l: Limits) {
     if (frame.type !== 'generate') return;
     checkBudget(frame, ctx);
     checkLogprobs(frame, ctx);
-    const has = Number(frame.prompt !== undefined) + Number(frame.messages !== undefined);
-    if (has !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [frame.prompt !== undefined ? 'messages' : 'prompt'],
-        message: has === 0 ? 'a generate frame needs either prompt or messages' : 'give either prompt or messages, not both',
-      });
-    }
+    checkOneInput(frame, ctx, 'a generate frame');
   });
 }
 

@@ -5,30 +5,12 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEngine, type Engine, type GenerateRequest } from '../../src/engine/index.ts';
-import { describeWithModels, engineOptions, GREEDY, PROMPTS } from '../helpers/models.ts';
+import { describeWithModels, engineOptions, generateAll, PROMPTS } from '../helpers/models.ts';
 
-async function tokensOf(
-  engine: Engine,
-  req: Partial<GenerateRequest> & Pick<GenerateRequest, 'input'>,
-): Promise<{ ids: number[]; proposed: number }> {
-  const ids: number[] = [];
-  let proposed = 0;
-  for await (const ev of engine.generate({
-    maxTokens: 24,
-    sampling: GREEDY,
-    stop: [],
-    mode: 'speculative',
-    k: 'auto',
-    ignoreEos: true,
-    ...req,
-  })) {
-    if (ev.type === 'tokens') ids.push(...ev.tokens.map((t) => t.id));
-    if (ev.type === 'done') {
-      expect(ev.finishReason).toBe('length');
-      proposed = ev.speculative.proposed;
-    }
-  }
-  return { ids, proposed };
+async function tokensOf(engine: Engine, req: Partial<GenerateRequest> & Pick<GenerateRequest, 'input'>) {
+  const r = await generateAll(engine, req);
+  expect(r.finishReason).toBe('length');
+  return r;
 }
 
 describeWithModels('greedy decoding is lossless under batching', () => {

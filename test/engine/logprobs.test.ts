@@ -8,23 +8,10 @@ import { createEngine, type EmittedToken, type Engine, type GenerateRequest } fr
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { logProb } from '../../src/lib/stats.ts';
 import { heldoutPrompts } from '../../scripts/bench/heldout.ts';
-import { describeWithModels, engineOptions, GREEDY, TARGET_DIR } from '../helpers/models.ts';
+import { describeWithModels, engineOptions, generateAll, GREEDY, TARGET_DIR } from '../helpers/models.ts';
 
-async function tokens(engine: Engine, req: Partial<GenerateRequest> & Pick<GenerateRequest, 'input'>): Promise<EmittedToken[]> {
-  const out: EmittedToken[] = [];
-  for await (const ev of engine.generate({
-    maxTokens: 16,
-    sampling: GREEDY,
-    stop: [],
-    mode: 'speculative',
-    k: 'auto',
-    ignoreEos: true,
-    ...req,
-  })) {
-    if (ev.type === 'tokens') out.push(...ev.tokens);
-  }
-  return out;
-}
+const tokens = async (engine: Engine, req: Parameters<typeof generateAll>[1]): Promise<EmittedToken[]> =>
+  (await generateAll(engine, { maxTokens: 16, ...req })).tokens;
 
 describeWithModels('logprobs', () => {
   let engine: Engine & { encode(input: GenerateRequest['input']): number[] };

@@ -5,26 +5,10 @@
  */
 import { AutoTokenizer } from '@huggingface/transformers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createEngine, type Engine, type GenerateRequest, type SamplingParams } from '../../src/engine/index.ts';
-import { describeWithModels, engineOptions, GREEDY, PROMPTS, TARGET_DIR } from '../helpers/models.ts';
+import { createEngine, type Engine, type SamplingParams } from '../../src/engine/index.ts';
+import { describeWithModels, engineOptions, generateAll, GREEDY, PROMPTS, TARGET_DIR } from '../helpers/models.ts';
 
-async function run(engine: Engine, req: Partial<GenerateRequest> & Pick<GenerateRequest, 'input'>) {
-  const ids: number[] = [];
-  let proposed = 0;
-  for await (const ev of engine.generate({
-    maxTokens: 24,
-    sampling: GREEDY,
-    stop: [],
-    mode: 'speculative',
-    k: 'auto',
-    ignoreEos: true,
-    ...req,
-  })) {
-    if (ev.type === 'tokens') ids.push(...ev.tokens.map((t) => t.id));
-    if (ev.type === 'done') proposed = ev.speculative.proposed;
-  }
-  return { ids, proposed };
-}
+const run = generateAll;
 
 describeWithModels('sampling transforms stay lossless under speculation', () => {
   let engine: Engine;

@@ -6,7 +6,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_DRAFT, DEFAULT_TARGET, PACKAGE_ROOT } from '../../src/config/schema.ts';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/engine/index.ts';
+import {
+  DEFAULT_ENGINE_OPTIONS,
+  type EmittedToken,
+  type Engine,
+  type EngineOptions,
+  type FinishReason,
+  type GenerateRequest,
+} from '../../src/engine/index.ts';
 import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 import { PROMPTS as LOAD_PROMPTS } from '../../load-tests/lib/requests.ts';
 import { describeUnless } from './skip.ts';
@@ -57,3 +64,29 @@ export const PROMPTS = [
   'Hello',
   'Numbers 123 and symbols like % and 🙂 are rare here:',
 ];
+
+/** One generation's tokens, draft proposals and finish reason; greedy speculative, 24 tokens, ignore_eos unless overridden. */
+export async function generateAll(
+  engine: Engine,
+  req: Partial<GenerateRequest> & Pick<GenerateRequest, 'input'>,
+): Promise<{ tokens: EmittedToken[]; ids: number[]; proposed: number; finishReason: FinishReason | null }> {
+  const tokens: EmittedToken[] = [];
+  let proposed = 0;
+  let finishReason: FinishReason | null = null;
+  for await (const ev of engine.generate({
+    maxTokens: 24,
+    sampling: GREEDY,
+    stop: [],
+    mode: 'speculative',
+    k: 'auto',
+    ignoreEos: true,
+    ...req,
+  })) {
+    if (ev.type === 'tokens') tokens.push(...ev.tokens);
+    if (ev.type === 'done') {
+      proposed = ev.speculative.proposed;
+      finishReason = ev.finishReason;
+    }
+  }
+  return { tokens, ids: tokens.map((t) => t.id), proposed, finishReason };
+}
