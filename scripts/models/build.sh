@@ -19,14 +19,14 @@ mkdir -p "$WORK"
 [ -f "$WORK/draft/final.pt" ] || $PY scripts/models/train.py --kind draft --data "$WORK/data/distill.bin" "$WORK/data/distill.bin" "$WORK/data/train.bin" \
   --steps "$DRAFT_STEPS" --batch 16 --lr 3e-3 --warmup 50                                                          # ~20 min
 # Chat following (CHAT=1; not yet the committed pair, see scripts/models/README.md): the base target continues on the
-# chat mix (loss on replies only, requested facts weighted) plus the plain stories; the draft continues on the new
+# chat mix (renamed characters, loss on replies only, requested facts weighted) plus the plain stories; the draft continues on the new
 # target's replies and continuations.
 STAGE=""
 if [ "${CHAT:-0}" = 1 ]; then
 STAGE="-chat"
 [ -f "$WORK/target-chat/final.pt" ] || $PY scripts/models/train.py --kind target --init "$WORK/target/final.pt" \
-  --data "$WORK/data/train.bin" "$WORK/data/chat.bin" --steps "${CHAT_STEPS:-260}" --batch 8 --seq 512 --lr 6e-4 --warmup 15 \
-  --ckpt-every 20 --out "$WORK/target-chat"                                                                         # ~30 min
+  --data "$WORK/data/train.bin" "$WORK/data/chat.bin" --steps "${CHAT_STEPS:-600}" --batch 8 --seq 512 --lr 5e-4 --warmup 10 \
+  --ckpt-every 20 --out "$WORK/target-chat"                                                                         # ~70 min
 [ -f "$WORK/data/distill-chat.bin" ] || $PY scripts/models/distill_data.py --weights "$WORK/target-chat/final.pt" \
   --chat "$WORK/data/chat.bin" --chat-every 3 --chat-tokens 96 --new-tokens 72 --sampled-every 6 --batch 128 \
   --out "$WORK/data/distill-chat.bin"                                                                               # ~20 min

@@ -1,9 +1,9 @@
 /**
- * The chat-following training mix: every training story becomes the assistant's reply to requests built from its
- * own facts (chat-requests.ts), rendered with the bundled chat template, with a loss mask on the reply alone. A
- * named story is also used once with its character renamed (a name drawn from a fixed list, the request asking
- * for that name): TinyStories' names are so few (Lily, Tom, Tim, …) that without this the cheapest way to fit the
- * data is to ignore the request and say "Lily". For the same reason the reply's tokens that spell a requested fact
+ * The chat-following training mix: every named training story becomes, twice, the assistant's reply to a request
+ * built from its own facts (chat-requests.ts) that asks for its character by a new name (from RENAMES, the story
+ * renamed to match), rendered with the bundled chat template, with a loss mask on the reply alone. Renamed because
+ * TinyStories' names are so few (Lily, Tom, Tim, …) that with the stories' own names the cheapest way to fit the
+ * data is to ignore the request and say "Lily" (runs 1 and 2 in scripts/models/README.md). For the same reason the reply's tokens that spell a requested fact
  * (the name, the object, the kind, the place) weigh COPY_WEIGHT in the loss: they are a few percent of a story's
  * tokens, and a first run with every reply token weighing the same had not learnt to copy them after 1,500
  * requests seen (6 of 20 held-out replies named the character, those named Lily or Tim).
@@ -15,16 +15,17 @@ const BOS = 1,
   EOS = 2,
   IM_END = 4;
 
-const NAMES = (
-  'Ava Ben Cleo Dan Ella Finn Gus Hana Ivan Jade Kai Luna Milo Nora Omar Pia Quinn Rosa Sam Tara Uma Vic Wren Xena ' +
-  'Yara Zane Abby Bruno Cora Dex Eva Felix Gina Hugo Iris Jack Kira Leo Maya Nico Olive Pete Ruby Seth Tess Ugo ' +
-  'Vera Will Zoe Alma Bea Coco Drew Emil Faye Gabe Hope Ida Joel Kate Liam Mae Ned Opal Paul Rhea Stan Tia Ursa ' +
-  'Vince Wade Yuki Zara Amir Beth Carl Dora Eli Fern Glen Hazel Ike Juno Kent Lola Max Nell Otto Penny Reed Sky ' +
-  'Theo Val Walt Ada Biff Cal Dot Enzo Flo Gwen Hal Ivy Jax Kim Lars Mona Nate Oona Pip Rex Sid Tilly Wally Zed'
+/** Names a renamed copy may take: none of them is a name of the held-out chat requests (a test checks). */
+export const RENAMES = (
+  'Ava Ben Cleo Dan Ella Gus Hana Ivan Jade Kai Luna Milo Nora Omar Pia Quinn Rosa Tara Uma Vic Wren Xena Yara ' +
+  'Zane Abby Bruno Cora Dex Eva Felix Gina Hugo Iris Kira Leo Maya Nico Olive Pete Ruby Seth Tess Ugo Vera Will ' +
+  'Zoe Alma Bea Coco Drew Emil Faye Gabe Hope Ida Joel Liam Mae Ned Opal Paul Rhea Stan Tia Ursa Vince Wade Yuki ' +
+  'Zara Amir Beth Carl Dora Eli Fern Glen Hazel Ike Juno Kent Lola Nell Otto Reed Sky Theo Val Walt Ada Biff Cal ' +
+  'Dot Enzo Flo Gwen Hal Ivy Jax Kim Lars Mona Nate Oona Pip Rex Sid Tilly Wally Zed'
 ).split(' ');
 
 /** Loss weight of a reply token that spells one of the request's facts (an ordinary reply token weighs 1). */
-export const COPY_WEIGHT = 4;
+export const COPY_WEIGHT = 8;
 
 export interface ChatMix {
   ids: Uint16Array;
@@ -65,14 +66,14 @@ export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], pe
     examples++;
   };
   stories.forEach((story, i) => {
-    for (const req of requestsFor(story, i, perStory)) push(req, story);
     const name = factsOf(story).name;
-    if (name) {
-      let to = NAMES[(i * 31 + 7) % NAMES.length]!;
-      if (to === name) to = NAMES[(i * 31 + 8) % NAMES.length]!;
+    if (!name) return;
+    for (let c = 0; c < perStory; c++) {
+      let to = RENAMES[(i * 37 + c * 11 + 3) % RENAMES.length]!;
+      if (to === name) to = RENAMES[(i * 37 + c * 11 + 4) % RENAMES.length]!;
       const renamed = rename(story, name, to);
-      // The renamed copy only teaches anything if its request asks for the new name.
-      const asking = requestsFor(renamed, i + 1_000_003, 6).find((r) => r.user.includes(to));
+      // Only a request that asks for the new name teaches anything.
+      const asking = requestsFor(renamed, i * 3 + c, 8).find((r) => r.user.includes(to));
       if (asking) push(asking, renamed);
     }
   });
