@@ -204,14 +204,7 @@ export class SpecEngine implements Engine {
       sampling: { ...req.sampling, seed },
       ignoreEos: req.ignoreEos ?? false,
       maxNew: this.maxNew(req, promptIds),
-      k:
-        mode === 'speculative'
-          ? req.k === 'auto'
-            ? pinned
-              ? Math.min(SEEDED_K, this.opts.maxK)
-              : 'auto'
-            : Math.min(req.k, this.opts.maxK)
-          : 0,
+      k: this.streamK(mode, req.k, pinned),
       ...(pinned ? { pinned } : {}),
       allowanceMs,
       logprobs: req.logprobs ?? null,
@@ -387,6 +380,13 @@ export class SpecEngine implements Engine {
   private logprobsOf(id: number, lp: TokenLogprob): TokenLogprobs {
     const text = (t: number) => this.codec.decodeAll([t]);
     return { id, text: text(id), logprob: lp.lp, top: lp.top.map(([t, logprob]) => ({ id: t, text: text(t), logprob })) };
+  }
+
+  /** The k a stream opens with: 0 outside speculative mode, a pinned stream's fixed k, else the request's (capped). */
+  private streamK(mode: Mode, k: GenerateRequest['k'], pinned: boolean): number | 'auto' {
+    if (mode !== 'speculative') return 0;
+    if (k !== 'auto') return Math.min(k, this.opts.maxK);
+    return pinned ? Math.min(SEEDED_K, this.opts.maxK) : 'auto';
   }
 
   private maxNew(req: GenerateRequest, promptIds: number[]): number {
