@@ -220,6 +220,24 @@ describe('OpenAI-compatible HTTP', () => {
     expect(body.error.message).toMatch(/8 tokens.*limit of 3/);
   });
 
+  it('n choices: one refused choice refuses the request, and the admitted ones are cancelled, not left running', async () => {
+    h = await startServer({ fake: { maxRunning: 2, maxQueue: 0, stepMs: 20 } });
+    const res = await post('/v1/completions', { prompt: 'hi there', n: 3, max_tokens: 50 });
+    expect(res.status).toBe(429);
+    expect(await res.json()).toMatchObject({ error: { code: 'overloaded' } });
+    await until(() => h.engine.stats().running === 0, 5000, 'the admitted choices to end');
+    const ok = await client().completions.create({ model: 'm', prompt: 'hi there', n: 2, max_tokens: 4 });
+    expect(ok.choices.map((c) => [c.index, c.finish_reason])).toEqual([
+      [0, 'length'],
+      [1, 'length'],
+    ]);
+    expect(h.engine.requests.slice(-2).map((r) => r.sampling.seed)).toEqual([undefined, undefined]); // unseeded: each draws its own
+    await post('/v1/completions', { prompt: 'x', n: 2, seed: 7, max_tokens: 1 });
+    const [a, b] = h.engine.requests.slice(-2).map((r) => r.sampling.seed);
+    expect(a).toBe(7);
+    expect(b).not.toBe(7);
+  });
+
   it('overload gives 429 with Retry-After and type overloaded', async () => {
     h = await startServer({ fake: { maxRunning: 1, maxQueue: 0 } });
     h.engine.pause();
