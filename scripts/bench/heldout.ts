@@ -18,9 +18,10 @@ export interface Heldout {
   prompts: string[];
   /**
    * Chat requests built from validation stories that name a character of a known kind and mention a known object
-   * ("Tell me a story about a dog named Spot who finds a ball."), with the facts a reply should contain.
+   * ("Tell me a story about a dog named Spot who finds a ball."), with the facts a reply should contain and the
+   * story itself (a reply that does what was asked, for teacher-forced probes).
    */
-  chat: { user: string; name: string; object: string }[];
+  chat: { user: string; name: string; object: string; story: string }[];
 }
 
 let cached: Heldout | undefined;

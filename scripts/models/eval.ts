@@ -8,7 +8,7 @@
  *  - chat following: the greedy reply to each held-out chat request ("Tell me a story about a dog named Spot who
  *    finds a ball.", built from validation stories, at most two per name) names the character / mentions the object;
  *    the replies come from the speculative loop, which is token-identical to the target's greedy decoding, so the
- *    same run gives α on chat prompts.
+ *    same run gives α on chat prompts; a teacher-forced copy probe beside it (no bar) sees learning sooner.
  * Prints JSON and writes it to results/models-eval.json (with --save to docs/bench/models-eval.json, which the model
  * cards quote); exits 1 when a bar in BARS is missed.
  */
@@ -16,6 +16,7 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
 import { StreamState } from '../../src/engine/speculation/stream-state.ts';
 import { logProb } from '../../src/lib/stats.ts';
+import { argmax } from '../../src/engine/sampling/index.ts';
 import { benchCli, DRAFT_DIR, TARGET_DIR } from '../bench/cli.ts';
 import { heldoutChat, heldoutPrompts, heldoutStories } from '../bench/heldout.ts';
 import { follows } from './chat-requests.ts';
@@ -141,6 +142,35 @@ async function chatFollowing() {
 }
 
 /**
+ * Teacher-forced copy probe (informational, no bar): each held-out request as the prompt and its own story as the
+ * reply; at the story's first mention of the requested name and object, is the fact's first token the target's
+ * top-1, and at what loss. It moves long before greedy replies do (scripts/models/README.md), so a chat-training
+ * run can be judged from a checkpoint's export in seconds.
+ */
+async function copyProbe() {
+  const codec = await PromptCodec.load(targetDir);
+  const V = target.info.vocabSize;
+  const facts = { name: { n: 0, top1: 0, nll: 0 }, object: { n: 0, top1: 0, nll: 0 } };
+  for (const r of heldoutChat()) {
+    const head = codec.encode({ messages: [{ role: 'user', content: r.user }] });
+    const reply = tok.encode(r.story, { add_special_tokens: false }).slice(0, 200);
+    const logits = await target.forward(target.newCache(), [...head, ...reply]);
+    for (const kind of ['name', 'object'] as const) {
+      const t = tok.encode(` ${r[kind]}`, { add_special_tokens: false });
+      const at = reply.findIndex((_, j) => t.every((id, k) => reply[j + k] === id));
+      if (at < 0) continue;
+      const row = logits.subarray((head.length + at - 1) * V, (head.length + at) * V);
+      const f = facts[kind];
+      f.n++;
+      if (argmax(row) === t[0]) f.top1++;
+      f.nll -= logProb(row, t[0]!);
+    }
+  }
+  const summary = (f: { n: number; top1: number; nll: number }) => ({ mentions: f.n, top1: f.top1 / f.n, mean_nll: f.nll / f.n });
+  return { name: summary(facts.name), object: summary(facts.object) };
+}
+
+/**
  * 1-token decodes at a 128-token context, timed in the pattern the speculative loop runs them: one target pass, then
  * K draft steps in a row. The bar uses this pattern. The draft's weights (5.8 MB, most of it the 8,192-row LM head)
  * sit in L3 while it runs but are evicted by each target pass, so its first step of a round is the slowest; the
@@ -196,6 +226,7 @@ const result = {
   heldout: { tokens: valIds.length, target_ppl: await perplexity(target, valIds), draft_ppl: await perplexity(draft, valIds) },
   acceptance: await acceptance(),
   chat: await chatFollowing(),
+  copy_probe: await copyProbe(),
   cost: await costRatio(),
   bars: BARS,
 };

@@ -48,7 +48,7 @@ export function chatRequests(stories: readonly string[]): Heldout['chat'] {
     const name = r.facts.name!;
     if ((perName.get(name) ?? 0) >= 2) continue;
     perName.set(name, (perName.get(name) ?? 0) + 1);
-    out.push({ user: r.user, name, object: r.facts.object! });
+    out.push({ user: r.user, name, object: r.facts.object!, story });
   }
   return out;
 }
