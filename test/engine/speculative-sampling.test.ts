@@ -139,7 +139,10 @@ describeWithModels('speculative sampling preserves the target distribution', () 
     const tok = await AutoTokenizer.from_pretrained(TARGET_DIR);
     const id = (w: string) => tok.encode(w, { add_special_tokens: false })[0]!;
     // The second token sees the first through presence/frequency (completion only) and repetition (prompt too);
-    // the bias moves mass between likely names, so q and p are both reshaped where the draws happen.
+    // the bias moves mass between likely names, so q and p are both reshaped where the draws happen. What this
+    // guards: the verify side samples the same transformed p as target mode. It cannot see whether the draft's q is
+    // transformed (rejection sampling is exact for any q), nor whether the transforms act at all: the greedy test in
+    // sampling-transforms.test.ts asserts that they change the output.
     const sampling = {
       temperature: 1,
       topP: 0.95,
