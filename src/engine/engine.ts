@@ -4,6 +4,8 @@ import { mean } from '../lib/stats.ts';
 import type { EngineOptions } from './options.ts';
 import { type EncodeOptions, PromptCodec } from './prompt.ts';
 import { randomSeed, type TokenLogprob } from './sampling/index.ts';
+import { SchemaChecker } from './grammar/schema-checker.ts';
+import type { GrammarSpec } from './grammar/spec.ts';
 import { Admission } from './scheduler/admission.ts';
 import { StepCosts } from './scheduler/adaptive-k.ts';
 import { predict, route, UNBUDGETED_ITL_MS, type LiveLoad } from './scheduler/router.ts';
@@ -21,6 +23,7 @@ import {
   type GenerateRequest,
   type Mode,
   type ModelInfo,
+  type ResponseFormat,
   type RouteDecision,
   type TokenSource,
 } from './types.ts';
@@ -51,6 +54,7 @@ export class SpecEngine implements Engine {
   private readonly live = { overheadMs: 0, streamMs: 0, prefillMsPerToken: 0, iterationMs: 0 };
   private readonly itlCorrection: Record<Mode, number> = { target: 1, speculative: 1, draft: 1 };
   private readonly active = new Set<Promise<void>>();
+  private readonly schemas = new SchemaChecker();
 
   /** Set while the model worker is dead: why, and whether a restart is still being tried. */
   private down: { reason: string; restarting: boolean } | null = null;
@@ -87,6 +91,7 @@ export class SpecEngine implements Engine {
       prefillChunk: PREFILL_CHUNK,
       maxK: opts.maxK,
       maxRows: opts.maxRunning,
+      grammarVocabulary: codec.grammarVocabulary(),
     };
     const client = await WorkerClient.start(init);
     return new SpecEngine(opts, client, init, codec, new Admission(opts.maxRunning, opts.maxQueue, opts.queueTimeoutMs));
@@ -185,6 +190,7 @@ export class SpecEngine implements Engine {
     const mode: Mode = decision?.mode ?? (req.mode as Mode);
     this.validate(mode, promptIds);
     this.validateSampling(req.sampling);
+    const grammar = req.responseFormat ? await this.grammarOf(req.responseFormat) : undefined;
     const release = await this.admission.acquire(req.signal);
     let finished: () => void = () => {};
     const running = new Promise<void>((r) => (finished = r));
@@ -208,6 +214,7 @@ export class SpecEngine implements Engine {
       ...(pinned ? { pinned } : {}),
       allowanceMs,
       logprobs: req.logprobs ?? null,
+      ...(grammar ? { grammar } : {}),
     });
     const stats = new StreamStats(t0, performance.now() - t0);
     try {
@@ -281,6 +288,19 @@ export class SpecEngine implements Engine {
       streamMs: this.live.streamMs || 100 * t1,
       prefillMsPerToken: this.live.prefillMsPerToken || this.costs.target(1, 16) / 16,
     };
+  }
+
+  /** The grammar of a response_format, refused here (400) when XGrammar cannot constrain to it. */
+  private async grammarOf(format: ResponseFormat): Promise<GrammarSpec> {
+    const spec: GrammarSpec =
+      format.type === 'json_object' ? { schema: '{"type": "object"}', strict: false } : { schema: JSON.stringify(format.schema), strict: true };
+    const why = await this.schemas.check(spec);
+    if (why !== null) {
+      throw new EngineError('invalid_request', `response_format: XGrammar cannot constrain output to this schema: ${why}`, {
+        param: 'response_format',
+      });
+    }
+    return spec;
   }
 
   private validateSampling(sampling: GenerateRequest['sampling']): void {
@@ -429,6 +449,7 @@ export class SpecEngine implements Engine {
   async close(): Promise<void> {
     this.draining = true;
     this.shutdown.abort();
+    this.schemas.close();
     await this.client.shutdown();
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
+import type { GrammarVocabulary } from './grammar/spec.ts';
 import { configureHub } from './model/decoder.ts';
 import { EngineError, type GenerateRequest } from './types.ts';
 
@@ -8,8 +9,17 @@ type Message = Extract<GenerateRequest['input'], { messages: unknown }>['message
 
 /** What transformers.js keeps of the files it built a tokenizer from (not in its typings). */
 interface TokenizerSources {
-  _tokenizerJSON: { added_tokens?: { content: string; special?: boolean }[] } & Record<string, unknown>;
+  _tokenizerJSON: {
+    added_tokens?: { id: number; content: string; special?: boolean }[];
+    model?: { type?: string; vocab?: Record<string, number> | [string, number][] };
+    decoder?: TokenizerDecoder | null;
+  } & Record<string, unknown>;
   _tokenizerConfig: Record<string, unknown>;
+}
+
+interface TokenizerDecoder {
+  type: string;
+  decoders?: TokenizerDecoder[];
 }
 
 export interface EncodeOptions {
@@ -107,6 +117,26 @@ export class PromptCodec {
       }
     });
     return ids;
+  }
+
+  /**
+   * Each id's token as tokenizer.json spells it (byte-level BPE keeps its byte-to-character mapping, which XGrammar
+   * undoes itself), special tokens as "" (so no grammar ever lets one through as text), and the decoder family
+   * XGrammar needs to read them: byte-level (GPT-2, Llama 3, Qwen2, SmolLM2, the bundled pair), byte fallback
+   * (Llama 2, Mistral: `<0x0A>` pieces) or raw.
+   */
+  grammarVocabulary(): GrammarVocabulary {
+    const json = (this.tokenizer as unknown as TokenizerSources)._tokenizerJSON;
+    const tokens: string[] = [];
+    const vocab = json.model?.vocab ?? {};
+    const pairs = Array.isArray(vocab) ? vocab.map(([t], i) => [t, i] as const) : Object.entries(vocab);
+    for (const [t, id] of pairs) tokens[id] = t;
+    for (const a of json.added_tokens ?? []) tokens[a.id] = a.special ? '' : a.content;
+    for (let i = 0; i < tokens.length; i++) tokens[i] ??= '';
+    const kinds = (d: TokenizerDecoder | null | undefined): string[] => (d ? [d.type, ...(d.decoders ?? []).flatMap(kinds)] : []);
+    const decoders = kinds(json.decoder);
+    const type = decoders.includes('ByteLevel') ? 'byte_level' : decoders.includes('ByteFallback') ? 'byte_fallback' : 'raw';
+    return { tokens, type, prependSpace: type === 'byte_fallback' && decoders.includes('Strip') };
   }
 
   decode = (ids: number[]): string => this.tokenizer.decode(ids, { skip_special_tokens: true });

@@ -71,9 +71,17 @@ export interface GenerateRequest {
    * token was emitted under: the target's verify pass (the draft's in draft mode), before sampling transforms.
    */
   logprobs?: number;
+  /**
+   * Constrained output (OpenAI's response_format): every token, drafted or verified, is one XGrammar allows, so
+   * the text is a JSON object, or JSON valid under `schema` (properties and items it does not name are left out).
+   * The stream ends when the JSON does.
+   */
+  responseFormat?: ResponseFormat;
   /** Aborting ends the stream at the next step boundary with finish_reason 'cancelled'. */
   signal?: AbortSignal;
 }
+
+export type ResponseFormat = { type: 'json_object' } | { type: 'json_schema'; schema: unknown };
 
 export interface EmittedToken {
   id: number;

@@ -28,11 +28,6 @@ const UNSUPPORTED_CHAT: Unsupported[] = [
   ...UNSUPPORTED_COMMON,
   { param: 'tools', isNoOp: (v) => nil(v) || (Array.isArray(v) && v.length === 0), why: 'tool calling is not supported' },
   { param: 'functions', isNoOp: (v) => nil(v) || (Array.isArray(v) && v.length === 0), why: 'function calling is not supported' },
-  {
-    param: 'response_format',
-    isNoOp: (v) => nil(v) || (typeof v === 'object' && (v as { type?: unknown }).type === 'text'),
-    why: 'only response_format {"type": "text"} is supported',
-  },
 ];
 
 function refuseUnsupported(list: Unsupported[]) {

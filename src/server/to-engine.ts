@@ -49,6 +49,10 @@ export function toGenerateRequest(
     ...(p.latency_budget ? { latencyBudget: { ttftMs: p.latency_budget.ttft_ms, itlMs: p.latency_budget.itl_ms } } : {}),
     k: p.k ?? defaults.k,
     ...(p.ignore_eos ? { ignoreEos: true } : {}),
+    ...(p.response_format?.type === 'json_object' ? { responseFormat: { type: 'json_object' as const } } : {}),
+    ...(p.response_format?.type === 'json_schema'
+      ? { responseFormat: { type: 'json_schema' as const, schema: p.response_format.json_schema.schema } }
+      : {}),
     ...(logprobs !== undefined ? { logprobs } : {}),
     ...(signal ? { signal } : {}),
   };

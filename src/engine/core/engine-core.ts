@@ -2,6 +2,8 @@ import { decodeOverheadMs, type PassReport, type StepResult } from '../ipc/messa
 import { chooseK, expectedTokens, StepCosts } from '../scheduler/adaptive-k.ts';
 import { HEADROOM, UNBUDGETED_ITL_MS } from '../scheduler/router.ts';
 import { verifyDrafts } from '../speculation/verify.ts';
+import type { GrammarConstraint } from '../grammar/constraint.ts';
+import type { GrammarSpec } from '../grammar/spec.ts';
 import { rowLogits, type BatchCache, type BatchModels } from './batch.ts';
 import { LaneSet, type Lane } from './lane.ts';
 import { Sequence, type OpenMessage } from './sequence.ts';
@@ -15,6 +17,8 @@ export interface CoreOptions {
   /** Token-rows per prefill pass when nobody is decoding (nobody to delay: a bigger pass is cheaper per token). */
   idlePrefillBudget?: number;
   calibration?: ConstructorParameters<typeof StepCosts>[0];
+  /** Builds a constrained stream's grammar state (the worker's Grammars); without it, constrained opens fail. */
+  grammar?: (spec: GrammarSpec) => Promise<GrammarConstraint>;
 }
 
 /** Receives each pass group's results (one per stream it touched) and, for a decode step, what it cost. */
@@ -74,8 +78,27 @@ export class EngineCore<C extends BatchCache> {
     if (msg.mode !== 'target' && !this.draft) return this.onFailure(msg.sid, `mode ${msg.mode} needs a draft model`);
     const seq = new Sequence(msg, this.models.target.vocab, this.eos, this.alphaPrior);
     this.seqs.set(msg.sid, seq);
+    if (!msg.grammar) return this.arrive(seq);
+    if (!this.opts.grammar) return this.refuse(seq, 'this engine runs without grammars');
+    // Compiling a new schema runs here, between iterations (~0.1 s once per schema; cached after).
+    this.opts.grammar(msg.grammar).then(
+      (g) => {
+        if (seq.closed) return g.dispose();
+        seq.grammar = g;
+        this.arrive(seq);
+      },
+      (e: unknown) => this.refuse(seq, e instanceof Error ? e.message : String(e)),
+    );
+  }
+
+  private arrive(seq: Sequence): void {
     this.arrivals.push(seq);
     this.wake?.();
+  }
+
+  private refuse(seq: Sequence, message: string): void {
+    this.seqs.delete(seq.sid);
+    if (!seq.closed) this.onFailure(seq.sid, message);
   }
 
   /** Newcomers get their (empty) rows between iterations: a batch must not change while a pass runs on it. */
@@ -161,6 +184,7 @@ export class EngineCore<C extends BatchCache> {
     }
     for (const s of gone) {
       this.seqs.delete(s.sid);
+      s.grammar?.dispose();
       if (s.acceptance.accepted + s.acceptance.rejections > 0) this.alphaPrior += 0.1 * (s.acceptance.alpha - this.alphaPrior);
     }
   }
@@ -179,6 +203,8 @@ export class EngineCore<C extends BatchCache> {
       const goal = (s: Sequence) => s.tokens.length - (first(s) ? 0 : 1);
       const remaining = (s: Sequence) => goal(s) - lane.cache.length(lane.row(s));
       const T = Math.min(Math.max(...lane.seqs.map(remaining)), Math.max(8, Math.floor(budget / lane.size)));
+      // Streams whose first token this pass yields need their grammar's first mask.
+      await this.prepareMasks(lane.seqs.filter((s) => first(s) && remaining(s) <= T), () => 0);
       const res = await lane.run(
         (s) => s.tokens.slice(lane.cache.length(lane.row(s)), lane.cache.length(lane.row(s)) + Math.min(T, remaining(s))),
         1,
@@ -199,7 +225,9 @@ export class EngineCore<C extends BatchCache> {
           }
           if (remaining(s) === 0 && first(s)) {
             const row = rowLogits(res.logits, lane.model.vocab, res.K, r, fed - 1, fed);
-            s.emit([s.chooser.choose(row, s.tokens)], [which === 'target' ? 1 : 0], () => row);
+            const t = s.chooser.choose(s.masked(row, 0), s.tokens);
+            if (!this.grammarStep(s, (g) => g.settle(0, [t]))) return;
+            s.emit([t], [which === 'target' ? 1 : 0], () => row);
             s.started = true;
           }
         });
@@ -228,6 +256,10 @@ export class EngineCore<C extends BatchCache> {
     const maxK = Math.max(drafting.some((s) => s.mode === 'draft') ? 1 : 0, ...decoding.map((s) => s.roundK));
     for (let j = 0; j < maxK && this.draft; j++) {
       for (const lane of this.draft.run.lanes) {
+        await this.prepareMasks(
+          lane.seqs.filter((s) => this.draftFeed(lane, s, j).length > 0),
+          (s) => (s.mode === 'draft' ? 0 : j),
+        );
         const res = await lane.run((s) => this.draftFeed(lane, s, j), 1);
         if (!res) continue;
         this.costs.draftGrid.observe(res.rows, res.T, res.ms);
@@ -238,20 +270,30 @@ export class EngineCore<C extends BatchCache> {
           s.out.draftMs += res.ms;
           s.out.draftCalls++;
           const row = rowLogits(res.logits, lane.model.vocab, res.K, r, fed - 1, fed);
-          if (s.mode === 'draft') return s.emit([s.chooser.choose(row, s.tokens)], [0], () => row);
+          if (s.mode === 'draft') {
+            const t = s.chooser.choose(s.masked(row, 0), s.tokens);
+            if (!this.grammarStep(s, (g) => g.settle(0, [t]))) return;
+            return s.emit([t], [0], () => row);
+          }
           const n = s.tokens.length;
           s.tokens.push(...s.drafts); // the penalties see the proposals so far
+          const shaped = s.masked(row, j);
           const d = s.chooser.greedy
-            ? s.chooser.choose(row, s.tokens)
-            : s.chooser.propose(row, s.tokens, (s.qRows[j] ??= new Float32Array(lane.model.vocab)));
+            ? s.chooser.choose(shaped, s.tokens)
+            : s.chooser.propose(shaped, s.tokens, (s.qRows[j] ??= new Float32Array(lane.model.vocab)));
           s.tokens.length = n;
+          if (!this.grammarStep(s, (g) => g.propose(d))) return;
           s.drafts.push(d);
         });
       }
     }
 
+    const verifies = (s: Sequence) => !(s.done || s.closed || s.waiting);
     for (const lane of this.target.run.lanes) {
-      const res = await lane.run((s) => (s.done || s.closed || s.waiting ? [] : [s.tokens.at(-1)!, ...s.drafts]), 0);
+      // Masks for the positions after the proposals (the bonus, or the only one without drafts); the earlier ones
+      // were taken while drafting.
+      await this.prepareMasks(lane.seqs.filter(verifies), (s) => s.drafts.length);
+      const res = await lane.run((s) => (verifies(s) ? [s.tokens.at(-1)!, ...s.drafts] : []), 0);
       if (!res) continue;
       this.costs.targetGrid.observe(res.rows, res.T, res.ms);
       report.passes.push(['target', res.rows, res.T, res.ms]);
@@ -261,12 +303,13 @@ export class EngineCore<C extends BatchCache> {
         const n = s.tokens.length;
         const v = verifyDrafts(
           s.chooser,
-          (j) => rowLogits(res.logits, lane.model.vocab, res.K, r, j, t),
+          (j) => s.masked(rowLogits(res.logits, lane.model.vocab, res.K, r, j, t), j),
           s.drafts,
           s.qRows,
           s.tokens,
           s.eos,
         );
+        if (!this.grammarStep(s, (g) => g.settle(v.accepted, v.tokens))) return;
         lane.cache.truncate(r, n + v.accepted);
         if (s.draftReady) this.rollbackDraft(s, n + v.accepted);
         if (s.drafts.length > 0) s.acceptance.observe(v.accepted, s.drafts.length);
@@ -339,6 +382,33 @@ export class EngineCore<C extends BatchCache> {
     if (j === 0) return s.tokens.slice(lane.cache.length(lane.row(s)));
     const prev = s.drafts[j - 1]!;
     return s.eos.has(prev) ? [] : [prev]; // nothing after an EOS proposal can be accepted
+  }
+
+  /** Grammar masks for the next pass; a stream whose grammar fails ends alone (failed), the batch runs on. */
+  private async prepareMasks(seqs: readonly Sequence[], position: (s: Sequence) => number): Promise<void> {
+    await Promise.all(
+      seqs
+        .filter((s) => s.grammar && !s.closed)
+        .map((s) => s.grammar!.prepare(position(s)).catch((e: unknown) => this.failOne(s, e))),
+    );
+  }
+
+  /** Runs f on the stream's grammar, if it has one; false (and the stream failed) when the grammar threw. */
+  private grammarStep(s: Sequence, f: (g: GrammarConstraint) => void): boolean {
+    if (!s.grammar) return true;
+    try {
+      f(s.grammar);
+      return true;
+    } catch (e) {
+      this.failOne(s, e);
+      return false;
+    }
+  }
+
+  private failOne(s: Sequence, e: unknown): void {
+    if (s.closed) return;
+    s.closed = true;
+    this.onFailure(s.sid, e instanceof Error ? e.message : String(e));
   }
 
   private rollbackDraft(s: Sequence, keep: number): void {

@@ -1,3 +1,4 @@
+import type { GrammarConstraint } from '../grammar/constraint.ts';
 import { emptyStepResult as emptyResult, type SourceCode, type StepResult, type ToWorker } from '../ipc/messages.ts';
 import { Acceptance } from '../scheduler/adaptive-k.ts';
 import { tokenLogprob } from '../sampling/logprobs.ts';
@@ -25,6 +26,8 @@ export class Sequence {
   readonly logprobs: number | null;
   /** Seeded and sampled: decodes only once its draft is ready (see OpenMessage.pinned). */
   readonly pinned: boolean;
+  /** Its output grammar's state (constrained streams; set before the stream is admitted). */
+  grammar: GrammarConstraint | null = null;
   /** Completion tokens it may still make. */
   left: number;
   /** Draft distributions of the current round's proposals (sampling only). */
@@ -49,7 +52,8 @@ export class Sequence {
     this.promptLength = msg.promptIds.length;
     this.chooser = new TokenChooser(msg.sampling, vocab, msg.promptIds.length);
     this.acceptance = new Acceptance(alphaPrior);
-    this.eos = msg.ignoreEos ? new Set() : eos;
+    // A grammar's end is the stream's end, ignore_eos or not: after it, the grammar allows nothing else.
+    this.eos = msg.ignoreEos && !msg.grammar ? new Set() : eos;
     this.k = msg.k;
     this.allowanceMs = msg.allowanceMs;
     this.logprobs = msg.logprobs;
@@ -78,6 +82,11 @@ export class Sequence {
       this.left--;
     }
     if (this.out.eos || this.left <= 0) this.done = this.out.done = true;
+  }
+
+  /** A logits row as this stream chooses from it at position j of its round: masked by its grammar, if any. */
+  masked(row: Float32Array, j: number): Float32Array {
+    return this.grammar ? this.grammar.row(row, j) : row;
   }
 
   /** Sits out this iteration's verify pass: a pinned stream whose draft is still prefilling. */

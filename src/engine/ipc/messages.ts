@@ -5,6 +5,7 @@
  * message covering every stream that pass touched. Every stream the worker accepted gets exactly one result with
  * `done` (or one `failed`), so the main thread always learns how a stream ended.
  */
+import type { GrammarSpec, GrammarVocabulary } from '../grammar/spec.ts';
 import type { TokenLogprob } from '../sampling/logprobs.ts';
 import type { Mode, SamplingParams } from '../types.ts';
 import type { DecoderInfo, LoadOptions } from '../model/decoder.ts';
@@ -19,6 +20,8 @@ export interface WorkerInit {
   maxRows: number;
   /** Prompt token-rows per prefill pass while others decode: bounds how long a prompt holds the others up. */
   prefillChunk: number;
+  /** The target's vocabulary as XGrammar reads it (grammars start on the first constrained stream). */
+  grammarVocabulary: GrammarVocabulary;
 }
 
 /** Pass costs measured right after loading (which also warms ONNX Runtime up): adaptive k starts informed. */
@@ -53,6 +56,8 @@ export type ToWorker =
        * decoding alone meanwhile, so its rounds, and with them its random draws, depend on its own tokens only.
        */
       pinned?: boolean;
+      /** Constrained output: every token, drafted or verified, is one this grammar allows; it ends the stream. */
+      grammar?: GrammarSpec;
     }
   | { type: 'close'; sid: number }
   // Finish the running iteration, then stop (terminating a worker inside an ONNX Runtime run aborts the process).

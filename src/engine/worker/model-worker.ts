@@ -9,6 +9,7 @@ import { DecoderModel } from '../model/decoder.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../ipc/messages.ts';
 import { EngineCore } from '../core/engine-core.ts';
 import { calibrate } from './calibrate.ts';
+import { Grammars } from '../grammar/grammars.ts';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -25,10 +26,11 @@ async function main(): Promise<void> {
     return;
   }
   const calibration = await calibrate(target, draft, init.maxK, init.maxRows);
+  const grammars = new Grammars(init.grammarVocabulary, target.vocab, target.info.eosIds);
   const core = new EngineCore(
     { target, draft },
     new Set(target.info.eosIds),
-    { maxK: init.maxK, prefillChunk: init.prefillChunk, calibration },
+    { maxK: init.maxK, prefillChunk: init.prefillChunk, calibration, grammar: (spec) => grammars.constraint(spec) },
     (results, report) => post({ type: 'out', results, report }),
     (sid, message) => post({ type: 'failed', sid, message }),
   );
