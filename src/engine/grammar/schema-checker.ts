@@ -30,6 +30,8 @@ export class SchemaChecker {
   private inFlight: { id: number; resolve: Verdict; timer: NodeJS.Timeout } | null = null;
   private nextId = 1;
   private readonly verdicts = new Map<string, string | null>();
+  /** Conversions sent to the thread so far (remembered verdicts need none). */
+  conversions = 0;
 
   // The first check also starts the thread and XGrammar (~1 s on a busy 2-core machine): the limit leaves room for it.
   constructor(private readonly timeoutMs = 5_000) {}
@@ -71,6 +73,7 @@ export class SchemaChecker {
     if (!next) return;
     const worker = this.start();
     const id = this.nextId++;
+    this.conversions++;
     const timer = setTimeout(() => {
       this.restart();
       this.finish(id, `converting the schema took longer than ${this.timeoutMs} ms; simplify it`);

@@ -4,13 +4,15 @@
  *
  * Two things shape this loader:
  * - The package is a CommonJS/UMD bundle in a `"type": "module"` package, so Node's ESM loader cannot import it;
- *   it is evaluated as CommonJS by hand.
+ *   it is evaluated as CommonJS by hand. Its one dynamic `import('module')` is handed node:module instead, since
+ *   code built by `new Function` has no import callback under every loader (vitest's has none).
  * - XGrammar reports a bad schema with a C++ FATAL that aborts the WebAssembly instance without unwinding it: the
  *   call throws, but the instance leaks its stack and, after enough aborts, its memory is corrupt (measured: a
  *   thousand bad schemas in a row, then a good one, is a `memory access out of bounds`). So every load evaluates
  *   the bundle afresh and returns an instance of its own, and whoever sees an abort throws that instance away.
  */
 import { readFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { createRequire } from 'node:module';
 
 export interface XgTokenizerInfo {
@@ -67,10 +69,20 @@ let source: { path: string; code: string } | null = null;
 export function loadXGrammar(): XGrammar {
   if (!source) {
     const path = require.resolve('@mlc-ai/web-xgrammar');
-    source = { path, code: readFileSync(path, 'utf8') };
+    const code = readFileSync(path, 'utf8');
+    const patched = code.replace("await import('module')", '__nodeModule');
+    if (patched === code) throw new Error(`${path}: no import('module') to replace (a new @mlc-ai/web-xgrammar build?)`);
+    source = { path, code: patched };
   }
   const mod = { exports: {} as Record<string, unknown> };
-  new Function('exports', 'module', 'require', '__filename', '__dirname', source.code)(mod.exports, mod, require, source.path, source.path);
+  new Function('exports', 'module', 'require', '__filename', '__dirname', '__nodeModule', source.code)(
+    mod.exports,
+    mod,
+    require,
+    source.path,
+    source.path,
+    nodeModule,
+  );
   return mod.exports as unknown as XGrammar;
 }
 
