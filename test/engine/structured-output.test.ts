@@ -3,7 +3,7 @@
  * speculative and in target mode, and greedy constrained output is the same in both (the draft's rows and the
  * target's verify rows get the same grammar mask, so speculation keeps the constrained target's output).
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ResponseFormat } from '../../src/engine/index.ts';
 import { describeWithModels, engineOptions, generateAll, GREEDY } from '../helpers/models.ts';
