@@ -26,13 +26,17 @@ const COMMON = (
 ).split(' ');
 
 /** Names a renamed copy may take: none of them is a name of the held-out chat requests (a test checks). */
-export const RENAMES = [...COMMON, ...COMMON, ...(
-  'Ava Ben Cleo Dan Ella Gus Hana Ivan Jade Kai Luna Milo Nora Omar Pia Quinn Rosa Tara Uma Vic Wren Xena Yara ' +
-  'Zane Abby Bruno Cora Dex Eva Felix Gina Hugo Iris Kira Leo Maya Nico Olive Pete Ruby Seth Tess Ugo Vera Will ' +
-  'Zoe Alma Bea Coco Drew Emil Faye Gabe Hope Ida Joel Liam Mae Ned Opal Paul Rhea Stan Tia Ursa Vince Wade Yuki ' +
-  'Zara Amir Beth Carl Dora Eli Fern Glen Hazel Ike Juno Kent Lola Nell Otto Reed Sky Theo Val Walt Ada Biff Cal ' +
-  'Dot Enzo Flo Gwen Hal Ivy Jax Kim Lars Mona Nate Oona Pip Rex Sid Tilly Wally Zed'
-).split(' ')];
+export const RENAMES = [
+  ...COMMON,
+  ...COMMON,
+  ...(
+    'Ava Ben Cleo Dan Ella Gus Hana Ivan Jade Kai Luna Milo Nora Omar Pia Quinn Rosa Tara Uma Vic Wren Xena Yara ' +
+    'Zane Abby Bruno Cora Dex Eva Felix Gina Hugo Iris Kira Leo Maya Nico Olive Pete Ruby Seth Tess Ugo Vera Will ' +
+    'Zoe Alma Bea Coco Drew Emil Faye Gabe Hope Ida Joel Liam Mae Ned Opal Paul Rhea Stan Tia Ursa Vince Wade Yuki ' +
+    'Zara Amir Beth Carl Dora Eli Fern Glen Hazel Ike Juno Kent Lola Nell Otto Reed Sky Theo Val Walt Ada Biff Cal ' +
+    'Dot Enzo Flo Gwen Hal Ivy Jax Kim Lars Mona Nate Oona Pip Rex Sid Tilly Wally Zed'
+  ).split(' '),
+];
 
 /** Loss weight of a reply token that spells one of the request's facts (an ordinary reply token weighs 1). */
 export const COPY_WEIGHT = 8;

@@ -293,7 +293,9 @@ export class SpecEngine implements Engine {
   /** The grammar of a response_format, refused here (400) when XGrammar cannot constrain to it. */
   private async grammarOf(format: ResponseFormat): Promise<GrammarSpec> {
     const spec: GrammarSpec =
-      format.type === 'json_object' ? { schema: '{"type": "object"}', strict: false } : { schema: JSON.stringify(format.schema), strict: true };
+      format.type === 'json_object'
+        ? { schema: '{"type": "object"}', strict: false }
+        : { schema: JSON.stringify(format.schema), strict: true };
     const why = await this.schemas.check(spec);
     if (why !== null) {
       throw new EngineError('invalid_request', `response_format: XGrammar cannot constrain output to this schema: ${why}`, {

@@ -80,38 +80,40 @@ export const MAX_SCHEMA_CHARS = 32_768;
  * OpenAI's response_format: free text, any JSON object, or JSON valid under a schema (json_schema.schema; its
  * name, description and strict are accepted and do not change anything: output is always held to the schema).
  */
-export const ResponseFormatSchema = z
-  .discriminatedUnion(
-    'type',
-    [
-      z.object({ type: z.literal('text') }).passthrough(),
-      z.object({ type: z.literal('json_object') }).passthrough(),
-      z
-        .object({
-          type: z.literal('json_schema'),
-          json_schema: z
-            .object(
-              {
-                name: z.string().max(64, 'must be at most 64 characters').nullish(),
-                description: z.string().nullish(),
-                schema: z.record(z.unknown(), {
-                  invalid_type_error: 'must be a JSON Schema object',
-                  required_error: 'json_schema needs a schema (a JSON Schema object)',
-                }),
-                strict: z.boolean().nullish(),
-              },
-              { invalid_type_error: 'must be an object {name, schema, strict?}', required_error: 'json_schema needs json_schema: {name, schema}' },
-            )
-            .passthrough()
-            .refine((j) => JSON.stringify(j.schema).length <= MAX_SCHEMA_CHARS, {
-              message: `the schema must be at most ${MAX_SCHEMA_CHARS} characters as JSON`,
-              path: ['schema'],
-            }),
-        })
-        .passthrough(),
-    ],
-    { errorMap: () => ({ message: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {…}}' }) },
-  );
+export const ResponseFormatSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ type: z.literal('text') }).passthrough(),
+    z.object({ type: z.literal('json_object') }).passthrough(),
+    z
+      .object({
+        type: z.literal('json_schema'),
+        json_schema: z
+          .object(
+            {
+              name: z.string().max(64, 'must be at most 64 characters').nullish(),
+              description: z.string().nullish(),
+              schema: z.record(z.unknown(), {
+                invalid_type_error: 'must be a JSON Schema object',
+                required_error: 'json_schema needs a schema (a JSON Schema object)',
+              }),
+              strict: z.boolean().nullish(),
+            },
+            {
+              invalid_type_error: 'must be an object {name, schema, strict?}',
+              required_error: 'json_schema needs json_schema: {name, schema}',
+            },
+          )
+          .passthrough()
+          .refine((j) => JSON.stringify(j.schema).length <= MAX_SCHEMA_CHARS, {
+            message: `the schema must be at most ${MAX_SCHEMA_CHARS} characters as JSON`,
+            path: ['schema'],
+          }),
+      })
+      .passthrough(),
+  ],
+  { errorMap: () => ({ message: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {…}}' }) },
+);
 export type WireResponseFormat = z.infer<typeof ResponseFormatSchema>;
 
 export function samplingShape(l: Limits) {

@@ -38,7 +38,13 @@ describeWithModels('structured output (response_format)', () => {
   afterAll(() => engine?.close());
 
   const run = (ask: string, format: ResponseFormat, extra: Parameters<typeof generateAll>[1] extends infer R ? Partial<R> : never) =>
-    generateAll(engine, { input: { messages: [{ role: 'user', content: ask }] }, maxTokens: 96, ignoreEos: false, responseFormat: format, ...extra });
+    generateAll(engine, {
+      input: { messages: [{ role: 'user', content: ask }] },
+      maxTokens: 96,
+      ignoreEos: false,
+      responseFormat: format,
+      ...extra,
+    });
 
   for (const [name, schema] of Object.entries(SCHEMAS)) {
     describe(name, () => {

@@ -14,7 +14,11 @@ type Extra = Record<string, unknown>;
 
 const PET = {
   type: 'object',
-  properties: { name: { type: 'string', maxLength: 12 }, kind: { type: 'string', enum: ['dog', 'cat', 'bird'] }, age: { type: 'integer', minimum: 0, maximum: 30 } },
+  properties: {
+    name: { type: 'string', maxLength: 12 },
+    kind: { type: 'string', enum: ['dog', 'cat', 'bird'] },
+    age: { type: 'integer', minimum: 0, maximum: 30 },
+  },
   required: ['name', 'kind', 'age'],
 };
 const asJsonSchema = { type: 'json_schema' as const, json_schema: { name: 'pet', schema: PET, strict: true } };
@@ -71,7 +75,10 @@ describeWithModels('structured output through the openai client', () => {
                 prompt: 'Once upon a time',
                 max_tokens: 48,
                 temperature: 0,
-                response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 9 }, maxItems: 3 } } },
+                response_format: {
+                  type: 'json_schema',
+                  json_schema: { name: 'n', schema: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 9 }, maxItems: 3 } },
+                },
               } as OpenAI.CompletionCreateParamsNonStreaming & Extra)
             ).choices[0]!.text;
         if (!stream) expect(JSON.parse(c)).toEqual(expect.any(Array));
@@ -81,7 +88,12 @@ describeWithModels('structured output through the openai client', () => {
 
   it('the WebSocket generate frame takes response_format; a bad schema gets an error frame on a socket that stays open', async () => {
     const ws = await WsClient.open(h().wsUrl);
-    ws.send({ type: 'generate', id: 'bad', prompt: 'x', response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'foo' } } } });
+    ws.send({
+      type: 'generate',
+      id: 'bad',
+      prompt: 'x',
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'foo' } } },
+    });
     expect(await ws.final('bad')).toMatchObject({ type: 'error', code: 'invalid_request', details: { param: 'response_format' } });
     ws.send({ type: 'generate', id: 'ok', messages, max_tokens: 64, response_format: asJsonSchema });
     await ws.done('ok');
@@ -108,7 +120,11 @@ describeWithModels('structured output through the openai client', () => {
     const bad = await Promise.all(
       Array.from({ length: 40 }, (_, i) => post(at, body({ type: 'json_schema', json_schema: { name: 'x', schema: { type: `t${i}` } } }))),
     );
-    for (const [i, r] of bad.entries()) expect(r).toMatchObject({ status: 400, error: { param: 'response_format', message: expect.stringContaining(`Unsupported type "t${i}"`) } });
+    for (const [i, r] of bad.entries())
+      expect(r).toMatchObject({
+        status: 400,
+        error: { param: 'response_format', message: expect.stringContaining(`Unsupported type "t${i}"`) },
+      });
     const after = await chat({ model: 'any', messages, max_tokens: 64, temperature: 0, response_format: asJsonSchema }, false);
     expect(JSON.parse(after.text)).toHaveProperty('age');
   });

@@ -204,7 +204,10 @@ export class EngineCore<C extends BatchCache> {
       const remaining = (s: Sequence) => goal(s) - lane.cache.length(lane.row(s));
       const T = Math.min(Math.max(...lane.seqs.map(remaining)), Math.max(8, Math.floor(budget / lane.size)));
       // Streams whose first token this pass yields need their grammar's first mask.
-      await this.prepareMasks(lane.seqs.filter((s) => first(s) && remaining(s) <= T), () => 0);
+      await this.prepareMasks(
+        lane.seqs.filter((s) => first(s) && remaining(s) <= T),
+        () => 0,
+      );
       const res = await lane.run(
         (s) => s.tokens.slice(lane.cache.length(lane.row(s)), lane.cache.length(lane.row(s)) + Math.min(T, remaining(s))),
         1,
@@ -387,9 +390,7 @@ export class EngineCore<C extends BatchCache> {
   /** Grammar masks for the next pass; a stream whose grammar fails ends alone (failed), the batch runs on. */
   private async prepareMasks(seqs: readonly Sequence[], position: (s: Sequence) => number): Promise<void> {
     await Promise.all(
-      seqs
-        .filter((s) => s.grammar && !s.closed)
-        .map((s) => s.grammar!.prepare(position(s)).catch((e: unknown) => this.failOne(s, e))),
+      seqs.filter((s) => s.grammar && !s.closed).map((s) => s.grammar!.prepare(position(s)).catch((e: unknown) => this.failOne(s, e))),
     );
   }
 

@@ -45,7 +45,13 @@ export interface XgMatcher {
 
 export interface XGrammar {
   Grammar: {
-    fromJSONSchema(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean): Promise<XgGrammar>;
+    fromJSONSchema(
+      schema: string,
+      anyWhitespace?: boolean,
+      indent?: number,
+      separators?: [string, string],
+      strictMode?: boolean,
+    ): Promise<XgGrammar>;
   };
   TokenizerInfo: {
     createTokenizerInfo(

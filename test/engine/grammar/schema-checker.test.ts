@@ -21,7 +21,9 @@ describe('SchemaChecker', () => {
   });
 
   it('stays sound after many bad schemas in a row (each abort gets a fresh instance)', async () => {
-    const bad = Array.from({ length: 150 }, (_, i) => checker.check(strict({ type: 'object', properties: { [`k${i}`]: { type: 'nope' } } })));
+    const bad = Array.from({ length: 150 }, (_, i) =>
+      checker.check(strict({ type: 'object', properties: { [`k${i}`]: { type: 'nope' } } })),
+    );
     expect(new Set(await Promise.all(bad))).toEqual(new Set(['Unsupported type "nope"']));
     expect(await checker.check(strict({ type: 'array', items: { type: 'number' }, maxItems: 3 }))).toBeNull();
   }, 60_000);
