@@ -336,7 +336,8 @@ export class CaseFactory {
               ['logit_bias', { one: 5 }],
               ['tools', [{ type: 'function' }]],
               ['functions', [{}]],
-              ['response_format', { type: 'json_object' }],
+              ['response_format', { type: 'yaml' }],
+              ['response_format', { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } }],
             ]
           : [
               ['n', 0],

@@ -186,6 +186,7 @@ export function arbitraries(l: HostileLimits, opts: { maxDeep?: number } = {}) {
     'latency_budget',
     'k',
     'ignore_eos',
+    'response_format',
   ];
   const openai = [
     'model',
@@ -205,7 +206,7 @@ export function arbitraries(l: HostileLimits, opts: { maxDeep?: number } = {}) {
   ];
   const fieldsOf = {
     completion: ['prompt', ...sampling, ...openai],
-    chat: ['messages', 'max_completion_tokens', 'tools', 'functions', 'response_format', ...sampling, ...openai],
+    chat: ['messages', 'max_completion_tokens', 'tools', 'functions', ...sampling, ...openai],
     generate: ['type', 'id', 'prompt', 'messages', ...sampling],
     cancel: ['type', 'id'],
   } as const;
@@ -231,8 +232,36 @@ export function arbitraries(l: HostileLimits, opts: { maxDeep?: number } = {}) {
     valueText,
   );
 
+  /**
+   * response_format with a schema of JSON Schema's own keywords holding anything: most get past the wire schema to
+   * XGrammar, whose verdict (and its aborts on what it cannot use) is what this reaches.
+   */
+  const schemaKeyword = fc.constantFrom(
+    'type',
+    'properties',
+    'items',
+    'enum',
+    'required',
+    '$ref',
+    'pattern',
+    'minimum',
+    'maxLength',
+    'anyOf',
+    '$defs',
+  );
+  const schemaText = fc
+    .array(fc.tuple(schemaKeyword, fc.oneof(valueText, fc.constantFrom('"object"', '"string"', '"array"', '"integer"', '"nope"'))), {
+      maxLength: 4,
+    })
+    .map((kvs) => `{${kvs.map(([k, v]) => `${quote(k)}:${v}`).join(',')}}`);
+  const responseFormatText = fc.oneof(
+    schemaText.map((schema) => `{"type":"json_schema","json_schema":{"name":"f","schema":${schema}}}`),
+    fc.constantFrom('{"type":"json_object"}', '{"type":"text"}', '{"type":"json_schema"}'),
+    valueText,
+  );
   /** A value for `field`: a type-appropriate one (often valid, sometimes at a limit) or anything at all. */
-  const valueFor = (field: string): fc.Arbitrary<string> => (field === 'messages' ? messagesText : valueText);
+  const valueFor = (field: string): fc.Arbitrary<string> =>
+    field === 'messages' ? messagesText : field === 'response_format' ? responseFormatText : valueText;
 
   type Entry = [key: string, valueText: string];
   /** A valid request's entries with 1..3 fields changed: replaced, added, duplicated (both kept) or removed. */
