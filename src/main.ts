@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, toEngineOptions } from './config/index.ts';
-import { createEngine } from './engine/index.ts';
+import { createEngine, type ModelLayout } from './engine/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createServer, EngineHolder, StreamRecorder } from './server/index.ts';
 
@@ -88,9 +88,21 @@ async function main(): Promise<number | null> {
   if (!stopping) {
     const models = engine.info();
     logger.info({ loadMs: Math.round(performance.now() - t0), target: models.target.id, draft: models.draft?.id ?? null }, 'models loaded');
+    for (const [role, m] of [['target', models.target], ['draft', models.draft]] as const) {
+      if (m) process.stdout.write(`specd ${role}: ${m.id}  ${describeLayout(m.layout)}\n`);
+    }
     process.stdout.write(`specd ready at ${url}  (WebSocket ${url.replace(/^http/, 'ws')}/v1/stream, OpenAI base URL ${url}/v1)\n`);
   }
   return null; // keep serving until a signal
+}
+
+/** `llama fp32 (onnx/model.onnx), GQA 6 heads / 2 KV heads × 64, float32 KV, context 1024` */
+function describeLayout(l: ModelLayout): string {
+  const extras = [l.merged ? 'merged decoder' : '', l.positionIds ? '' : 'no position_ids'].filter(Boolean);
+  return (
+    `${l.family} ${l.dtype} (${l.file}), ${l.layers} layers, ${l.attention} ${l.heads} heads / ${l.kvHeads} KV heads × ${l.headDim}, ` +
+    `${l.kvDtype} KV, ${l.logitsDtype} logits, context ${l.contextLength}${extras.length ? `, ${extras.join(', ')}` : ''}`
+  );
 }
 
 main().then(

@@ -23,12 +23,14 @@ import {
   type GenerateRequest,
   type Mode,
   type ModelInfo,
+  type ModelLayout,
   type ResponseFormat,
   type RouteDecision,
   type TokenSource,
 } from './types.ts';
 import { decodeOverheadMs, type PassReport, type StepResult, type WorkerInit } from './ipc/messages.ts';
 import { WorkerClient, type ResultFeed } from './worker-client.ts';
+import type { DecoderInfo } from './model/decoder.ts';
 
 const SOURCES: TokenSource[] = ['draft', 'target', 'bonus'];
 const PREFILL_CHUNK = 64;
@@ -150,8 +152,12 @@ export class SpecEngine implements Engine {
         path: this.opts.targetPath,
         contextLength: this.client.target.contextLength,
         vocabSize: this.client.target.vocabSize,
+        layout: layoutOf(this.client.target, this.opts.dtype),
       },
-      draft: this.opts.draftPath ? { id: basename(this.opts.draftPath), path: this.opts.draftPath } : null,
+      draft:
+        this.opts.draftPath && this.client.draft
+          ? { id: basename(this.opts.draftPath), path: this.opts.draftPath, layout: layoutOf(this.client.draft, this.opts.dtype) }
+          : null,
     };
   }
 
@@ -454,6 +460,24 @@ export class SpecEngine implements Engine {
     this.schemas.close();
     await this.client.shutdown();
   }
+}
+
+function layoutOf(d: DecoderInfo, dtype: string): ModelLayout {
+  return {
+    family: d.family,
+    dtype,
+    file: d.file,
+    attention: d.kvHeads === d.heads ? 'MHA' : d.kvHeads === 1 ? 'MQA' : 'GQA',
+    heads: d.heads,
+    kvHeads: d.kvHeads,
+    headDim: d.headDim,
+    kvDtype: d.kvType,
+    logitsDtype: d.logitsType,
+    merged: d.merged,
+    positionIds: d.positionIds,
+    contextLength: d.contextLength,
+    layers: d.layers,
+  };
 }
 
 function ewma(old: number, x: number, w = 0.1): number {

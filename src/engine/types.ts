@@ -190,8 +190,29 @@ export class EngineError extends Error {
 }
 
 export interface ModelInfo {
-  target: { id: string; path: string; contextLength: number; vocabSize: number };
-  draft: { id: string; path: string } | null;
+  target: { id: string; path: string; contextLength: number; vocabSize: number; layout: ModelLayout };
+  draft: { id: string; path: string; layout: ModelLayout } | null;
+}
+
+/** What was loaded, as the graph declares it (printed at startup, reported by /v1/models). */
+export interface ModelLayout {
+  /** config.json's model_type: llama, qwen2, gpt2 … */
+  family: string;
+  dtype: string;
+  /** The ONNX file transformers.js loaded for that dtype. */
+  file: string;
+  /** MHA (a KV head per attention head), GQA (fewer), MQA (one). */
+  attention: 'MHA' | 'GQA' | 'MQA';
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  kvDtype: 'float32' | 'float16';
+  logitsDtype: 'float32' | 'float16';
+  /** optimum's merged decoder (`use_cache_branch`). */
+  merged: boolean;
+  positionIds: boolean;
+  contextLength: number;
+  layers: number;
 }
 
 export interface EngineStats {

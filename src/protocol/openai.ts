@@ -184,5 +184,27 @@ export interface CompletionLogprobs {
 
 export interface ModelList {
   object: 'list';
-  data: { id: string; object: 'model'; created: number; owned_by: 'specd'; role: 'target' | 'draft'; context_length?: number }[];
+  data: {
+    id: string;
+    object: 'model';
+    created: number;
+    owned_by: 'specd';
+    role: 'target' | 'draft';
+    context_length: number;
+    /** What was loaded: config.json's model_type, dtype and file, and the KV layout the graph declares. */
+    specd: {
+      family: string;
+      dtype: string;
+      file: string;
+      attention: 'MHA' | 'GQA' | 'MQA';
+      heads: number;
+      kv_heads: number;
+      head_dim: number;
+      kv_dtype: string;
+      logits_dtype: string;
+      merged_decoder: boolean;
+      position_ids: boolean;
+      layers: number;
+    };
+  }[];
 }

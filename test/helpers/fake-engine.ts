@@ -22,6 +22,7 @@ import {
   type FinishReason,
   type GenerateRequest,
   type ModelInfo,
+  type ModelLayout,
   type TokenSource,
 } from '../../src/engine/types.ts';
 
@@ -132,9 +133,30 @@ export class FakeEngine implements Engine {
   }
 
   info(): ModelInfo {
+    const layout = (layers: number): ModelLayout => ({
+      family: 'fake',
+      dtype: 'fp32',
+      file: 'onnx/model.onnx',
+      attention: 'GQA',
+      heads: 4,
+      kvHeads: 2,
+      headDim: 16,
+      kvDtype: 'float32',
+      logitsDtype: 'float32',
+      merged: false,
+      positionIds: true,
+      contextLength: this.o.contextLength,
+      layers,
+    });
     return {
-      target: { id: this.o.targetId, path: `/models/${this.o.targetId}`, contextLength: this.o.contextLength, vocabSize: 4096 },
-      draft: this.o.hasDraft ? { id: this.o.draftId, path: `/models/${this.o.draftId}` } : null,
+      target: {
+        id: this.o.targetId,
+        path: `/models/${this.o.targetId}`,
+        contextLength: this.o.contextLength,
+        vocabSize: 4096,
+        layout: layout(4),
+      },
+      draft: this.o.hasDraft ? { id: this.o.draftId, path: `/models/${this.o.draftId}`, layout: layout(1) } : null,
     };
   }
 

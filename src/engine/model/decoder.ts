@@ -16,7 +16,25 @@ export interface DecoderInfo {
   vocabSize: number;
   eosIds: number[];
   layers: number;
+  /** config.json's model_type (llama, qwen2, gpt2 …). */
+  family: string;
+  /** The file transformers.js loaded for the requested dtype (onnx/model_fp16.onnx …). */
+  file: string;
+  /** Attention heads and KV heads: MHA when equal, MQA with one KV head, GQA between. */
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Element types of the KV cache and of the logits the graph returns. */
+  kvType: 'float32' | 'float16';
+  logitsType: 'float32' | 'float16';
+  /** optimum's merged decoder: a `use_cache_branch` input selects the with-past branch. */
+  merged: boolean;
+  /** The graph takes position_ids (else positions follow the past's length, and streams cannot share a batch). */
+  positionIds: boolean;
 }
+
+/** Inputs specd knows how to feed; a graph that declares any other is refused at load, naming it. */
+const FED_INPUTS = new Set(['input_ids', 'attention_mask', 'position_ids', 'num_logits_to_keep', 'use_cache_branch']);
 
 /**
  * A decoder-only transformers.js model (Llama, Qwen2, GPT-2 … exports with a past) driven one forward pass at a time.
@@ -31,6 +49,7 @@ export class DecoderModel {
     private readonly hasPositionIds: boolean,
     /** HF's `num_logits_to_keep`: the graph computes the LM head on the last N rows only (0: all). */
     private readonly hasLogitsToKeep: boolean,
+    private readonly hasCacheBranch: boolean,
     readonly info: DecoderInfo,
   ) {}
 
@@ -57,12 +76,26 @@ export class DecoderModel {
       config: Record<string, unknown>;
       generation_config: Record<string, unknown> | null;
     };
+    const file = `onnx/model${DTYPE_SUFFIX[opts.dtype]}.onnx`;
+    const layout = checkLayout(session, config, `${path} (${file})`);
+    const info: DecoderInfo = {
+      ...decoderInfo(config, generation_config ?? {}),
+      file,
+      heads: layout.heads,
+      kvHeads: layout.kvHeads,
+      headDim: layout.headDim,
+      kvType: layout.type,
+      logitsType: layout.logitsType,
+      merged: session.inputNames.includes('use_cache_branch'),
+      positionIds: session.inputNames.includes('position_ids'),
+    };
     return new DecoderModel(
       session,
-      kvLayout(session, config),
-      session.inputNames.includes('position_ids'),
+      layout,
+      info.positionIds,
       session.inputNames.includes('num_logits_to_keep'),
-      decoderInfo(config, generation_config ?? {}),
+      info.merged,
+      info,
     );
   }
 
@@ -115,6 +148,7 @@ export class DecoderModel {
     if (this.hasPositionIds) feeds['position_ids'] = new Tensor('int64', pos, [B, T]);
     const K = keep > 0 && this.hasLogitsToKeep ? Math.min(keep, T) : T;
     if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep > 0 ? K : 0);
+    if (this.hasCacheBranch) feeds['use_cache_branch'] = cacheBranch(kv.slots > 0);
     kv.feeds(feeds, T, live);
     const out = await this.session.run(feeds);
     kv.adopt(out, T, live);
@@ -139,6 +173,7 @@ export class DecoderModel {
       feeds['position_ids'] = new Tensor('int64', pos, [1, T]);
     }
     if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep);
+    if (this.hasCacheBranch) feeds['use_cache_branch'] = cacheBranch(P > 0);
     cache.feeds(feeds);
     const out = await this.session.run(feeds);
     cache.adopt(out, P + T);
@@ -151,7 +186,32 @@ function logitsOf(out: Record<string, Tensor>): Float32Array {
   if (!logits) throw new Error('model has no logits output');
   const data = logits.data;
   if (data instanceof Float32Array) return data;
-  throw new Error(`unsupported logits type ${logits.type}: export logits as float32`);
+  if (logits.type === 'float16' && data instanceof Uint16Array) return halfToFloat(data);
+  throw new Error(`unsupported logits type ${logits.type}`);
+}
+
+/** float16 bit patterns → float32, through a table of all 65,536 (256 KB, built on first use). */
+let HALF: Float32Array | null = null;
+function halfToFloat(h: Uint16Array): Float32Array {
+  HALF ??= Float32Array.from({ length: 65536 }, (_, bits) => {
+    const sign = bits & 0x8000 ? -1 : 1,
+      exp = (bits >> 10) & 0x1f,
+      frac = bits & 0x3ff;
+    if (exp === 0) return sign * frac * 2 ** -24;
+    if (exp === 31) return frac ? NaN : sign * Infinity;
+    return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  });
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = HALF[h[i]!]!;
+  return out;
+}
+
+/** The file suffix transformers.js requests per dtype (its DEFAULT_DTYPE_SUFFIX_MAPPING). */
+const DTYPE_SUFFIX: Record<LoadOptions['dtype'], string> = { fp32: '', fp16: '_fp16', q8: '_quantized', q4: '_q4' };
+
+const BRANCH = [false, true].map((b) => new Tensor('bool', Uint8Array.of(b ? 1 : 0), [1]));
+function cacheBranch(withPast: boolean): Tensor {
+  return BRANCH[withPast ? 1 : 0]!;
 }
 
 /** The scalar `num_logits_to_keep` feeds; the step logic only ever asks for 0 (all) or 1, so those are made once. */
@@ -171,26 +231,54 @@ export function configureHub(opts: { allowRemote?: boolean; remoteHost?: string;
   if (opts.cacheDir) env.cacheDir = opts.cacheDir;
 }
 
-function kvLayout(session: InferenceSession, config: Record<string, unknown>): KvLayout {
+type IoMeta = { name: string; type?: string; shape?: (string | number)[] };
+
+/**
+ * What the graph declares, checked before any stream runs: a layout specd cannot drive fails the load with a message
+ * naming the missing or unknown piece, never a stream later. KV heads and head size come from the past's declared
+ * shape (exports declare them static), else from config.json (Llama/Qwen2 and GPT-2 names).
+ */
+function checkLayout(session: InferenceSession, config: Record<string, unknown>, what: string): KvLayout & {
+  heads: number;
+  logitsType: 'float32' | 'float16';
+} {
+  const s = session as unknown as { inputMetadata?: IoMeta[]; outputMetadata?: IoMeta[] };
   const names = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+  if (!session.inputNames.includes('input_ids'))
+    throw new Error(
+      `${what} takes no input_ids (inputs: ${session.inputNames.join(', ')}): a decoder fed embeddings needs its separate embedding model, which specd does not run`,
+    );
+  if (names.length === 0)
+    throw new Error(
+      `${what} has no past_key_values inputs: specd needs a decoder exported with its KV cache (optimum's text-generation-with-past, transformers.js's model.onnx)`,
+    );
+  const unknown = session.inputNames.filter((n) => !FED_INPUTS.has(n) && !n.startsWith('past_key_values.'));
+  if (unknown.length > 0) throw new Error(`${what} declares inputs specd cannot feed: ${unknown.join(', ')}`);
   const presentNames = names.map((n) => n.replace('past_key_values.', 'present.'));
-  const meta = (
-    session as unknown as { inputMetadata?: { name: string; type?: string; shape?: (string | number)[] }[] }
-  ).inputMetadata?.find((m) => m.name === names[0]);
+  const missing = ['logits', ...presentNames].filter((n) => !session.outputNames.includes(n));
+  if (missing.length > 0) throw new Error(`${what} lacks the outputs ${missing.join(', ')}`);
+  const meta = s.inputMetadata?.find((m) => m.name === names[0]);
+  const logitsMeta = s.outputMetadata?.find((m) => m.name === 'logits');
+  const logitsType = logitsMeta?.type ?? 'float32';
+  if (logitsType !== 'float32' && logitsType !== 'float16') throw new Error(`${what} returns ${logitsType} logits; specd reads float32 or float16`);
+  const kvType = meta?.type ?? 'float32';
+  if (kvType !== 'float32' && kvType !== 'float16') throw new Error(`${what} keeps a ${kvType} KV cache; specd handles float32 or float16`);
   const shape = meta?.shape ?? [];
-  // Exports normally declare static heads; otherwise derive them from the config (Llama/Qwen2 and GPT-2 names).
   const num = (...keys: string[]) => keys.map((k) => config[k]).find((v): v is number => typeof v === 'number');
   const heads = num('num_attention_heads', 'n_head');
   const kvHeads = typeof shape[1] === 'number' ? shape[1] : (num('num_key_value_heads') ?? heads);
   const hidden = num('hidden_size', 'n_embd');
   const headDim = typeof shape[3] === 'number' ? shape[3] : (num('head_dim') ?? (hidden && heads ? hidden / heads : undefined));
   if (!kvHeads || !headDim)
-    throw new Error(`cannot tell the KV cache layout from past_key_values shape ${JSON.stringify(shape)} or config.json`);
-  return { names, presentNames, kvHeads, headDim, type: meta?.type === 'float16' ? 'float16' : 'float32' };
+    throw new Error(`${what}: cannot tell the KV cache layout from past_key_values shape ${JSON.stringify(shape)} or config.json`);
+  return { names, presentNames, kvHeads, headDim, type: kvType, heads: heads ?? kvHeads, logitsType };
 }
 
 /** EOS ids come from config.json and generation_config.json together: chat models often list <|im_end|> only in the latter. */
-function decoderInfo(config: Record<string, unknown>, generation: Record<string, unknown>): DecoderInfo {
+function decoderInfo(
+  config: Record<string, unknown>,
+  generation: Record<string, unknown>,
+): Pick<DecoderInfo, 'contextLength' | 'vocabSize' | 'eosIds' | 'layers' | 'family'> {
   const num = (...keys: string[]) => keys.map((k) => config[k]).find((v): v is number => typeof v === 'number');
   const ids = [config['eos_token_id'], generation['eos_token_id']].flat().filter((v): v is number => typeof v === 'number');
   return {
@@ -198,5 +286,6 @@ function decoderInfo(config: Record<string, unknown>, generation: Record<string,
     vocabSize: num('vocab_size') ?? 0,
     eosIds: [...new Set(ids)],
     layers: num('num_hidden_layers', 'n_layer') ?? 0,
+    family: typeof config['model_type'] === 'string' ? config['model_type'] : 'unknown',
   };
 }

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { ModelLayout } from '../../engine/index.ts';
 import type { ModelList } from '../../protocol/index.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -36,17 +37,30 @@ export function infoRoutes(ctx: ServerContext): Hono<AppEnv> {
   const started = Math.floor(Date.now() / 1000);
   app.get('/models', (c) => {
     const info = ctx.engine.info(); // throws not_ready → 503 while loading
-    const data: ModelList['data'] = [
-      {
-        id: info.target.id,
-        object: 'model',
-        created: started,
-        owned_by: 'specd',
-        role: 'target',
-        context_length: info.target.contextLength,
+    const entry = (id: string, role: 'target' | 'draft', l: ModelLayout): ModelList['data'][number] => ({
+      id,
+      object: 'model',
+      created: started,
+      owned_by: 'specd',
+      role,
+      context_length: l.contextLength,
+      specd: {
+        family: l.family,
+        dtype: l.dtype,
+        file: l.file,
+        attention: l.attention,
+        heads: l.heads,
+        kv_heads: l.kvHeads,
+        head_dim: l.headDim,
+        kv_dtype: l.kvDtype,
+        logits_dtype: l.logitsDtype,
+        merged_decoder: l.merged,
+        position_ids: l.positionIds,
+        layers: l.layers,
       },
-    ];
-    if (info.draft) data.push({ id: info.draft.id, object: 'model', created: started, owned_by: 'specd', role: 'draft' });
+    });
+    const data: ModelList['data'] = [entry(info.target.id, 'target', info.target.layout)];
+    if (info.draft) data.push(entry(info.draft.id, 'draft', info.draft.layout));
     return c.json({ object: 'list', data } satisfies ModelList);
   });
   app.get('/streams/recent', (c) => {
