@@ -82,6 +82,8 @@ async function main(): Promise<number | null> {
     await engine.set(await createEngine(toEngineOptions(config)));
   } catch (err) {
     logger.fatal({ err }, 'could not load the models');
+    // Also in plain words: this is the line someone who just typed `npm start` reads.
+    process.stderr.write(`specd: could not load the models: ${err instanceof Error ? err.message : String(err)}\n`);
     await server.shutdown(0);
     return 1;
   }
