@@ -90,7 +90,10 @@ async function main(): Promise<number | null> {
   if (!stopping) {
     const models = engine.info();
     logger.info({ loadMs: Math.round(performance.now() - t0), target: models.target.id, draft: models.draft?.id ?? null }, 'models loaded');
-    for (const [role, m] of [['target', models.target], ['draft', models.draft]] as const) {
+    for (const [role, m] of [
+      ['target', models.target],
+      ['draft', models.draft],
+    ] as const) {
       if (m) process.stdout.write(`specd ${role}: ${m.id}  ${describeLayout(m.layout)}\n`);
     }
     process.stdout.write(`specd ready at ${url}  (WebSocket ${url.replace(/^http/, 'ws')}/v1/stream, OpenAI base URL ${url}/v1)\n`);

@@ -34,14 +34,18 @@ function start(args: string[], until?: RegExp): Promise<{ code: number | null; o
 describe('npm start and export layouts', () => {
   it('prints the layout of each model it loaded', async () => {
     const { out } = await start(['--target', join(HUB, 'gpt2-target'), '--draft', join(HUB, 'gpt2-draft')], /specd ready at/);
-    expect(out).toMatch(/specd target: gpt2-target {2}gpt2 fp32 \(onnx\/model\.onnx\), 2 layers, MHA 4 heads \/ 4 KV heads × 4, float32 KV, float32 logits, context 512, merged decoder, no position_ids/);
+    expect(out).toMatch(
+      /specd target: gpt2-target {2}gpt2 fp32 \(onnx\/model\.onnx\), 2 layers, MHA 4 heads \/ 4 KV heads × 4, float32 KV, float32 logits, context 512, merged decoder, no position_ids/,
+    );
     expect(out).toMatch(/specd draft: gpt2-draft {2}gpt2 fp32/);
   }, 90_000);
 
   it('refuses an export without a KV cache, saying what it needs', async () => {
     const { code, out } = await start(['--target', join(HUB, 'refuse-no-past'), '--draft', 'none']);
     expect(code).toBe(1);
-    expect(out).toMatch(/specd: could not load the models: .*refuse-no-past \(onnx\/model.onnx\) has no past_key_values inputs: specd needs a decoder exported with its KV cache/);
+    expect(out).toMatch(
+      /specd: could not load the models: .*refuse-no-past \(onnx\/model.onnx\) has no past_key_values inputs: specd needs a decoder exported with its KV cache/,
+    );
   }, 90_000);
 
   it('refuses an export that takes embeddings instead of input_ids, naming the input', async () => {

@@ -28,7 +28,13 @@ interface Family {
   expect: Partial<ModelLayout>;
 }
 const FAMILIES: Family[] = [
-  { name: 'Llama / SmolLM2 (GQA, tied)', repo: 'llama', dtype: 'fp32', file: 'onnx/model.onnx', expect: { family: 'llama', attention: 'GQA' } },
+  {
+    name: 'Llama / SmolLM2 (GQA, tied)',
+    repo: 'llama',
+    dtype: 'fp32',
+    file: 'onnx/model.onnx',
+    expect: { family: 'llama', attention: 'GQA' },
+  },
   {
     name: 'Llama fp16 (float16 KV and logits)',
     repo: 'llama',
@@ -37,7 +43,13 @@ const FAMILIES: Family[] = [
     expect: { kvDtype: 'float16', logitsDtype: 'float16' },
   },
   { name: 'Llama int8 (quantized)', repo: 'llama', dtype: 'q8', file: 'onnx/model_quantized.onnx', expect: { kvDtype: 'float32' } },
-  { name: 'Qwen2 (biases, untied head)', repo: 'qwen2', dtype: 'fp32', file: 'onnx/model.onnx', expect: { family: 'qwen2', attention: 'GQA' } },
+  {
+    name: 'Qwen2 (biases, untied head)',
+    repo: 'qwen2',
+    dtype: 'fp32',
+    file: 'onnx/model.onnx',
+    expect: { family: 'qwen2', attention: 'GQA' },
+  },
   {
     name: 'GPT-2 (merged decoder, learned positions, MHA)',
     repo: 'gpt2',

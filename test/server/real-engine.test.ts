@@ -59,6 +59,30 @@ describeWithModels('server on the real engine', () => {
     expect(metrics).toMatch(/specd_spec_decode_num_draft_tokens_total [1-9]/);
   });
 
+  it('GET /v1/models says what was loaded: family, dtype and file, KV layout, context length', async () => {
+    const body = (await (await fetch(`${server().url}/v1/models`)).json()) as { data: Record<string, unknown>[] };
+    expect(body.data).toEqual([
+      expect.objectContaining({
+        id: 'specd-story-16m',
+        role: 'target',
+        context_length: 1024,
+        specd: expect.objectContaining({
+          family: 'llama',
+          dtype: 'fp32',
+          file: 'onnx/model.onnx',
+          attention: 'GQA',
+          heads: 6,
+          kv_heads: 2,
+        }),
+      }),
+      expect.objectContaining({
+        id: 'specd-story-draft-1.5m',
+        role: 'draft',
+        specd: expect.objectContaining({ family: 'llama', attention: 'MQA', heads: 2, kv_heads: 1, kv_dtype: 'float32' }),
+      }),
+    ]);
+  });
+
   it('a drain mid-stream gives the open stream a final frame', async () => {
     const h = server();
     const ws = await WsClient.open(h.wsUrl);

@@ -89,14 +89,7 @@ export class DecoderModel {
       merged: session.inputNames.includes('use_cache_branch'),
       positionIds: session.inputNames.includes('position_ids'),
     };
-    return new DecoderModel(
-      session,
-      layout,
-      info.positionIds,
-      session.inputNames.includes('num_logits_to_keep'),
-      info.merged,
-      info,
-    );
+    return new DecoderModel(session, layout, info.positionIds, session.inputNames.includes('num_logits_to_keep'), info.merged, info);
   }
 
   /** Logits row length: with newCache/forward this makes a DecoderModel the step logic's ForwardModel as is. */
@@ -238,7 +231,11 @@ type IoMeta = { name: string; type?: string; shape?: (string | number)[] };
  * naming the missing or unknown piece, never a stream later. KV heads and head size come from the past's declared
  * shape (exports declare them static), else from config.json (Llama/Qwen2 and GPT-2 names).
  */
-function checkLayout(session: InferenceSession, config: Record<string, unknown>, what: string): KvLayout & {
+function checkLayout(
+  session: InferenceSession,
+  config: Record<string, unknown>,
+  what: string,
+): KvLayout & {
   heads: number;
   logitsType: 'float32' | 'float16';
 } {
@@ -260,7 +257,8 @@ function checkLayout(session: InferenceSession, config: Record<string, unknown>,
   const meta = s.inputMetadata?.find((m) => m.name === names[0]);
   const logitsMeta = s.outputMetadata?.find((m) => m.name === 'logits');
   const logitsType = logitsMeta?.type ?? 'float32';
-  if (logitsType !== 'float32' && logitsType !== 'float16') throw new Error(`${what} returns ${logitsType} logits; specd reads float32 or float16`);
+  if (logitsType !== 'float32' && logitsType !== 'float16')
+    throw new Error(`${what} returns ${logitsType} logits; specd reads float32 or float16`);
   const kvType = meta?.type ?? 'float32';
   if (kvType !== 'float32' && kvType !== 'float16') throw new Error(`${what} keeps a ${kvType} KV cache; specd handles float32 or float16`);
   const shape = meta?.shape ?? [];
