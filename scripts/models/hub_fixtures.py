@@ -272,7 +272,8 @@ def write_repo(out, family, kind, seed):
 def write_refusal(out, kind):
     """A graph specd must refuse at start: without a KV cache, or taking inputs_embeds instead of input_ids."""
     os.makedirs(os.path.join(out, "onnx"), exist_ok=True)
-    emb = numpy_helper.from_array(np.random.default_rng(0).standard_normal((VOCAB_SIZE, 4)).astype(np.float32), "embed")
+    # One hidden unit: the graph only has to load (and be refused), so it is as small as its interface allows.
+    emb = numpy_helper.from_array(np.random.default_rng(0).standard_normal((VOCAB_SIZE, 1)).astype(np.float32), "embed")
     if kind == "no-past":
         nodes = [helper.make_node("Gather", ["embed", "input_ids"], ["h"]),
                  helper.make_node("MatMul", ["h", "embed_t"], ["logits"])]
@@ -284,8 +285,8 @@ def write_refusal(out, kind):
         nodes = [helper.make_node("MatMul", ["inputs_embeds", "embed_t"], ["logits"]),
                  helper.make_node("Identity", ["past_key_values.0.key"], ["present.0.key"]),
                  helper.make_node("Identity", ["past_key_values.0.value"], ["present.0.value"])]
-        kv = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch_size", 1, "past_sequence_length", 4])  # noqa: E731
-        inputs = [helper.make_tensor_value_info("inputs_embeds", TensorProto.FLOAT, ["batch_size", "sequence_length", 4]),
+        kv = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch_size", 1, "past_sequence_length", 1])  # noqa: E731
+        inputs = [helper.make_tensor_value_info("inputs_embeds", TensorProto.FLOAT, ["batch_size", "sequence_length", 1]),
                   helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
                   kv("past_key_values.0.key"), kv("past_key_values.0.value")]
         outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", VOCAB_SIZE]),
@@ -296,7 +297,7 @@ def write_refusal(out, kind):
     m.ir_version = 8
     onnx.checker.check_model(m)
     onnx.save(m, os.path.join(out, "onnx", "model.onnx"))
-    config, generation = configs("llama", {**SIZES["draft"], "hidden": 4, "heads": 1, "kv_heads": 1})
+    config, _ = configs("llama", {**SIZES["draft"], "hidden": 1, "heads": 1, "kv_heads": 1})
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     for name in ("tokenizer.json", "tokenizer_config.json"):
