@@ -1,0 +1,150 @@
+/**
+ * `npm run bench:draft-cost`: what a draft variant costs and how often it agrees with the target, measured the
+ * way the engine uses a draft, for choosing one (issue: a cheaper draft). No bar: it prints and records.
+ *
+ * - c: the median draft pass (one token, past of 64) in the loop's pattern, one 1-token target pass and then k = 4
+ *   draft passes, over the median 1-token target pass; the first pass after the target's is also reported (its
+ *   weights have just been evicted). Variants alternate round by round, so machine noise hits all of them alike.
+ * - greedy agreement: on held-out stories, teacher-forced, the share of positions where the variant's argmax is the
+ *   target's (what greedy speculation accepts one proposal at a time).
+ *
+ * Variants: the committed draft, and by default the same draft with its LM head in int8
+ * (scripts/models/quantize_head.py, run here with /usr/bin/python3 and python3-onnx); `--variants a.onnx,b.onnx`
+ * names others. Writes results/draft-cost.json (--save: docs/bench/draft-cost.json).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import { percentile, round } from '../../src/lib/stats.ts';
+import { benchCli, DRAFT_DIR, RESULTS_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { heldoutStories } from './heldout.ts';
+import { table } from './table.ts';
+
+const cli = benchCli('bench:draft-cost', { rounds: '60', k: '4', stories: '24', variants: '', target: TARGET_DIR, draft: DRAFT_DIR });
+const ROUNDS = cli.num('rounds');
+const K = cli.num('k');
+const PAST = 64;
+
+const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+  // As the engine runs them (src/engine/model/decoder.ts): pool threads sleep between parallel sections.
+  extra: { session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } },
+});
+
+function variantPaths(): string[] {
+  const committed = join(cli.opts.draft, 'onnx', 'model.onnx');
+  if (cli.opts.variants) return [committed, ...cli.opts.variants.split(',')];
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const int8 = join(RESULTS_DIR, 'draft-int8-head.onnx');
+  if (!existsSync(int8)) {
+    execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'models', 'quantize_head.py'), committed, int8], { stdio: 'inherit' });
+  }
+  return [committed, int8];
+}
+
+interface Shape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+}
+function shapeOf(s: ort.InferenceSession): Shape {
+  const meta = (s as unknown as { inputMetadata: { name: string; shape: (number | string)[] }[] }).inputMetadata;
+  const past = meta.filter((m) => m.name.startsWith('past_key_values.'));
+  return { layers: past.length / 2, kvHeads: Number(past[0]!.shape[1]), headDim: Number(past[0]!.shape[3]) };
+}
+
+function feeds(s: ort.InferenceSession, ids: number[], past: number, keep: number): Record<string, ort.Tensor> {
+  const { layers, kvHeads, headDim } = shapeOf(s);
+  const T = ids.length;
+  const f: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, T]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(past + T).fill(1n), [1, past + T]),
+    position_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: T }, (_, i) => BigInt(past + i)),
+      [1, T],
+    ),
+  };
+  if (s.inputNames.includes('num_logits_to_keep')) f['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
+  for (let i = 0; i < layers; i++)
+    for (const kv of ['key', 'value'])
+      f[`past_key_values.${i}.${kv}`] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: kvHeads * past * headDim }, () => Math.random() * 0.1),
+        [1, kvHeads, past, headDim],
+      );
+  return f;
+}
+
+/** Argmax of each of `rows` logits rows. */
+const argmaxRows = (logits: Float32Array, rows: number): number[] => {
+  const V = logits.length / rows;
+  return Array.from({ length: rows }, (_, r) => {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[r * V + i]! > logits[r * V + best]!) best = i;
+    return best;
+  });
+};
+
+const paths = variantPaths();
+const target = await ort.InferenceSession.create(join(cli.opts.target, 'onnx', 'model.onnx'), sessionOptions(2));
+const drafts = await Promise.all(paths.map((p) => ort.InferenceSession.create(p, sessionOptions(1))));
+const tFeeds = feeds(target, [5], PAST, 1);
+const dFeeds = drafts.map((d) => feeds(d, [7], PAST, 1));
+
+for (let w = 0; w < 5; w++) {
+  await target.run(tFeeds);
+  for (const [i, d] of drafts.entries()) await d.run(dFeeds[i]!);
+}
+const targetMs: number[] = [];
+const passMs = drafts.map(() => [] as number[]);
+const firstMs = drafts.map(() => [] as number[]);
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [i, d] of drafts.entries()) {
+    let t0 = performance.now();
+    await target.run(tFeeds);
+    targetMs.push(performance.now() - t0);
+    for (let j = 0; j < K; j++) {
+      t0 = performance.now();
+      await d.run(dFeeds[i]!);
+      const ms = performance.now() - t0;
+      passMs[i]!.push(ms);
+      if (j === 0) firstMs[i]!.push(ms);
+    }
+  }
+}
+const tMs = percentile(targetMs, 50);
+
+// Greedy agreement with the target, teacher-forced on held-out stories (their first 256 tokens).
+env.allowRemoteModels = false;
+const tok = await AutoTokenizer.from_pretrained(cli.opts.target);
+const stories = heldoutStories().slice(0, cli.num('stories'));
+const agree = drafts.map(() => 0);
+let positions = 0;
+for (const story of stories) {
+  const ids = tok.encode(story).slice(0, 256);
+  const want = argmaxRows((await target.run(feeds(target, ids, 0, 0))).logits!.data as Float32Array, ids.length);
+  for (const [i, d] of drafts.entries()) {
+    const got = argmaxRows((await d.run(feeds(d, ids, 0, 0))).logits!.data as Float32Array, ids.length);
+    agree[i]! += got.filter((t, p) => t === want[p]).length;
+  }
+  positions += ids.length;
+}
+
+const rows = paths.map((p, i) => ({
+  variant: p.startsWith(`${ROOT}/`) ? p.slice(ROOT.length + 1) : basename(p),
+  'pass ms (median)': round(percentile(passMs[i]!, 50), 3),
+  'first pass ms': round(percentile(firstMs[i]!, 50), 3),
+  c: round(percentile(passMs[i]!, 50) / tMs, 3),
+  'c (first pass)': round(percentile(firstMs[i]!, 50) / tMs, 3),
+  'greedy agreement': round(agree[i]! / positions, 4),
+}));
+console.log(table(rows));
+console.log(
+  `target 1-token pass (past ${PAST}): ${tMs.toFixed(2)} ms; ${ROUNDS} rounds of 1 target + ${K} draft passes per variant; agreement over ${positions} positions of ${stories.length} held-out stories`,
+);
+cli.writeJson('docs/bench/draft-cost.json', { rounds: ROUNDS, k: K, past: PAST, target_pass_ms: tMs, positions, rows });
