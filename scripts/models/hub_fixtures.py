@@ -28,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import BOS_ID, EOS_ID, IM_END_ID, PAD_ID, ROOT, VOCAB_SIZE  # noqa: E402
+from export import Exportable  # noqa: E402  (flattens the past into positional inputs, as for the bundled pair)
 
 CONTEXT = 512
 TOKENIZER_DIR = os.path.join(ROOT, "target-models", "specd-story-16m")
@@ -116,17 +117,6 @@ class Tiny(nn.Module):
         return logits, presents
 
 
-class Flat(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, position_ids, *flat):
-        past = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
-        logits, presents = self.model(input_ids, attention_mask, position_ids, past)
-        return (logits, *[t for kv in presents for t in kv])
-
-
 def export(model, size, path, family):
     layers = size["layers"]
     past = [torch.randn(1, model.kvh, 3, model.hd) for _ in range(2 * layers)]
@@ -146,7 +136,7 @@ def export(model, size, path, family):
         kwargs["dynamo"] = False
     args = (torch.randint(5, VOCAB_SIZE, (1, 2)), torch.ones(1, 5, dtype=torch.long), torch.arange(3, 5).unsqueeze(0), *past)
     with torch.no_grad():
-        torch.onnx.export(Flat(model).eval(), args, path, **kwargs)
+        torch.onnx.export(Exportable(model).eval(), args, path, **kwargs)
     m = onnx.load(path)
     if family == "gpt2":
         make_merged(m)
