@@ -9,7 +9,7 @@
  *   target's (what greedy speculation accepts one proposal at a time).
  *
  * Variants: the committed draft, and by default the same draft with its LM head in int8
- * (scripts/models/quantize_head.py, run here with /usr/bin/python3 and python3-onnx); `--variants a.onnx,b.onnx`
+ * (scripts/models/quantize.py --head-only, run here with /usr/bin/python3 and python3-onnx); `--variants a.onnx,b.onnx`
  * names others. Writes results/draft-cost.json (--save: docs/bench/draft-cost.json).
  */
 import { execFileSync } from 'node:child_process';
@@ -20,6 +20,7 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { percentile, round } from '../../src/lib/stats.ts';
 import { benchCli, DRAFT_DIR, RESULTS_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { heldoutStories } from './heldout.ts';
+import { argmaxRows, feeds, sessionOptions } from './ort-direct.ts';
 import { table } from './table.ts';
 
 const cli = benchCli('bench:draft-cost', { rounds: '60', k: '4', stories: '24', variants: '', target: TARGET_DIR, draft: DRAFT_DIR });
@@ -27,68 +28,18 @@ const ROUNDS = cli.num('rounds');
 const K = cli.num('k');
 const PAST = 64;
 
-const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
-  intraOpNumThreads: threads,
-  interOpNumThreads: 1,
-  graphOptimizationLevel: 'all',
-  // As the engine runs them (src/engine/model/decoder.ts): pool threads sleep between parallel sections.
-  extra: { session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } },
-});
-
 function variantPaths(): string[] {
   const committed = join(cli.opts.draft, 'onnx', 'model.onnx');
   if (cli.opts.variants) return [committed, ...cli.opts.variants.split(',')];
   mkdirSync(RESULTS_DIR, { recursive: true });
   const int8 = join(RESULTS_DIR, 'draft-int8-head.onnx');
   if (!existsSync(int8)) {
-    execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'models', 'quantize_head.py'), committed, int8], { stdio: 'inherit' });
+    execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'models', 'quantize.py'), committed, int8, '--head-only'], {
+      stdio: 'inherit',
+    });
   }
   return [committed, int8];
 }
-
-interface Shape {
-  layers: number;
-  kvHeads: number;
-  headDim: number;
-}
-function shapeOf(s: ort.InferenceSession): Shape {
-  const meta = (s as unknown as { inputMetadata: { name: string; shape: (number | string)[] }[] }).inputMetadata;
-  const past = meta.filter((m) => m.name.startsWith('past_key_values.'));
-  return { layers: past.length / 2, kvHeads: Number(past[0]!.shape[1]), headDim: Number(past[0]!.shape[3]) };
-}
-
-function feeds(s: ort.InferenceSession, ids: number[], past: number, keep: number): Record<string, ort.Tensor> {
-  const { layers, kvHeads, headDim } = shapeOf(s);
-  const T = ids.length;
-  const f: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, T]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(past + T).fill(1n), [1, past + T]),
-    position_ids: new ort.Tensor(
-      'int64',
-      BigInt64Array.from({ length: T }, (_, i) => BigInt(past + i)),
-      [1, T],
-    ),
-  };
-  if (s.inputNames.includes('num_logits_to_keep')) f['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
-  for (let i = 0; i < layers; i++)
-    for (const kv of ['key', 'value'])
-      f[`past_key_values.${i}.${kv}`] = new ort.Tensor(
-        'float32',
-        Float32Array.from({ length: kvHeads * past * headDim }, () => Math.random() * 0.1),
-        [1, kvHeads, past, headDim],
-      );
-  return f;
-}
-
-/** Argmax of each of `rows` logits rows. */
-const argmaxRows = (logits: Float32Array, rows: number): number[] => {
-  const V = logits.length / rows;
-  return Array.from({ length: rows }, (_, r) => {
-    let best = 0;
-    for (let i = 1; i < V; i++) if (logits[r * V + i]! > logits[r * V + best]!) best = i;
-    return best;
-  });
-};
 
 const paths = variantPaths();
 const target = await ort.InferenceSession.create(join(cli.opts.target, 'onnx', 'model.onnx'), sessionOptions(2));

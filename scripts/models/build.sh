@@ -41,10 +41,14 @@ for kind in target draft; do
 done
 npx tsx scripts/models/parity.ts target-models/specd-story-16m "$WORK/parity-target.json"
 npx tsx scripts/models/parity.ts draft-models/specd-story-draft-1.5m "$WORK/parity-draft.json"
+# --dtype q8: int8 weights beside the fp32 graph (npm run bench:q8 compares them).
+for dir in target-models/specd-story-16m draft-models/specd-story-draft-1.5m; do
+  $PY scripts/models/quantize.py "$dir/onnx/model.onnx" "$dir/onnx/model_quantized.onnx"
+done
 # The chat stage's draft ships with its LM head in int8 (parity above is checked on the fp32 graph first): a
-# quarter of the head's bytes to stream back after each target pass (bench:draft-cost: c 0.130 -> 0.096, greedy
+# quarter of the head's bytes to stream back after each target pass (bench:draft-cost: c 0.149 -> 0.108, greedy
 # agreement with the target unchanged). The committed base draft predates this step.
-if [ -n "$STAGE" ]; then $PY scripts/models/quantize_head.py draft-models/specd-story-draft-1.5m/onnx/model.onnx draft-models/specd-story-draft-1.5m/onnx/model.onnx; fi
+if [ -n "$STAGE" ]; then $PY scripts/models/quantize.py draft-models/specd-story-draft-1.5m/onnx/model.onnx draft-models/specd-story-draft-1.5m/onnx/model.onnx --head-only; fi
 npx tsx scripts/models/eval.ts --save || echo "models:eval missed a bar (see above)"
 # The cards describe the two-stage pair; the base pair's cards are the committed ones.
 if [ -n "$STAGE" ]; then npx tsx scripts/models/card.ts "$WORK"; fi

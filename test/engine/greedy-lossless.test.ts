@@ -65,3 +65,22 @@ describeWithModels('greedy speculative decoding is lossless', () => {
     expect(events.flatMap((e) => (e.type === 'tokens' ? e.tokens.map((t) => t.source) : [])).every((s) => s === 'draft')).toBe(true);
   });
 });
+
+describeWithModels('the bundled pair in int8 (--dtype q8)', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await createEngine(engineOptions({ dtype: 'q8', maxRunning: 8, maxQueue: 64, queueTimeoutMs: 60_000, maxPromptTokens: 512 }));
+  });
+  afterAll(() => engine?.close());
+
+  it('loads onnx/model_quantized.onnx, and speculative is token-identical to its own target mode', async () => {
+    const info = (engine as Engine & { info(): { target: { layout: { file: string } } } }).info();
+    expect(info.target.layout.file).toBe('onnx/model_quantized.onnx');
+    const prompts = PROMPTS.slice(0, 8);
+    const [target, spec] = await Promise.all([
+      Promise.all(prompts.map((p) => tokensOf(engine, { input: { prompt: p }, mode: 'target', k: 0 }))),
+      Promise.all(prompts.map((p) => tokensOf(engine, { input: { prompt: p }, k: 'auto' }))),
+    ]);
+    expect(spec).toEqual(target);
+  }, 120_000);
+});
