@@ -7,6 +7,8 @@
  * ≥ 1.2× specd's constrained target mode, with identical output. Writes results/engine.json (--save: docs/bench/engine.json).
  */
 import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, env } from '@huggingface/transformers';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type DoneEvent, type GenerateRequest } from '../../src/engine/index.ts';
 import { expectedTokens } from '../../src/engine/scheduler/adaptive-k.ts';
@@ -22,9 +24,10 @@ const NEW_TOKENS = cli.num('new-tokens');
 const THREADS = cli.num('threads');
 const { target: TARGET, draft: DRAFT } = cli.opts;
 const GREEDY = SAMPLING_DEFAULTS;
+const HAS_Q8 = [TARGET, DRAFT].every((d) => existsSync(join(d, 'onnx', 'model_quantized.onnx')));
 
 type Config =
-  | { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k']; constrained?: true }
+  | { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k']; constrained?: true; q8?: true }
   | { name: 'transformers.js generate()'; mode: 'tjs' };
 const CONFIGS: Config[] = [
   { name: 'transformers.js generate()', mode: 'tjs' },
@@ -34,6 +37,14 @@ const CONFIGS: Config[] = [
   { name: 'specd draft', mode: 'draft', k: 0 },
   { name: 'target, JSON schema', mode: 'target', k: 0, constrained: true },
   { name: 'speculative auto, JSON schema', mode: 'speculative', k: 'auto', constrained: true },
+  // The int8 files (--dtype q8) where the model folders have them; compared with generate() on the fp32 target,
+  // the baseline a Node user would pick.
+  ...(HAS_Q8
+    ? [
+        { name: 'q8 target', mode: 'target' as const, k: 0, q8: true as const },
+        { name: 'q8 speculative auto', mode: 'speculative' as const, k: 'auto' as const, q8: true as const },
+      ]
+    : []),
 ];
 /**
  * The constrained rows' response_format: structure the grammar dictates (keys, quotes, an enum) around text the
@@ -60,16 +71,20 @@ interface Run {
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
-const engine = await createEngine({
-  ...DEFAULT_ENGINE_OPTIONS,
-  targetPath: TARGET,
-  draftPath: DRAFT,
-  threads: THREADS,
-  maxRunning: 1,
-  maxQueue: 4,
-  queueTimeoutMs: 600_000,
-  maxPromptTokens: 768,
-});
+const engineOf = (dtype: 'fp32' | 'q8') =>
+  createEngine({
+    ...DEFAULT_ENGINE_OPTIONS,
+    targetPath: TARGET,
+    draftPath: DRAFT,
+    dtype,
+    threads: THREADS,
+    maxRunning: 1,
+    maxQueue: 4,
+    queueTimeoutMs: 600_000,
+    maxPromptTokens: 768,
+  });
+const engine = await engineOf('fp32');
+const q8Engine = HAS_Q8 ? await engineOf('q8') : null;
 const tok = await AutoTokenizer.from_pretrained(TARGET);
 const tjs = await AutoModelForCausalLM.from_pretrained(TARGET, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
 
@@ -103,11 +118,17 @@ async function runTjs(prompt: string): Promise<Run> {
   return { tokens, ms, ttft: (t[0] ?? t0) - t0, itl: t.slice(1).map((x, i) => x - t[i]!) };
 }
 
-async function runEngine(prompt: string, mode: GenerateRequest['mode'], k: GenerateRequest['k'], constrained = false): Promise<Run> {
+async function runEngine(
+  prompt: string,
+  mode: GenerateRequest['mode'],
+  k: GenerateRequest['k'],
+  constrained = false,
+  q8 = false,
+): Promise<Run> {
   const tokens: number[] = [];
   let done: DoneEvent | undefined;
   const t0 = performance.now();
-  for await (const ev of engine.generate({
+  for await (const ev of (q8 ? q8Engine! : engine).generate({
     input: { prompt },
     maxTokens: NEW_TOKENS,
     sampling: GREEDY,
@@ -127,9 +148,10 @@ const prompts = heldoutPrompts().slice(0, N_PROMPTS);
 const runs = new Map<string, Run[]>(CONFIGS.map((c) => [c.name, []]));
 // Warm-up: the first calls of each session allocate ORT's arenas.
 await runTjs(prompts[0]!);
-for (const c of CONFIGS) if (c.mode !== 'tjs') await runEngine(prompts[0]!, c.mode, c.k, c.constrained);
+for (const c of CONFIGS) if (c.mode !== 'tjs') await runEngine(prompts[0]!, c.mode, c.k, c.constrained, c.q8);
 for (const [i, p] of prompts.entries()) {
-  for (const c of CONFIGS) runs.get(c.name)!.push(c.mode === 'tjs' ? await runTjs(p) : await runEngine(p, c.mode, c.k, c.constrained));
+  for (const c of CONFIGS)
+    runs.get(c.name)!.push(c.mode === 'tjs' ? await runTjs(p) : await runEngine(p, c.mode, c.k, c.constrained, c.q8));
   process.stderr.write(`\rprompt ${i + 1}/${prompts.length}`);
 }
 process.stderr.write('\n');
@@ -160,8 +182,16 @@ const constrainedRef = runs.get('target, JSON schema')!;
 const targetTps = tokensPerSecond(ref);
 const tjsTps = tokensPerSecond(runs.get('transformers.js generate()')!);
 
+// q8 rows are costed against the q8 target's own passes (their c and bound describe the q8 pair).
+const q8Totals = HAS_Q8 ? decodeTotals(runs.get('q8 target')!) : null;
+const q8PassMs = q8Totals ? q8Totals.targetMs / q8Totals.targetPasses : NaN;
+const q8Tps = HAS_Q8 ? tokensPerSecond(runs.get('q8 target')!) : NaN;
+
 const rows = CONFIGS.map((cfg) => {
   const rs = runs.get(cfg.name)!;
+  const isQ8 = 'q8' in cfg && cfg.q8 === true;
+  const passMs = isQ8 ? q8PassMs : targetPassMs;
+  const baseTps = isQ8 ? q8Tps : targetTps;
   const proposed = rs.reduce((a, r) => a + (r.done?.speculative.proposed ?? 0), 0);
   const accepted = rs.reduce((a, r) => a + (r.done?.speculative.accepted ?? 0), 0);
   const rejections = rs.reduce((a, r) => a + (r.done?.speculative.rejections ?? 0), 0);
@@ -169,23 +199,24 @@ const rows = CONFIGS.map((cfg) => {
   const alpha = proposed ? accepted / (accepted + rejections) : NaN;
   const k = drafts ? proposed / drafts : NaN;
   const own = decodeTotals(rs);
-  const c = own.draftPasses ? own.draftMs / own.draftPasses / targetPassMs : NaN;
+  const c = own.draftPasses ? own.draftMs / own.draftPasses / passMs : NaN;
   // Leviathan's bound: expected tokens per round over the round's cost in 1-token target passes.
   const bound = proposed ? expectedTokens(alpha, k) / (k * c + 1) : NaN;
   // The same bound with the verify pass at its measured cost (the row's mean target pass over a 1-token one)
   // instead of Leviathan's assumption that k + 1 tokens cost one step: what an overhead-free loop could reach here.
-  const verify = own.targetPasses ? own.targetMs / own.targetPasses / targetPassMs : NaN;
+  const verify = own.targetPasses ? own.targetMs / own.targetPasses / passMs : NaN;
   const boundAtVerifyCost = proposed ? expectedTokens(alpha, k) / (k * c + verify) : NaN;
   const tps = tokensPerSecond(rs);
   const itl = dist(rs.flatMap((r) => r.itl));
-  const same = 'constrained' in cfg && cfg.constrained ? constrainedRef : ref;
+  const same = 'constrained' in cfg && cfg.constrained ? constrainedRef : isQ8 ? runs.get('q8 target')! : ref;
   const identical =
     cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === same[i]!.tokens.join()) ? 'yes' : 'NO';
   return {
     config: cfg.name,
     'tok/s': tps,
     'vs generate()': tps / tjsTps,
-    'vs target': tps / targetTps,
+    // q8 rows: against the q8 target (the model they are exact to).
+    'vs target': tps / baseTps,
     'TTFT ms': mean(rs.map((r) => r.ttft)),
     'ITL p50': itl.at(50),
     'ITL p95': itl.at(95),
@@ -195,9 +226,9 @@ const rows = CONFIGS.map((cfg) => {
     'mean k': k,
     c,
     bound,
-    'of bound': proposed ? tps / targetTps / bound : NaN,
+    'of bound': proposed ? tps / baseTps / bound : NaN,
     'verify ×': verify,
-    'of bound at verify cost': proposed ? tps / targetTps / boundAtVerifyCost : NaN,
+    'of bound at verify cost': proposed ? tps / baseTps / boundAtVerifyCost : NaN,
     identical,
   };
 });
@@ -235,6 +266,12 @@ console.log(
 console.log(
   `event loop during a ${loop.prompt_tokens}-token prefill (${loop.prefill_ms.toFixed(0)} ms): p99 ${loop.p99_ms.toFixed(1)} ms, max ${loop.max_ms.toFixed(1)} ms`,
 );
+if (HAS_Q8) {
+  const q8 = byName.get('q8 speculative auto')!;
+  console.log(
+    `int8 (--dtype q8): q8 speculative(auto) ${q8['vs generate()'].toFixed(2)}× generate() on the fp32 target, ${q8['vs target'].toFixed(2)}× q8 target; q8 target ${byName.get('q8 target')!['vs generate()'].toFixed(2)}× generate()`,
+  );
+}
 console.log(
   `under a JSON schema (${constrainedTokens.toFixed(0)} tokens per reply on average): speculative(auto) ÷ target = ${constrained.toFixed(2)}× (unconstrained: ${auto['vs target'].toFixed(2)}×)`,
 );
@@ -250,4 +287,5 @@ cli.writeJson('docs/bench/engine.json', {
   bars,
 });
 await engine.close();
+await q8Engine?.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);
