@@ -73,14 +73,34 @@ describeWithModels('the bundled pair in int8 (--dtype q8)', () => {
   });
   afterAll(() => engine?.close());
 
-  it('loads onnx/model_quantized.onnx, and speculative is token-identical to its own target mode', async () => {
+  // int8 kernels round a verify pass's rows differently from a 1-token pass, so q8 speculative is not token-exact
+  // (bench:q8 measures it); what holds is that it can only leave target mode where the target nearly ties.
+  it('loads onnx/model_quantized.onnx; speculative leaves q8 target mode only at a near-tie', async () => {
     const info = (engine as Engine & { info(): { target: { layout: { file: string } } } }).info();
     expect(info.target.layout.file).toBe('onnx/model_quantized.onnx');
-    const prompts = PROMPTS.slice(0, 8);
-    const [target, spec] = await Promise.all([
-      Promise.all(prompts.map((p) => tokensOf(engine, { input: { prompt: p }, mode: 'target', k: 0 }))),
-      Promise.all(prompts.map((p) => tokensOf(engine, { input: { prompt: p }, k: 'auto' }))),
-    ]);
-    expect(spec).toEqual(target);
+    const run = async (prompt: string, mode: 'target' | 'speculative') => {
+      const out: { id: number; margin: number }[] = [];
+      for await (const ev of engine.generate({
+        input: { prompt },
+        maxTokens: MAX_TOKENS,
+        sampling: GREEDY,
+        stop: [],
+        mode,
+        k: mode === 'target' ? 0 : 'auto',
+        ignoreEos: true,
+        logprobs: 2,
+      }))
+        if (ev.type === 'tokens')
+          for (const t of ev.tokens) out.push({ id: t.id, margin: t.logprobs!.top[0]!.logprob - t.logprobs!.top[1]!.logprob });
+      return out;
+    };
+    let equal = 0;
+    for (const p of PROMPTS.slice(0, 8)) {
+      const [target, spec] = await Promise.all([run(p, 'target'), run(p, 'speculative')]);
+      const at = target.findIndex((t, j) => spec[j]!.id !== t.id);
+      if (at < 0) equal++;
+      else expect(target[at]!.margin, `${p}: parted at token ${at}`).toBeLessThan(0.05);
+    }
+    expect(equal).toBeGreaterThanOrEqual(4);
   }, 120_000);
 });
