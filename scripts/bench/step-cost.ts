@@ -1,11 +1,16 @@
 /**
  * `npm run bench:step-cost`: where one speculative round's time goes as the context grows, on the models
  * directly (no engine, no worker): a 5-token target verify pass, a 1-token draft step, and the KV rollback of
- * rejected positions, at pasts of ~20, ~250 and ~760 tokens (medians). A diagnostic for the batched core and the
- * fused-graph work, with no bar: it prints and records what it measured.
+ * rejected positions, at pasts of ~20, ~250 and ~760 tokens (medians). Also the same 5-token pass on the raw ONNX
+ * session with every output fetched and with the logits alone: the difference is what returning the whole
+ * `present.*` cache costs (ONNX Runtime's Node binding copies each output into a new JS buffer). A diagnostic for
+ * the batched core and the fused-graph work, with no bar: it prints and records what it measured.
  * Writes results/step-cost.json (--save: docs/bench/step-cost.json).
  */
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
+import { feeds, sessionOptions } from './ort-direct.ts';
 import { percentile, round } from '../../src/lib/stats.ts';
 import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { table } from './table.ts';
@@ -22,6 +27,7 @@ const time = async (f: () => unknown): Promise<number> => {
   return performance.now() - t0;
 };
 
+const raw = await ort.InferenceSession.create(join(cli.opts.target, 'onnx', 'model.onnx'), sessionOptions(2));
 const rows: Record<string, number>[] = [];
 for (const P of PASTS) {
   const ids = Array.from({ length: P }, (_, i) => 5 + ((i * 37) % 8000));
@@ -40,10 +46,20 @@ for (const P of PASTS) {
     await draft.forward(dc, [11, 12], 1);
     rollbackD.push(await time(() => dc.truncate(dc.length - 2)));
   }
+  const f = feeds(raw, [10, 11, 12, 13, 14], P, 0);
+  const all: number[] = [];
+  const logitsOnly: number[] = [];
+  for (let w = 0; w < 3; w++) await raw.run(f);
+  for (let r = 0; r < REPS; r++) {
+    all.push(await time(() => raw.run(f)));
+    logitsOnly.push(await time(() => raw.run(f, ['logits'])));
+  }
   const med = (xs: number[]) => round(percentile(xs, 50), 3);
   rows.push({
     past: P,
     'target verify(5) ms': med(verify),
+    'raw pass, all outputs ms': med(all),
+    'raw pass, logits only ms': med(logitsOnly),
     'target rollback ms': med(rollbackT),
     'draft step ms': med(step),
     'draft rollback ms': med(rollbackD),
