@@ -40,6 +40,20 @@ def hf_config(cfg):
     }
 
 
+def decoder_io(n_layers, total="past_sequence_length + sequence_length"):
+    """optimum's decoder-with-past names and dynamic axes: past/present names per layer and the axes of every I/O.
+    `total` names the past-plus-new axis (optimum's own exports call it "past_sequence_length + 1")."""
+    past_names = [f"past_key_values.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
+    present_names = [f"present.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
+    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"},
+            "attention_mask": {0: "batch_size", 1: total},
+            "position_ids": {0: "batch_size", 1: "sequence_length"},
+            "logits": {0: "batch_size", 1: "sequence_length"}}
+    axes.update({n: {0: "batch_size", 2: "past_sequence_length"} for n in past_names})
+    axes.update({n: {0: "batch_size", 2: total} for n in present_names})
+    return past_names, present_names, axes
+
+
 def export(model, cfg, out):
     os.makedirs(os.path.join(out, "onnx"), exist_ok=True)
     n_layers, kvh, hd = cfg["num_hidden_layers"], cfg["num_key_value_heads"], cfg["head_dim"]
@@ -48,14 +62,7 @@ def export(model, cfg, out):
     mask = torch.ones(B, P + T, dtype=torch.long)
     pos = torch.arange(P, P + T).unsqueeze(0)
     past = [torch.randn(B, kvh, P, hd) for _ in range(2 * n_layers)]
-    past_names = [f"past_key_values.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
-    present_names = [f"present.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
-    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"},
-            "attention_mask": {0: "batch_size", 1: "past_sequence_length + sequence_length"},
-            "position_ids": {0: "batch_size", 1: "sequence_length"},
-            "logits": {0: "batch_size", 1: "sequence_length"}}
-    axes.update({n: {0: "batch_size", 2: "past_sequence_length"} for n in past_names})
-    axes.update({n: {0: "batch_size", 2: "past_sequence_length + sequence_length"} for n in present_names})
+    past_names, present_names, axes = decoder_io(n_layers)
     kwargs = dict(input_names=["input_ids", "attention_mask", "position_ids", *past_names],
                   output_names=["logits", *present_names], dynamic_axes=axes, opset_version=17,
                   do_constant_folding=True)

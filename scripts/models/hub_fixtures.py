@@ -28,7 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import BOS_ID, EOS_ID, IM_END_ID, PAD_ID, ROOT, VOCAB_SIZE  # noqa: E402
-from export import Exportable  # noqa: E402  (flattens the past into positional inputs, as for the bundled pair)
+from export import Exportable, decoder_io  # noqa: E402  (the bundled pair's export signature)
 
 CONTEXT = 512
 TOKENIZER_DIR = os.path.join(ROOT, "target-models", "specd-story-16m")
@@ -120,15 +120,8 @@ class Tiny(nn.Module):
 def export(model, size, path, family):
     layers = size["layers"]
     past = [torch.randn(1, model.kvh, 3, model.hd) for _ in range(2 * layers)]
-    past_names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    present_names = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    past_names, present_names, axes = decoder_io(layers, total="past_sequence_length + 1")  # optimum's axis name
     inputs = ["input_ids", "attention_mask", "position_ids", *past_names]
-    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"},
-            "attention_mask": {0: "batch_size", 1: "past_sequence_length + 1"},
-            "position_ids": {0: "batch_size", 1: "sequence_length"},
-            "logits": {0: "batch_size", 1: "sequence_length"}}
-    axes.update({n: {0: "batch_size", 2: "past_sequence_length"} for n in past_names})
-    axes.update({n: {0: "batch_size", 2: "past_sequence_length + 1"} for n in present_names})
     # No constant folding: folding would store the tied embedding a second time, transposed for the LM head.
     kwargs = dict(input_names=inputs, output_names=["logits", *present_names], dynamic_axes=axes, opset_version=17,
                   do_constant_folding=False)
