@@ -12,15 +12,13 @@
  * (scripts/models/quantize.py --head-only, run here with /usr/bin/python3 and python3-onnx); `--variants a.onnx,b.onnx`
  * names others. Writes results/draft-cost.json (--save: docs/bench/draft-cost.json).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { percentile, round } from '../../src/lib/stats.ts';
-import { benchCli, DRAFT_DIR, RESULTS_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { benchCli, DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { heldoutStories } from './heldout.ts';
-import { argmaxRows, feeds, sessionOptions } from './ort-direct.ts';
+import { argmaxRows, feeds, quantizedCopy, sessionOptions } from './ort-direct.ts';
 import { table } from './table.ts';
 
 const cli = benchCli('bench:draft-cost', { rounds: '60', k: '4', stories: '24', variants: '', target: TARGET_DIR, draft: DRAFT_DIR });
@@ -31,14 +29,7 @@ const PAST = 64;
 function variantPaths(): string[] {
   const committed = join(cli.opts.draft, 'onnx', 'model.onnx');
   if (cli.opts.variants) return [committed, ...cli.opts.variants.split(',')];
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const int8 = join(RESULTS_DIR, 'draft-int8-head.onnx');
-  if (!existsSync(int8)) {
-    execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'models', 'quantize.py'), committed, int8, '--head-only'], {
-      stdio: 'inherit',
-    });
-  }
-  return [committed, int8];
+  return [committed, quantizedCopy(committed, 'draft-int8-head.onnx', ['--head-only'])];
 }
 
 const paths = variantPaths();

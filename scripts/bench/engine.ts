@@ -26,9 +26,15 @@ const { target: TARGET, draft: DRAFT } = cli.opts;
 const GREEDY = SAMPLING_DEFAULTS;
 const HAS_Q8 = [TARGET, DRAFT].every((d) => existsSync(join(d, 'onnx', 'model_quantized.onnx')));
 
-type Config =
-  | { name: string; mode: GenerateRequest['mode']; k: GenerateRequest['k']; constrained?: true; q8?: true }
-  | { name: 'transformers.js generate()'; mode: 'tjs' };
+/** One engine configuration: its mode and k, under a JSON schema or not, on the fp32 or the q8 files. */
+interface EngineConfig {
+  name: string;
+  mode: GenerateRequest['mode'];
+  k: GenerateRequest['k'];
+  constrained?: true;
+  q8?: true;
+}
+type Config = EngineConfig | { name: 'transformers.js generate()'; mode: 'tjs' };
 const CONFIGS: Config[] = [
   { name: 'transformers.js generate()', mode: 'tjs' },
   { name: 'specd target', mode: 'target', k: 0 },
@@ -118,13 +124,7 @@ async function runTjs(prompt: string): Promise<Run> {
   return { tokens, ms, ttft: (t[0] ?? t0) - t0, itl: t.slice(1).map((x, i) => x - t[i]!) };
 }
 
-async function runEngine(
-  prompt: string,
-  mode: GenerateRequest['mode'],
-  k: GenerateRequest['k'],
-  constrained = false,
-  q8 = false,
-): Promise<Run> {
+async function runEngine(prompt: string, { mode, k, constrained, q8 }: Omit<EngineConfig, 'name'>): Promise<Run> {
   const tokens: number[] = [];
   let done: DoneEvent | undefined;
   const t0 = performance.now();
@@ -148,10 +148,9 @@ const prompts = heldoutPrompts().slice(0, N_PROMPTS);
 const runs = new Map<string, Run[]>(CONFIGS.map((c) => [c.name, []]));
 // Warm-up: the first calls of each session allocate ORT's arenas.
 await runTjs(prompts[0]!);
-for (const c of CONFIGS) if (c.mode !== 'tjs') await runEngine(prompts[0]!, c.mode, c.k, c.constrained, c.q8);
+for (const c of CONFIGS) if (c.mode !== 'tjs') await runEngine(prompts[0]!, c);
 for (const [i, p] of prompts.entries()) {
-  for (const c of CONFIGS)
-    runs.get(c.name)!.push(c.mode === 'tjs' ? await runTjs(p) : await runEngine(p, c.mode, c.k, c.constrained, c.q8));
+  for (const c of CONFIGS) runs.get(c.name)!.push(c.mode === 'tjs' ? await runTjs(p) : await runEngine(p, c));
   process.stderr.write(`\rprompt ${i + 1}/${prompts.length}`);
 }
 process.stderr.write('\n');
@@ -189,7 +188,7 @@ const q8Tps = HAS_Q8 ? tokensPerSecond(runs.get('q8 target')!) : NaN;
 
 const rows = CONFIGS.map((cfg) => {
   const rs = runs.get(cfg.name)!;
-  const isQ8 = 'q8' in cfg && cfg.q8 === true;
+  const isQ8 = cfg.mode !== 'tjs' && cfg.q8 === true;
   const passMs = isQ8 ? q8PassMs : targetPassMs;
   const baseTps = isQ8 ? q8Tps : targetTps;
   const proposed = rs.reduce((a, r) => a + (r.done?.speculative.proposed ?? 0), 0);
@@ -208,7 +207,7 @@ const rows = CONFIGS.map((cfg) => {
   const boundAtVerifyCost = proposed ? expectedTokens(alpha, k) / (k * c + verify) : NaN;
   const tps = tokensPerSecond(rs);
   const itl = dist(rs.flatMap((r) => r.itl));
-  const same = 'constrained' in cfg && cfg.constrained ? constrainedRef : isQ8 ? runs.get('q8 target')! : ref;
+  const same = cfg.mode !== 'tjs' && cfg.constrained ? constrainedRef : isQ8 ? runs.get('q8 target')! : ref;
   const identical =
     cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === same[i]!.tokens.join()) ? 'yes' : 'NO';
   return {
@@ -237,7 +236,7 @@ const rows = CONFIGS.map((cfg) => {
 const longPrompt = tok.decode(tok.encode(heldoutStories().slice(0, 40).join('\n')).slice(1, 512), { skip_special_tokens: true });
 const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
-const prefill = await runEngine(longPrompt, 'target', 0);
+const prefill = await runEngine(longPrompt, { mode: 'target', k: 0 });
 h.disable();
 const loop = {
   prompt_tokens: prefill.done!.promptTokens,

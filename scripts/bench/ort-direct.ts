@@ -2,7 +2,11 @@
  * What the benchmarks that time ONNX graphs directly (no engine, no worker) share: sessions opened as the engine
  * opens them, feeds for a pass on top of a random past, and per-row argmax.
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { RESULTS_DIR, ROOT } from './cli.ts';
 
 /** As src/engine/model/decoder.ts opens sessions: pool threads sleep between parallel sections. */
 export const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
@@ -71,4 +75,17 @@ export function meanNll(logits: Float32Array, ids: readonly number[]): number {
     total += max + Math.log(sum) - row[ids[r + 1]!]!;
   }
   return total / (rows - 1);
+}
+
+/**
+ * results/`name`: an int8 copy of the graph at `src` (scripts/models/quantize.py with `args`, run with Debian's
+ * /usr/bin/python3 and python3-onnx), made on first use and kept.
+ */
+export function quantizedCopy(src: string, name: string, args: readonly string[] = []): string {
+  const out = join(RESULTS_DIR, name);
+  if (!existsSync(out)) {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'models', 'quantize.py'), src, out, ...args], { stdio: 'inherit' });
+  }
+  return out;
 }

@@ -14,17 +14,16 @@
  * Writes results/q8.json (--save: docs/bench/q8.json).
  * Files missing from the model folders are made with scripts/models/quantize.py into results/.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { createEngine, DEFAULT_ENGINE_OPTIONS, type EmittedToken, type Engine } from '../../src/engine/index.ts';
 import { percentile, round } from '../../src/lib/stats.ts';
 import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
-import { benchCli, DRAFT_DIR, RESULTS_DIR, ROOT, TARGET_DIR } from './cli.ts';
+import { benchCli, DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts, heldoutStories } from './heldout.ts';
-import { argmaxRows, feeds, meanNll, sessionOptions } from './ort-direct.ts';
+import { argmaxRows, feeds, meanNll, quantizedCopy, sessionOptions } from './ort-direct.ts';
 import { table } from './table.ts';
 
 const cli = benchCli('bench:q8', {
@@ -41,14 +40,7 @@ const PAST = cli.num('past');
 
 function q8Path(dir: string): string {
   const committed = join(dir, 'onnx', 'model_quantized.onnx');
-  if (existsSync(committed)) return committed;
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const made = join(RESULTS_DIR, `${basename(dir)}-model_quantized.onnx`);
-  if (!existsSync(made))
-    execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'models', 'quantize.py'), join(dir, 'onnx', 'model.onnx'), made], {
-      stdio: 'inherit',
-    });
-  return made;
+  return existsSync(committed) ? committed : quantizedCopy(join(dir, 'onnx', 'model.onnx'), `${basename(dir)}-model_quantized.onnx`);
 }
 
 env.allowRemoteModels = false;

@@ -56,15 +56,11 @@ export class GrammarConstraint {
    */
   settle(accepted: number, tokens: readonly number[]): void {
     if (this.proposed > accepted) this.matcher.rollBack(this.proposed - accepted);
-    for (const t of tokens.slice(accepted)) {
-      if (!this.matcher.acceptToken(t)) throw new Error(`grammar: token ${t} is not allowed here`);
+    for (let i = accepted; i < tokens.length; i++) {
+      if (!this.matcher.acceptToken(tokens[i]!)) throw new Error(`grammar: token ${tokens[i]} is not allowed here`);
     }
     this.masks.length = 0;
     this.proposed = 0;
-  }
-
-  get terminated(): boolean {
-    return this.matcher.isTerminated();
   }
 
   dispose(): void {

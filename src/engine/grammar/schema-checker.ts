@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { Lru } from '../../lib/lru.ts';
 import type { GrammarSpec } from './spec.ts';
 import { specKey } from './spec.ts';
 
@@ -29,7 +30,7 @@ export class SchemaChecker {
   private readonly queue: { spec: GrammarSpec; resolve: Verdict }[] = [];
   private inFlight: { id: number; resolve: Verdict; timer: NodeJS.Timeout } | null = null;
   private nextId = 1;
-  private readonly verdicts = new Map<string, string | null>();
+  private readonly verdicts = new Lru<string, string | null>(REMEMBERED);
   /** Conversions sent to the thread so far (remembered verdicts need none). */
   conversions = 0;
 
@@ -40,16 +41,12 @@ export class SchemaChecker {
   check(spec: GrammarSpec): Promise<string | null> {
     const key = specKey(spec);
     const known = this.verdicts.get(key);
-    if (known !== undefined) {
-      this.verdicts.delete(key); // refresh its place: the map's order is the eviction order
-      this.verdicts.set(key, known);
-      return Promise.resolve(known);
-    }
+    if (known !== undefined) return Promise.resolve(known);
     return new Promise((resolve) => {
       this.queue.push({
         spec,
         resolve: (error, lasting) => {
-          if (lasting) this.remember(key, error);
+          if (lasting) this.verdicts.set(key, error);
           resolve(error);
         },
       });
@@ -60,11 +57,6 @@ export class SchemaChecker {
   close(): void {
     void this.worker?.terminate();
     this.worker = null;
-  }
-
-  private remember(key: string, error: string | null): void {
-    this.verdicts.set(key, error);
-    if (this.verdicts.size > REMEMBERED) this.verdicts.delete(this.verdicts.keys().next().value!);
   }
 
   private pump(): void {

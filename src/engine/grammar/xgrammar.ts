@@ -7,7 +7,7 @@
  *   it is evaluated as CommonJS by hand. Its one dynamic `import('module')` is handed node:module instead, since
  *   code built by `new Function` has no import callback under every loader (vitest's has none).
  * - XGrammar reports a bad schema with a C++ FATAL that aborts the WebAssembly instance without unwinding it: the
- *   call throws, but the instance leaks its stack and, after enough aborts, its memory is corrupt (measured: a
+ *   call throws, but the instance leaks its stack and, after enough aborts, its memory is corrupt (bench:xgrammar: a
  *   thousand bad schemas in a row, then a good one, is a `memory access out of bounds`). So every load evaluates
  *   the bundle afresh and returns an instance of its own, and whoever sees an abort throws that instance away.
  */
@@ -71,7 +71,7 @@ export interface XGrammar {
 const require = createRequire(import.meta.url);
 let source: { path: string; code: string } | null = null;
 
-/** A fresh XGrammar instance (its WebAssembly module starts on first use: ~0.1 s). */
+/** A fresh XGrammar instance (its WebAssembly module starts on first use). */
 export function loadXGrammar(): XGrammar {
   if (!source) {
     const path = require.resolve('@mlc-ai/web-xgrammar');

@@ -46,10 +46,8 @@ export class DecoderModel {
   private constructor(
     private readonly session: InferenceSession,
     private readonly layout: KvLayout,
-    private readonly hasPositionIds: boolean,
     /** HF's `num_logits_to_keep`: the graph computes the LM head on the last N rows only (0: all). */
     private readonly hasLogitsToKeep: boolean,
-    private readonly hasCacheBranch: boolean,
     readonly info: DecoderInfo,
   ) {}
 
@@ -89,7 +87,7 @@ export class DecoderModel {
       merged: session.inputNames.includes('use_cache_branch'),
       positionIds: session.inputNames.includes('position_ids'),
     };
-    return new DecoderModel(session, layout, info.positionIds, session.inputNames.includes('num_logits_to_keep'), info.merged, info);
+    return new DecoderModel(session, layout, session.inputNames.includes('num_logits_to_keep'), info);
   }
 
   /** Logits row length: with newCache/forward this makes a DecoderModel the step logic's ForwardModel as is. */
@@ -102,7 +100,7 @@ export class DecoderModel {
   }
 
   newBatch(): KvBatch {
-    return new KvBatch(this.layout, this.hasPositionIds);
+    return new KvBatch(this.layout, this.info.positionIds);
   }
 
   /**
@@ -110,7 +108,7 @@ export class DecoderModel {
    * slot indices away from positions, which a graph that derives positions from the past length would get wrong.
    */
   get maxRows(): number {
-    return this.hasPositionIds ? Infinity : 1;
+    return this.info.positionIds ? Infinity : 1;
   }
 
   /**
@@ -138,10 +136,10 @@ export class DecoderModel {
       }
     }
     const feeds: Record<string, Tensor> = { input_ids: new Tensor('int64', input, [B, T]) };
-    if (this.hasPositionIds) feeds['position_ids'] = new Tensor('int64', pos, [B, T]);
+    if (this.info.positionIds) feeds['position_ids'] = new Tensor('int64', pos, [B, T]);
     const K = keep > 0 && this.hasLogitsToKeep ? Math.min(keep, T) : T;
     if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep > 0 ? K : 0);
-    if (this.hasCacheBranch) feeds['use_cache_branch'] = cacheBranch(kv.slots > 0);
+    if (this.info.merged) feeds['use_cache_branch'] = cacheBranch(kv.slots > 0);
     kv.feeds(feeds, T, live);
     const out = await this.session.run(feeds);
     kv.adopt(out, T, live);
@@ -160,13 +158,13 @@ export class DecoderModel {
       input_ids: new Tensor('int64', BigInt64Array.from(ids, BigInt), [1, T]),
       attention_mask: new Tensor('int64', new BigInt64Array(P + T).fill(1n), [1, P + T]),
     };
-    if (this.hasPositionIds) {
+    if (this.info.positionIds) {
       const pos = new BigInt64Array(T);
       for (let i = 0; i < T; i++) pos[i] = BigInt(P + i);
       feeds['position_ids'] = new Tensor('int64', pos, [1, T]);
     }
     if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep);
-    if (this.hasCacheBranch) feeds['use_cache_branch'] = cacheBranch(P > 0);
+    if (this.info.merged) feeds['use_cache_branch'] = cacheBranch(P > 0);
     cache.feeds(feeds);
     const out = await this.session.run(feeds);
     cache.adopt(out, P + T);
