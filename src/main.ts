@@ -103,7 +103,9 @@ async function main(): Promise<number | null> {
 
 /** `llama fp32 (onnx/model.onnx), GQA 6 heads / 2 KV heads × 64, float32 KV, context 1024` */
 function describeLayout(l: ModelLayout): string {
-  const extras = [l.merged ? 'merged decoder' : '', l.positionIds ? '' : 'no position_ids'].filter(Boolean);
+  const extras = [l.merged ? 'merged decoder' : '', l.positionIds ? '' : 'no position_ids', l.pooled ? 'KV written in place' : ''].filter(
+    Boolean,
+  );
   return (
     `${l.family} ${l.dtype} (${l.file}), ${l.layers} layers, ${l.attention} ${l.heads} heads / ${l.kvHeads} KV heads × ${l.headDim}, ` +
     `${l.kvDtype} KV, ${l.logitsDtype} logits, context ${l.contextLength}${extras.length ? `, ${extras.join(', ')}` : ''}`

@@ -8,6 +8,7 @@ import argparse, inspect, json, os, shutil
 import numpy as np
 import onnx
 from logits_to_keep import add_logits_to_keep
+import fused_graph
 import torch
 from onnx import helper, numpy_helper
 from common import (BOS_ID, DRAFT, EOS_ID, IM_END_ID, MAX_POSITIONS, PAD_ID, RMS_EPS, ROPE_THETA, SEED, TARGET,
@@ -75,6 +76,9 @@ def export(model, cfg, out):
     m = onnx.load(path)
     add_logits_to_keep(m)  # prefill computes the LM head on the rows it keeps only
     onnx.save(m, path)
+    # The graph specd's engine runs (fused_graph.py), sharing model.onnx's weights; model.onnx stays for
+    # transformers.js and every other tool.
+    fused_graph.write(model, cfg, out)
 
 
 def tie_output_embedding(path):

@@ -1,59 +1,50 @@
 /**
  * Export parity: replays the fixture written by export.py through ONNX Runtime (the runtime specd serves with)
  * and compares logits with torch's, for a prefill with an empty past and a 3-token step on top of its cache.
- * Exits non-zero when the max abs difference reaches 1e-3.
+ * Both graphs of the folder go through the engine's own DecoderModel (so the pooled graph is driven by the KV pool
+ * that serves with it): the standard onnx/model.onnx must stay within 1e-3 of torch, the pooled
+ * onnx/model_pooled.onnx (scripts/models/fused_graph.py) within 1e-4. Exits non-zero when either misses.
  */
-import * as ort from 'onnxruntime-node';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DecoderModel, POOLED_FILE } from '../../src/engine/model/decoder.ts';
 
 interface Fixture {
   prefill_ids: number[];
   step_ids: number[];
   prefill_logits: number[];
   step_logits: number[];
-  vocab: number;
-  layers: number;
-  kv_heads: number;
-  head_dim: number;
 }
 
-const [modelDir, fixturePath] = process.argv.slice(2);
+const [dirArg, fixturePath] = process.argv.slice(2);
+const modelDir = dirArg && resolve(dirArg);
 if (!modelDir || !fixturePath) throw new Error('usage: parity.ts <model dir> <fixture.json>');
 const fx = JSON.parse(readFileSync(fixturePath, 'utf8')) as Fixture;
-const session = await ort.InferenceSession.create(join(modelDir, 'onnx', 'model.onnx'));
 
-const i64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), [1, xs.length]);
-async function run(ids: number[], past: Record<string, ort.Tensor>, pastLen: number) {
-  const feeds: Record<string, ort.Tensor> = {
-    input_ids: i64(ids),
-    attention_mask: i64(new Array(pastLen + ids.length).fill(1)),
-    position_ids: i64(ids.map((_, i) => pastLen + i)),
-    ...past,
-  };
-  // Every row's logits, compared with torch's (0 = keep all; logits_to_keep.py).
-  if (session.inputNames.includes('num_logits_to_keep'))
-    feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([0n]), []);
-  return session.run(feeds);
-}
 function maxDiff(a: Float32Array, b: number[]): number {
   let m = 0;
   for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
 
-const empty: Record<string, ort.Tensor> = {};
-for (let l = 0; l < fx.layers; l++)
-  for (const kv of ['key', 'value'])
-    empty[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, fx.kv_heads, 0, fx.head_dim]);
-const pre = await run(fx.prefill_ids, empty, 0);
-const past: Record<string, ort.Tensor> = {};
-for (const [name, t] of Object.entries(pre)) if (name.startsWith('present.')) past[name.replace('present.', 'past_key_values.')] = t;
-const step = await run(fx.step_ids, past, fx.prefill_ids.length);
-const result = {
-  model: modelDir,
-  prefill_max_abs_diff: maxDiff(pre.logits!.data as Float32Array, fx.prefill_logits),
-  with_past_max_abs_diff: maxDiff(step.logits!.data as Float32Array, fx.step_logits),
-};
-console.log(JSON.stringify(result));
-if (!(result.prefill_max_abs_diff < 1e-3 && result.with_past_max_abs_diff < 1e-3)) process.exit(1);
+let ok = true;
+const graphs = [
+  { graph: 'standard' as const, bar: 1e-3 },
+  ...(existsSync(join(modelDir, POOLED_FILE)) ? [{ graph: 'auto' as const, bar: 1e-4 }] : []),
+];
+for (const { graph, bar } of graphs) {
+  const m = await DecoderModel.load(modelDir, { dtype: 'fp32', threads: 2, graph });
+  const cache = m.newCache();
+  const pre = await m.forward(cache, fx.prefill_ids, 0);
+  const step = await m.forward(cache, fx.step_ids, 0);
+  const result = {
+    model: modelDir,
+    file: m.info.file,
+    prefill_max_abs_diff: maxDiff(pre, fx.prefill_logits),
+    with_past_max_abs_diff: maxDiff(step, fx.step_logits),
+    bar,
+  };
+  console.log(JSON.stringify(result));
+  ok &&= result.prefill_max_abs_diff < bar && result.with_past_max_abs_diff < bar;
+}
+if (!ok) process.exit(1);

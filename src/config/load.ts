@@ -164,6 +164,7 @@ export function toEngineOptions(config: Config): EngineOptions {
     targetPath: config.target,
     draftPath: config.draft,
     dtype: config.dtype,
+    graph: config.graph,
     threads: config.threads,
     maxRunning: config.maxRunning,
     maxQueue: config.maxQueue,

@@ -44,6 +44,12 @@ export const configShape = {
     .default(DEFAULT_DRAFT)
     .describe('draft model folder sharing the target\'s vocabulary; "none" (or --no-draft) disables speculative and draft modes'),
   dtype: z.enum(['fp32', 'fp16', 'q8', 'q4']).default(DEFAULT_ENGINE_OPTIONS.dtype).describe('ONNX weights variant to load'),
+  graph: z
+    .enum(['auto', 'standard'])
+    .default('auto')
+    .describe(
+      'graph to run from a local model folder: "auto" takes onnx/model_pooled.onnx when present (fp32; the bundled models, whose cache is written in place), "standard" the Hugging Face layout',
+    ),
   threads: int(1, 256).default(DEFAULT_ENGINE_OPTIONS.threads).describe('ONNX Runtime intra-op threads of the model worker'),
   maxRunning: int(1, 4096).default(DEFAULT_ENGINE_OPTIONS.maxRunning).describe('streams decoding at once (more wait in the queue)'),
   maxQueue: int(0, 1_000_000)

@@ -89,7 +89,7 @@ export class SpecEngine implements Engine {
     const init: WorkerInit = {
       targetPath: opts.targetPath,
       draftPath: opts.draftPath,
-      load: { dtype: opts.dtype, threads: opts.threads, ...remote },
+      load: { dtype: opts.dtype, threads: opts.threads, graph: opts.graph ?? 'auto', ...remote },
       prefillChunk: PREFILL_CHUNK,
       maxK: opts.maxK,
       maxRows: opts.maxRunning,
@@ -475,6 +475,7 @@ function layoutOf(d: DecoderInfo, dtype: string): ModelLayout {
     logitsDtype: d.logitsType,
     merged: d.merged,
     positionIds: d.positionIds,
+    pooled: d.pooled,
     contextLength: d.contextLength,
     layers: d.layers,
   };

@@ -5,6 +5,8 @@ export interface EngineOptions {
   /** Draft model folder; null disables `speculative` and `draft` modes. */
   draftPath: string | null;
   dtype: 'fp32' | 'fp16' | 'q8' | 'q4';
+  /** Which graph of a local folder to run: 'auto' prefers onnx/model_pooled.onnx (fp32), 'standard' never does. */
+  graph?: 'auto' | 'standard';
   /** ONNX Runtime intra-op threads in the model worker. */
   threads: number;
   /** Streams decoding at once; more wait in the queue. */

@@ -211,6 +211,8 @@ export interface ModelLayout {
   /** optimum's merged decoder (`use_cache_branch`). */
   merged: boolean;
   positionIds: boolean;
+  /** The pooled layout (the bundled models' model_pooled.onnx): the KV cache is written in place. */
+  pooled: boolean;
   contextLength: number;
   layers: number;
 }

@@ -204,6 +204,8 @@ export interface ModelList {
       logits_dtype: string;
       merged_decoder: boolean;
       position_ids: boolean;
+      /** The KV cache is written in place (the bundled models' pooled graph) rather than returned by every pass. */
+      kv_in_place: boolean;
       layers: number;
     };
   }[];

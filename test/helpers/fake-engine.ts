@@ -145,6 +145,7 @@ export class FakeEngine implements Engine {
       logitsDtype: 'float32',
       merged: false,
       positionIds: true,
+      pooled: false,
       contextLength: this.o.contextLength,
       layers,
     });

@@ -16,6 +16,14 @@ type KvData = Float32Array | Uint16Array;
  *
  * Rows are independent: a row can be lifted out whole (split) and put into another batch (append), which is how a
  * prefilled prompt joins the decoding batch, and how a cached prefix could be shared later.
+ *
+ * Two storage layouts, as the graph declares (KvLayout.pooled):
+ * - standard (every Hugging Face export): the tensors are [rows, kvHeads, slots, headDim], and each pass returns the
+ *   whole cache again as `present.*`, which the batch adopts;
+ * - pooled (the bundled models' model_pooled.onnx, see scripts/models/fused_graph.py): one buffer per input,
+ *   slot-major [capacity, rows, kvHeads, headDim]. A pass is fed the first `slots` slots as they lie and returns
+ *   only its new slots, which are written after them; capacity doubles when it runs out. Slot 0 is kept dead (masked
+ *   in every row) because ONNX Runtime's fused MatMul fails on an empty past.
  */
 export class KvBatch {
   rows = 0;
@@ -23,7 +31,11 @@ export class KvBatch {
   /** Live slots per row: the row's cache length and the position id of its next token. */
   lens: number[] = [];
   mask = new Uint8Array(0);
-  private tensors: Tensor[];
+  /** Per input: the tensor's data (standard) or the slot-major buffer (pooled). */
+  private data: KvData[];
+  /** Slots the pooled buffers hold (standard: always `slots`). */
+  private capacity = 0;
+  private readonly pooled: boolean;
 
   /**
    * `holes`: whether masked slots may stay inside a row. A graph that derives positions from the past length
@@ -33,7 +45,8 @@ export class KvBatch {
     private readonly layout: KvLayout,
     private readonly holes = true,
   ) {
-    this.tensors = layout.names.map(() => kvTensor(layout, alloc(layout, 0), 0, 0));
+    this.pooled = layout.pooled === true;
+    this.data = layout.names.map(() => alloc(layout, 0));
   }
 
   length(row: number): number {
@@ -50,17 +63,26 @@ export class KvBatch {
       for (let t = 0; t < T; t++) am[o + slots + t] = newLive[r * T + t] ? 1n : 0n;
     }
     into['attention_mask'] = new Tensor('int64', am, [rows, slots + T]);
-    this.layout.names.forEach((name, i) => (into[name] = this.tensors[i]!));
+    const { kvHeads: H, headDim: D } = this.layout;
+    this.layout.names.forEach((name, i) => {
+      into[name] = this.pooled
+        ? new Tensor(this.layout.type, this.data[i]!.subarray(0, slots * rows * H * D), [slots, rows, H, D])
+        : kvTensor(this.layout, this.data[i]!, rows, slots);
+    });
   }
 
-  /** Takes the pass's `present.*` outputs as the new past (they already include the appended slots). */
+  /** Takes the pass's `present.*` outputs: the whole new past (standard), or the T new slots to write (pooled). */
   adopt(outputs: Record<string, Tensor>, T: number, newLive: Uint8Array): void {
-    this.tensors = this.layout.presentNames.map((name) => {
+    const S = this.slots + T;
+    if (this.pooled) this.reserve(S);
+    const { kvHeads: H, headDim: D } = this.layout;
+    this.layout.presentNames.forEach((name, i) => {
       const t = outputs[name];
       if (!t) throw new Error(`model output ${name} missing`);
-      return t;
+      if (this.pooled) this.data[i]!.set(t.data as KvData, this.slots * this.rows * H * D);
+      else this.data[i] = t.data as KvData;
     });
-    const S = this.slots + T;
+    if (!this.pooled) this.capacity = S;
     const mask = new Uint8Array(this.rows * S);
     for (let r = 0; r < this.rows; r++) {
       mask.set(this.mask.subarray(r * this.slots, (r + 1) * this.slots), r * S);
@@ -92,9 +114,7 @@ export class KvBatch {
   /** Appends `n` empty rows (a stream whose prompt is about to be prefilled). */
   addEmpty(n: number): void {
     const empty = new KvBatch(this.layout, this.holes);
-    empty.rows = n;
-    empty.lens = new Array<number>(n).fill(0);
-    empty.tensors = this.layout.names.map(() => kvTensor(this.layout, alloc(this.layout, 0), n, 0));
+    empty.rebuild(Array.from({ length: n }, () => ({ from: empty, row: 0, len: 0 })));
     this.append(empty);
   }
 
@@ -138,48 +158,74 @@ export class KvBatch {
   private clear(): void {
     this.rows = 0;
     this.slots = 0;
+    this.capacity = 0;
     this.lens = [];
     this.mask = new Uint8Array(0);
-    this.tensors = this.layout.names.map(() => kvTensor(this.layout, alloc(this.layout, 0), 0, 0));
+    this.data = this.layout.names.map(() => alloc(this.layout, 0));
   }
 
   private take(other: KvBatch): void {
     this.rows = other.rows;
     this.slots = other.slots;
+    this.capacity = other.capacity;
     this.lens = other.lens;
     this.mask = other.mask;
-    this.tensors = other.tensors;
+    this.data = other.data;
     other.clear();
   }
 
+  /** Pooled: room for `S` slots, doubling (the slots in use are one contiguous prefix, so growing is one copy). */
+  private reserve(S: number): void {
+    if (S <= this.capacity) return;
+    const cap = Math.max(S, 2 * this.capacity, 64);
+    const n = this.rows * this.layout.kvHeads * this.layout.headDim;
+    this.data = this.data.map((old) => {
+      const next = alloc(this.layout, cap * n);
+      next.set(old.subarray(0, this.slots * n));
+      return next;
+    });
+    this.capacity = cap;
+  }
+
   /**
-   * New tensors holding `refs`' rows, each row's live slots packed to the right of `slots` = the longest row
-   * (copied in runs of consecutive live slots, not slot by slot).
+   * New buffers holding `refs`' rows, each row's live slots packed to the right of `slots` = the longest row
+   * (+ the dead slot 0 when pooled), copied in runs of consecutive live slots.
    */
   private rebuild(refs: RowRef[]): void {
     const { kvHeads: H, headDim: D } = this.layout;
-    const S = Math.max(0, ...refs.map((r) => r.len));
+    const S = Math.max(0, ...refs.map((r) => r.len)) + (this.pooled ? 1 : 0);
     const B = refs.length;
     const mask = new Uint8Array(B * S);
     const runs = refs.map((ref) => liveRuns(ref.from, ref.row));
+    const cap = this.pooled ? Math.max(S + 16, 64) : S;
     const next = this.layout.names.map((_, i) => {
-      const dst = alloc(this.layout, B * H * S * D);
+      const dst = alloc(this.layout, B * H * cap * D);
       refs.forEach((ref, b) => {
-        const src = ref.from.tensors[i]!.data as KvData;
-        const srcS = ref.from.slots;
-        for (let h = 0; h < H; h++) {
-          let at = S - ref.len; // packed to the right: earlier slots of a shorter row are holes
-          for (const [start, n] of runs[b]!) {
-            const s0 = ((ref.row * H + h) * srcS + start) * D;
-            dst.set(src.subarray(s0, s0 + n * D), ((b * H + h) * S + at) * D);
-            at += n;
+        const src = ref.from.data[i]!;
+        const srcS = ref.from.slots,
+          srcB = ref.from.rows;
+        let at = S - ref.len; // packed to the right: earlier slots of a shorter row are holes
+        for (const [start, n] of runs[b]!) {
+          if (this.pooled) {
+            // Slot-major: a slot's heads are one run of H × D, and consecutive slots of a row are B rows apart.
+            for (let s = 0; s < n; s++) {
+              const from = ((start + s) * srcB + ref.row) * H * D;
+              dst.set(src.subarray(from, from + H * D), ((at + s) * B + b) * H * D);
+            }
+          } else {
+            for (let h = 0; h < H; h++) {
+              const s0 = ((ref.row * H + h) * srcS + start) * D;
+              dst.set(src.subarray(s0, s0 + n * D), ((b * H + h) * S + at) * D);
+            }
           }
+          at += n;
         }
       });
-      return kvTensor(this.layout, dst, B, S);
+      return dst;
     });
     refs.forEach((ref, b) => mask.fill(1, b * S + S - ref.len, (b + 1) * S));
-    this.tensors = next;
+    this.data = next;
+    this.capacity = cap;
     this.rows = B;
     this.slots = S;
     this.lens = refs.map((r) => r.len);

@@ -1,5 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AutoModelForCausalLM, env } from '@huggingface/transformers';
-import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { KvBatch } from '../kv/kv-batch.ts';
 import { KvCache, type KvLayout } from './kv-cache.ts';
 
@@ -9,7 +11,15 @@ export interface LoadOptions {
   allowRemote?: boolean;
   remoteHost?: string;
   cacheDir?: string;
+  /**
+   * 'auto' (default): a local folder's onnx/model_pooled.onnx when it has one and the dtype is fp32 (the bundled
+   * models: scripts/models/fused_graph.py), else the standard export; 'standard' always loads the standard one.
+   */
+  graph?: 'auto' | 'standard';
 }
+
+/** The pooled graph's file (fp32 only), beside the standard export in a local model folder. */
+export const POOLED_FILE = 'onnx/model_pooled.onnx';
 
 export interface DecoderInfo {
   contextLength: number;
@@ -31,6 +41,8 @@ export interface DecoderInfo {
   merged: boolean;
   /** The graph takes position_ids (else positions follow the past's length, and streams cannot share a batch). */
   positionIds: boolean;
+  /** The pooled layout: the cache is written in place, no pass copies it (see KvBatch). */
+  pooled: boolean;
 }
 
 /** Inputs specd knows how to feed; a graph that declares any other is refused at load, naming it. */
@@ -53,29 +65,38 @@ export class DecoderModel {
 
   static async load(path: string, opts: LoadOptions): Promise<DecoderModel> {
     configureHub(opts);
-    const model = await AutoModelForCausalLM.from_pretrained(path, {
-      dtype: opts.dtype,
-      device: 'cpu',
-      session_options: {
-        intraOpNumThreads: opts.threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        // Pool threads sleep between the parallel sections of a run instead of spinning. The engine core runs pass
-        // after pass while streams decode, so spinning threads never leave a core to the main thread: on a 2-core
-        // machine that delayed every socket event by milliseconds (the client-seen TTFT drifted ~5 ms from the
-        // server's), for a few percent of pass time (bench:concurrency c = 1 was no slower without it).
-        extra: { session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } },
-      },
-    });
-    const sessions = (model as unknown as { sessions: Record<string, InferenceSession> }).sessions;
-    const session = sessions['model'] ?? sessions['decoder_model_merged'];
-    if (!session) throw new Error(`${path}: no decoder session found`);
-    const { config, generation_config } = model as unknown as {
-      config: Record<string, unknown>;
-      generation_config: Record<string, unknown> | null;
+    const pooled = (opts.graph ?? 'auto') === 'auto' && opts.dtype === 'fp32' && existsSync(join(path, POOLED_FILE));
+    const session_options = {
+      intraOpNumThreads: opts.threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all' as const,
+      // Pool threads sleep between the parallel sections of a run instead of spinning. The engine core runs pass
+      // after pass while streams decode, so spinning threads never leave a core to the main thread: on a 2-core
+      // machine that delayed every socket event by milliseconds (the client-seen TTFT drifted ~5 ms from the
+      // server's), for a few percent of pass time (bench:concurrency c = 1 was no slower without it).
+      extra: { session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } },
     };
-    const file = `onnx/model${DTYPE_SUFFIX[opts.dtype]}.onnx`;
-    const layout = checkLayout(session, config, `${path} (${file})`);
+    let session: InferenceSession;
+    let config: Record<string, unknown>, generation_config: Record<string, unknown> | null;
+    if (pooled) {
+      // Opened by path, not through transformers.js (which hands ONNX Runtime the file's bytes): the pooled graph's
+      // weights are external data inside model.onnx, found relative to the graph's own path.
+      session = await InferenceSession.create(join(path, POOLED_FILE), session_options);
+      config = readJson(join(path, 'config.json')) ?? {};
+      generation_config = readJson(join(path, 'generation_config.json'));
+    } else {
+      const model = await AutoModelForCausalLM.from_pretrained(path, { dtype: opts.dtype, device: 'cpu', session_options });
+      const sessions = (model as unknown as { sessions: Record<string, InferenceSession> }).sessions;
+      const found = sessions['model'] ?? sessions['decoder_model_merged'];
+      if (!found) throw new Error(`${path}: no decoder session found`);
+      session = found;
+      ({ config, generation_config } = model as unknown as {
+        config: Record<string, unknown>;
+        generation_config: Record<string, unknown> | null;
+      });
+    }
+    const file = pooled ? POOLED_FILE : `onnx/model${DTYPE_SUFFIX[opts.dtype]}.onnx`;
+    const layout = checkLayout(session, config, `${path} (${file})`, pooled);
     const info: DecoderInfo = {
       ...decoderInfo(config, generation_config ?? {}),
       file,
@@ -86,6 +107,7 @@ export class DecoderModel {
       logitsType: layout.logitsType,
       merged: session.inputNames.includes('use_cache_branch'),
       positionIds: session.inputNames.includes('position_ids'),
+      pooled,
     };
     return new DecoderModel(session, layout, session.inputNames.includes('num_logits_to_keep'), info);
   }
@@ -152,6 +174,7 @@ export class DecoderModel {
    * a caller that wants the last rows takes them from the end.
    */
   async forward(cache: KvCache, ids: readonly number[], keep = 0): Promise<Float32Array> {
+    if (cache.batch) return (await this.forwardBatch(cache.batch, [ids], keep)).logits;
     const T = ids.length;
     const P = cache.length;
     const feeds: Record<string, Tensor> = {
@@ -170,6 +193,10 @@ export class DecoderModel {
     cache.adopt(out, P + T);
     return logitsOf(out);
   }
+}
+
+function readJson(file: string): Record<string, unknown> | null {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : null;
 }
 
 function logitsOf(out: Record<string, Tensor>): Float32Array {
@@ -233,6 +260,7 @@ function checkLayout(
   session: InferenceSession,
   config: Record<string, unknown>,
   what: string,
+  pooled: boolean,
 ): KvLayout & {
   heads: number;
   logitsType: 'float32' | 'float16';
@@ -259,7 +287,12 @@ function checkLayout(
     throw new Error(`${what} returns ${logitsType} logits; specd reads float32 or float16`);
   const kvType = meta?.type ?? 'float32';
   if (kvType !== 'float32' && kvType !== 'float16') throw new Error(`${what} keeps a ${kvType} KV cache; specd handles float32 or float16`);
-  const shape = meta?.shape ?? [];
+  // The pooled past is [past_sequence_length, batch_size, kvH, hd]; the standard one [batch_size, kvH, past, hd].
+  const declared = meta?.shape ?? [];
+  if (pooled && !(typeof declared[2] === 'number' && typeof declared[3] === 'number' && typeof declared[0] === 'string'))
+    throw new Error(`${what}: a pooled graph's past must be [past_sequence_length, batch_size, kvH, hd], not ${JSON.stringify(declared)}`);
+  if (pooled && !session.inputNames.includes('position_ids')) throw new Error(`${what}: a pooled graph must take position_ids`);
+  const shape = pooled ? [declared[1], declared[2], declared[0], declared[3]] : declared;
   const num = (...keys: string[]) => keys.map((k) => config[k]).find((v): v is number => typeof v === 'number');
   const heads = num('num_attention_heads', 'n_head');
   const kvHeads = typeof shape[1] === 'number' ? shape[1] : (num('num_key_value_heads') ?? heads);
@@ -267,7 +300,7 @@ function checkLayout(
   const headDim = typeof shape[3] === 'number' ? shape[3] : (num('head_dim') ?? (hidden && heads ? hidden / heads : undefined));
   if (!kvHeads || !headDim)
     throw new Error(`${what}: cannot tell the KV cache layout from past_key_values shape ${JSON.stringify(shape)} or config.json`);
-  return { names, presentNames, kvHeads, headDim, type: kvType, heads: heads ?? kvHeads, logitsType };
+  return { names, presentNames, kvHeads, headDim, type: kvType, heads: heads ?? kvHeads, logitsType, pooled };
 }
 
 /** EOS ids come from config.json and generation_config.json together: chat models often list <|im_end|> only in the latter. */

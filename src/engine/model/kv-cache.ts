@@ -1,4 +1,5 @@
 import { Tensor } from 'onnxruntime-node';
+import { KvBatch } from '../kv/kv-batch.ts';
 
 type KvData = Float32Array | Uint16Array;
 
@@ -6,13 +7,21 @@ type KvData = Float32Array | Uint16Array;
  * One model's past key/values for one stream: a tensor per `past_key_values.*` input, each [1, kvHeads, length, headDim].
  * ONNX Runtime hands back fresh `present.*` buffers on every call, so the cache just adopts them; rollback of
  * rejected draft positions copies each head's prefix (Tensor.slice is ~70× slower), or is zero-copy with one KV head.
+ * A pooled graph's cache is a one-row KvBatch instead (`batch`), which writes new slots in place.
  */
 export class KvCache {
-  length = 0;
+  private len = 0;
   private tensors: Tensor[];
+  readonly batch: KvBatch | null;
 
   constructor(private readonly layout: KvLayout) {
     this.tensors = layout.names.map(() => emptyKv(layout));
+    this.batch = layout.pooled ? new KvBatch(layout) : null;
+    this.batch?.addEmpty(1);
+  }
+
+  get length(): number {
+    return this.batch ? this.batch.length(0) : this.len;
   }
 
   feeds(into: Record<string, Tensor>): void {
@@ -27,11 +36,12 @@ export class KvCache {
       if (!t) throw new Error(`model output ${name} missing`);
       return t;
     });
-    this.length = length;
+    this.len = length;
   }
 
   /** Keep the first n positions. */
   truncate(n: number): void {
+    if (this.batch) return this.batch.truncate(0, n);
     if (n >= this.length) return;
     const { kvHeads, headDim } = this.layout;
     this.tensors = this.tensors.map((t) => {
@@ -42,7 +52,7 @@ export class KvCache {
       for (let h = 0; h < kvHeads; h++) dst.set(src.subarray(h * S * headDim, h * S * headDim + n * headDim), h * n * headDim);
       return new Tensor(t.type, dst, [1, kvHeads, n, headDim]);
     });
-    this.length = n;
+    this.len = n;
   }
 }
 
@@ -52,6 +62,8 @@ export interface KvLayout {
   kvHeads: number;
   headDim: number;
   type: 'float32' | 'float16';
+  /** The pooled layout (scripts/models/fused_graph.py): slot-major past in, only the new slots out. */
+  pooled?: boolean;
 }
 
 function emptyKv(layout: KvLayout): Tensor {

@@ -56,6 +56,7 @@ export function infoRoutes(ctx: ServerContext): Hono<AppEnv> {
         logits_dtype: l.logitsDtype,
         merged_decoder: l.merged,
         position_ids: l.positionIds,
+        kv_in_place: l.pooled,
         layers: l.layers,
       },
     });

@@ -1,22 +1,30 @@
 /**
  * KvBatch bookkeeping without a model: a fake pass writes, for every new slot, values that name the row's token,
  * so after rollbacks, joins, leaves and compaction each row's live slots must read back exactly its tokens, in
- * order, in every head, and the attention mask must say which slots those are.
+ * order, in every head, and the attention mask must say which slots those are. Both storage layouts: standard
+ * (the pass returns the whole cache) and pooled (the pass returns its new slots, written in place; slot 0 dead).
  */
 import { Tensor } from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { KvBatch } from '../../../src/engine/kv/kv-batch.ts';
 import type { KvLayout } from '../../../src/engine/model/kv-cache.ts';
 
 const H = 2,
   D = 3;
-const layout: KvLayout = {
+const standard: KvLayout = {
   names: ['past.0.key', 'past.0.value'],
   presentNames: ['present.0.key', 'present.0.value'],
   kvHeads: H,
   headDim: D,
   type: 'float32',
 };
+const pooled: KvLayout = { ...standard, pooled: true };
+let layout = standard;
+
+/** Where slot s of row r, head h lies in a fed past of `rows` × `S` slots. */
+function at(r: number, h: number, s: number, rows: number, S: number): number {
+  return (layout.pooled ? (s * rows + r) * H + h : (r * H + h) * S + s) * D;
+}
 
 /** A pass appending ids[r] (left-padded) to every row, the way ONNX Runtime's concat would. */
 function pass(kv: KvBatch, ids: number[][]): void {
@@ -29,17 +37,28 @@ function pass(kv: KvBatch, ids: number[][]): void {
   const am = feeds['attention_mask']!;
   expect(am.dims).toEqual([kv.rows, S + T]);
   const out: Record<string, Tensor> = {};
+  const value = (r: number, h: number, li: number, t: number) => {
+    const i = t - (T - ids[r]!.length);
+    return i >= 0 ? ids[r]![i]! * 100 + h * 10 + li : -1;
+  };
   layout.names.forEach((name, li) => {
     const past = feeds[name]!.data as Float32Array;
+    if (layout.pooled) {
+      // Only the new slots come back, slot-major; the past was fed as the buffer's prefix.
+      expect(feeds[name]!.dims).toEqual([S, kv.rows, H, D]);
+      const data = new Float32Array(T * kv.rows * H * D);
+      for (let t = 0; t < T; t++)
+        for (let r = 0; r < kv.rows; r++)
+          for (let h = 0; h < H; h++) data.fill(value(r, h, li, t), ((t * kv.rows + r) * H + h) * D, ((t * kv.rows + r) * H + h + 1) * D);
+      out[layout.presentNames[li]!] = new Tensor('float32', data, [T, kv.rows, H, D]);
+      return;
+    }
     const data = new Float32Array(kv.rows * H * (S + T) * D);
     for (let r = 0; r < kv.rows; r++)
       for (let h = 0; h < H; h++) {
         data.set(past.subarray((r * H + h) * S * D, (r * H + h + 1) * S * D), (r * H + h) * (S + T) * D);
-        for (let t = 0; t < T; t++) {
-          const i = t - (T - ids[r]!.length);
-          const v = i >= 0 ? ids[r]![i]! * 100 + h * 10 + li : -1;
-          data.fill(v, ((r * H + h) * (S + T) + S + t) * D, ((r * H + h) * (S + T) + S + t + 1) * D);
-        }
+        for (let t = 0; t < T; t++)
+          data.fill(value(r, h, li, t), ((r * H + h) * (S + T) + S + t) * D, ((r * H + h) * (S + T) + S + t + 1) * D);
       }
     out[layout.presentNames[li]!] = new Tensor('float32', data, [kv.rows, H, S + T, D]);
   });
@@ -56,11 +75,11 @@ function readBack(kv: KvBatch): number[][] {
     for (let s = 0; s < S; s++) {
       if (!kv.mask[r * S + s]) continue;
       expect(feeds['attention_mask']!.data[r * S + s]).toBe(1n);
-      const v = (feeds['past.0.key']!.data as Float32Array)[((r * H + 0) * S + s) * D]!;
+      const v = (feeds['past.0.key']!.data as Float32Array)[at(r, 0, s, kv.rows, S)]!;
       for (let h = 0; h < H; h++)
         layout.names.forEach((name, li) => {
-          const at = ((r * H + h) * S + s) * D;
-          expect(Array.from((feeds[name]!.data as Float32Array).subarray(at, at + D))).toEqual(
+          const o = at(r, h, s, kv.rows, S);
+          expect(Array.from((feeds[name]!.data as Float32Array).subarray(o, o + D))).toEqual(
             new Array(D).fill(v - (v % 100) + h * 10 + li),
           );
         });
@@ -71,7 +90,15 @@ function readBack(kv: KvBatch): number[][] {
   });
 }
 
-describe('KvBatch', () => {
+describe.each([
+  ['standard', standard],
+  ['pooled', pooled],
+])('KvBatch, %s layout', (_, which) => {
+  beforeEach(() => {
+    layout = which;
+  });
+  const dead = () => (layout.pooled ? 1 : 0);
+
   it('rows of different lengths share passes; rollback masks, compaction packs, each row keeps its tokens', () => {
     const kv = new KvBatch(layout);
     kv.addEmpty(3);
@@ -101,7 +128,7 @@ describe('KvBatch', () => {
       kv.truncate(2, kv.length(2) - 1);
     }
     kv.compactIfSparse();
-    expect(kv.slots).toBe(Math.max(...kv.lens)); // packed
+    expect(kv.slots).toBe(Math.max(...kv.lens) + dead()); // packed
     const rows = readBack(kv);
     expect(rows[0]).toEqual([1, 2, 3, 12, ...new Array(40).fill(20)]);
     expect(rows[1]).toEqual([4, 9, 13, ...new Array(40).fill(23)]);
@@ -136,9 +163,33 @@ describe('KvBatch', () => {
     kv.addEmpty(1);
     pass(kv, [[1, 2, 3, 4, 5]]);
     kv.truncate(0, 3);
-    expect(kv.slots).toBe(3);
-    expect(Array.from(kv.mask)).toEqual([1, 1, 1]);
+    expect(kv.slots).toBe(3 + dead());
+    expect(Array.from(kv.mask)).toEqual([...new Array<number>(dead()).fill(0), 1, 1, 1]);
     pass(kv, [[6]]);
     expect(readBack(kv)).toEqual([[1, 2, 3, 6]]);
+  });
+});
+
+describe('KvBatch, pooled layout, in place', () => {
+  it('feeds the first slots of one buffer without copying it, grows it by doubling, and keeps slot 0 dead', () => {
+    layout = pooled;
+    const kv = new KvBatch(pooled);
+    kv.addEmpty(2);
+    pass(kv, [[1], [2]]);
+    const first: Record<string, Tensor> = {};
+    kv.feeds(first, 1, new Uint8Array(2));
+    pass(kv, [[3], [4]]);
+    const second: Record<string, Tensor> = {};
+    kv.feeds(second, 1, new Uint8Array(2));
+    // The same buffer both times: the pass wrote its slots after the prefix instead of returning a new cache.
+    expect((second['past.0.key']!.data as Float32Array).buffer).toBe((first['past.0.key']!.data as Float32Array).buffer);
+    for (let i = 0; i < 100; i++) pass(kv, [[5], [6]]);
+    expect(kv.slots).toBe(103);
+    expect(kv.mask[0]).toBe(0);
+    expect(kv.mask[kv.slots]).toBe(0);
+    expect(readBack(kv)).toEqual([
+      [1, 3, ...new Array(100).fill(5)],
+      [2, 4, ...new Array(100).fill(6)],
+    ]);
   });
 });
