@@ -106,7 +106,12 @@ def build(model, cfg) -> onnx.ModelProto:
     cos_cache = g.const("cos_cache", pos.cos().numpy().astype(np.float32))
     sin_cache = g.const("sin_cache", pos.sin().numpy().astype(np.float32))
 
-    x = g.op("Gather", [g.const("embed", sd["embed_tokens.weight"]), "input_ids"], name="embed_out", axis=0)
+    # The residual stream runs token-major, [T, B, d]: then a layer's new keys and values come out of their
+    # projection already in the cache's slot-major layout ([T, B, kvH, hd], the present outputs as they are), and
+    # attention reads them the way it reads the past (ONNX Runtime folds both transposes into FusedMatMul).
+    ids = g.op("Transpose", ["input_ids"], perm=[1, 0])
+    positions = g.op("Transpose", ["position_ids"], perm=[1, 0])  # RotaryEmbedding's (batch, sequence) = our (T, B)
+    x = g.op("Gather", [g.const("embed", sd["embed_tokens.weight"]), ids], name="embed_out", axis=0)
     xn = g.op("SimplifiedLayerNormalization", [x, g.const("ln_0", sd["layers.0.input_layernorm.weight"])],
               name="ln_in_0", axis=-1, epsilon=RMS_EPS, stash_type=1)
     alpha = 1.0 / math.sqrt(hd)
@@ -119,21 +124,19 @@ def build(model, cfg) -> onnx.ModelProto:
         qkv = g.op("MatMul", [xn, wqkv], name=f"qkv_{i}")
         q, k, v = g.op("Split", [qkv, g.const(f"qkv_split_{i}", i64(h * hd, kvh * hd, kvh * hd))], n_out=3,
                        name=f"split_{i}", axis=-1)
-        q = g.op("RotaryEmbedding", [q, "position_ids", cos_cache, sin_cache], domain=MS, name=f"rope_q_{i}",
+        q = g.op("RotaryEmbedding", [q, positions, cos_cache, sin_cache], domain=MS, name=f"rope_q_{i}",
                  num_heads=h, interleaved=0)
-        k = g.op("RotaryEmbedding", [k, "position_ids", cos_cache, sin_cache], domain=MS, name=f"rope_k_{i}",
+        k = g.op("RotaryEmbedding", [k, positions, cos_cache, sin_cache], domain=MS, name=f"rope_k_{i}",
                  num_heads=kvh, interleaved=0)
-        k4 = g.op("Reshape", [k, g.const(f"kv4_{i}", i64(0, 0, kvh, hd))])  # [B, T, kvH, hd]
-        v4 = g.op("Reshape", [v, f"kv4_{i}"])
-        g.nodes.append(helper.make_node("Transpose", [k4], [f"present.{i}.key"], perm=[1, 0, 2, 3]))
-        g.nodes.append(helper.make_node("Transpose", [v4], [f"present.{i}.value"], perm=[1, 0, 2, 3]))
-        kn = g.op("Transpose", [k4], perm=[0, 2, 1, 3])  # [B, kvH, T, hd]
-        vn = g.op("Transpose", [v4], perm=[0, 2, 1, 3])
-        kp = g.op("Transpose", [f"past_key_values.{i}.key"], perm=[1, 2, 0, 3])  # [B, kvH, P, hd]
-        vp = g.op("Transpose", [f"past_key_values.{i}.value"], perm=[1, 2, 0, 3])
-        # Query heads grouped by the KV head they share: [B, kvH, rep*T, hd], head index = kv * rep + r.
-        qg = g.op("Transpose", [g.op("Reshape", [q, g.const(f"q4_{i}", i64(0, 0, h, hd))])], perm=[0, 2, 1, 3])
-        qg = g.op("Reshape", [qg, g.const(f"qg_{i}", i64(0, kvh, -1, hd))])
+        kv4 = g.const(f"kv4_{i}", i64(0, 0, kvh, hd))
+        g.nodes.append(helper.make_node("Reshape", [k, kv4], [f"present.{i}.key"]))  # [T, B, kvH, hd]
+        g.nodes.append(helper.make_node("Reshape", [v, kv4], [f"present.{i}.value"]))
+        # Past and new slots alike, [slots, B, kvH, hd] -> [B, kvH, slots, hd] (folded into the MatMuls).
+        kp, kn, vp, vn = (g.op("Transpose", [f"{src}.{i}.{kv}"], perm=[1, 2, 0, 3])
+                          for kv in ("key", "value") for src in ("past_key_values", "present"))
+        # Query heads grouped by the KV head they share: [B, kvH, rep*T, hd], rows ordered (r, t) like the bias.
+        qg = g.op("Reshape", [q, g.const(f"q5_{i}", i64(0, 0, kvh, rep, hd))])  # [T, B, kvH, rep, hd]
+        qg = g.op("Reshape", [g.op("Transpose", [qg], perm=[1, 2, 3, 0, 4]), g.const(f"qg_{i}", i64(0, 0, -1, hd))])
         sp = g.op("FusedMatMul", [qg, kp], domain=MS, transB=1, alpha=alpha)
         sn = g.op("FusedMatMul", [qg, kn], domain=MS, transB=1, alpha=alpha)
         scores = g.op("Add", [g.op("Concat", [sp, sn], axis=-1), bias])
@@ -141,8 +144,8 @@ def build(model, cfg) -> onnx.ModelProto:
         pp = g.op("Slice", [probs, g.const(f"s0_{i}", i64(0)), P1, g.const(f"ax3_{i}", i64(3))])
         pn = g.op("Slice", [probs, P1, g.const(f"big_{i}", i64(2**62)), f"ax3_{i}"])
         att = g.op("Sum", [g.op("MatMul", [pp, vp]), g.op("MatMul", [pn, vn])])  # [B, kvH, rep*T, hd]
-        att = g.op("Reshape", [att, g.const(f"bh_{i}", i64(0, h, -1, hd))])  # [B, h, T, hd]
-        att = g.op("Reshape", [g.op("Transpose", [att], perm=[0, 2, 1, 3]), g.const(f"flat_{i}", i64(0, 0, h * hd))])
+        att = g.op("Reshape", [att, g.const(f"b5_{i}", i64(0, 0, rep, -1, hd))])  # [B, kvH, rep, T, hd]
+        att = g.op("Reshape", [g.op("Transpose", [att], perm=[3, 0, 1, 2, 4]), g.const(f"flat_{i}", i64(0, 0, h * hd))])
         o = g.op("MatMul", [att, g.const(f"wo_{i}", sd[p + "self_attn.o_proj.weight"].T)], name=f"o_{i}")
         xn2, _, _, x = g.op("SkipSimplifiedLayerNormalization", [x, o, g.const(f"ln_post_{i}", sd[p + "post_attention_layernorm.weight"])],
                             n_out=4, domain=MS, name=f"ln_post_{i}", epsilon=RMS_EPS)
@@ -158,7 +161,8 @@ def build(model, cfg) -> onnx.ModelProto:
     # num_logits_to_keep: 0 keeps every row, N > 0 the last N (logits_to_keep.py's semantics).
     keep = "num_logits_to_keep"
     start = g.op("Where", [g.op("Equal", [keep, "z"]), "z", g.op("Max", [g.op("Sub", [T, keep]), "z"])])
-    kept = g.op("Slice", [xn, g.op("Unsqueeze", [start, "ax0"]), g.const("big", i64(2**62)), g.const("ax1k", i64(1))])
+    kept = g.op("Slice", [xn, g.op("Unsqueeze", [start, "ax0"]), g.const("big", i64(2**62)), "ax0"])  # [T', B, d]
+    kept = g.op("Transpose", [kept], perm=[1, 0, 2])
     g.nodes.append(helper.make_node("FusedMatMul", [kept, "embed"], ["logits"], domain=MS, transB=1, name="lm_head"))
 
     f32, i64t = TensorProto.FLOAT, TensorProto.INT64

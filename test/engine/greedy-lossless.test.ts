@@ -42,6 +42,20 @@ describeWithModels('greedy speculative decoding is lossless', () => {
     await model.dispose();
   });
 
+  it('runs the pooled graph by default; the standard export gives the same greedy tokens', async () => {
+    const info = (engine as Engine & { info(): { target: { layout: { file: string; pooled: boolean } } } }).info();
+    expect(info.target.layout).toMatchObject({ file: 'onnx/model_pooled.onnx', pooled: true });
+    const standard = await createEngine(engineOptions({ graph: 'standard', maxRunning: 4, maxQueue: 64, maxPromptTokens: 512 }));
+    try {
+      const layout = (standard as Engine & { info(): { target: { layout: { file: string } } } }).info().target.layout;
+      expect(layout.file).toBe('onnx/model.onnx');
+      for (const p of PROMPTS)
+        expect(await tokensOf(standard, { input: { prompt: p }, mode: 'target', k: 0 }), p).toEqual(reference.get(p));
+    } finally {
+      await standard.close();
+    }
+  });
+
   for (const k of [1, 2, 4, 8, 'auto'] as const) {
     it(`speculative k=${k} is token-identical to target mode on ${PROMPTS.length} prompts`, async () => {
       for (const p of PROMPTS) expect(await tokensOf(engine, { input: { prompt: p }, k }), `${p} (k=${k})`).toEqual(reference.get(p));
