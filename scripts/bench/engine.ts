@@ -4,7 +4,9 @@
  * Bars (exit 1 if missed): speculative(auto) ≥ 2.0× generate()'s tokens/s; speculative(auto) ≥ 0.85 of Leviathan's
  * bound over specd's own target mode; auto within 5% of the best fixed k; identical output in every mode but draft;
  * event-loop p99 delay during a 512-token prefill < 50 ms; under a JSON schema (response_format), speculative(auto)
- * ≥ 1.2× specd's constrained target mode, with identical output. Writes results/engine.json (--save: docs/bench/engine.json).
+ * ≥ 1.2× specd's constrained target mode, with identical output; speculative(auto) on the pooled graph (the default,
+ * onnx/model_pooled.onnx) ≥ 1.3× speculative(auto) on the standard export (--graph standard, the rows marked
+ * "standard graph"). Writes results/engine.json (--save: docs/bench/engine.json).
  */
 import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, env } from '@huggingface/transformers';
 import { existsSync } from 'node:fs';
@@ -33,6 +35,8 @@ interface EngineConfig {
   k: GenerateRequest['k'];
   constrained?: true;
   q8?: true;
+  /** The standard export (onnx/model.onnx) instead of the pooled graph. */
+  standard?: true;
 }
 type Config = EngineConfig | { name: 'transformers.js generate()'; mode: 'tjs' };
 const CONFIGS: Config[] = [
@@ -45,6 +49,8 @@ const CONFIGS: Config[] = [
   { name: 'speculative auto, JSON schema', mode: 'speculative', k: 'auto', constrained: true },
   // The int8 files (--dtype q8) where the model folders have them; compared with generate() on the fp32 target,
   // the baseline a Node user would pick.
+  { name: 'standard graph: target', mode: 'target', k: 0, standard: true },
+  { name: 'standard graph: speculative auto', mode: 'speculative', k: 'auto', standard: true },
   ...(HAS_Q8
     ? [
         { name: 'q8 target', mode: 'target' as const, k: 0, q8: true as const },
@@ -77,12 +83,13 @@ interface Run {
 
 env.allowRemoteModels = false;
 env.useFSCache = false;
-const engineOf = (dtype: 'fp32' | 'q8') =>
+const engineOf = (dtype: 'fp32' | 'q8', graph: 'auto' | 'standard' = 'auto') =>
   createEngine({
     ...DEFAULT_ENGINE_OPTIONS,
     targetPath: TARGET,
     draftPath: DRAFT,
     dtype,
+    graph,
     threads: THREADS,
     maxRunning: 1,
     maxQueue: 4,
@@ -91,6 +98,7 @@ const engineOf = (dtype: 'fp32' | 'q8') =>
   });
 const engine = await engineOf('fp32');
 const q8Engine = HAS_Q8 ? await engineOf('q8') : null;
+const standardEngine = await engineOf('fp32', 'standard');
 const tok = await AutoTokenizer.from_pretrained(TARGET);
 const tjs = await AutoModelForCausalLM.from_pretrained(TARGET, { dtype: 'fp32', session_options: { intraOpNumThreads: THREADS } });
 
@@ -124,11 +132,11 @@ async function runTjs(prompt: string): Promise<Run> {
   return { tokens, ms, ttft: (t[0] ?? t0) - t0, itl: t.slice(1).map((x, i) => x - t[i]!) };
 }
 
-async function runEngine(prompt: string, { mode, k, constrained, q8 }: Omit<EngineConfig, 'name'>): Promise<Run> {
+async function runEngine(prompt: string, { mode, k, constrained, q8, standard }: Omit<EngineConfig, 'name'>): Promise<Run> {
   const tokens: number[] = [];
   let done: DoneEvent | undefined;
   const t0 = performance.now();
-  for await (const ev of (q8 ? q8Engine! : engine).generate({
+  for await (const ev of (q8 ? q8Engine! : standard ? standardEngine : engine).generate({
     input: { prompt },
     maxTokens: NEW_TOKENS,
     sampling: GREEDY,
@@ -185,12 +193,17 @@ const tjsTps = tokensPerSecond(runs.get('transformers.js generate()')!);
 const q8Totals = HAS_Q8 ? decodeTotals(runs.get('q8 target')!) : null;
 const q8PassMs = q8Totals ? q8Totals.targetMs / q8Totals.targetPasses : NaN;
 const q8Tps = HAS_Q8 ? tokensPerSecond(runs.get('q8 target')!) : NaN;
+// Likewise the standard-graph rows against the standard graph's own target mode.
+const standardTotals = decodeTotals(runs.get('standard graph: target')!);
+const standardPassMs = standardTotals.targetMs / standardTotals.targetPasses;
+const standardTps = tokensPerSecond(runs.get('standard graph: target')!);
 
 const rows = CONFIGS.map((cfg) => {
   const rs = runs.get(cfg.name)!;
   const isQ8 = cfg.mode !== 'tjs' && cfg.q8 === true;
-  const passMs = isQ8 ? q8PassMs : targetPassMs;
-  const baseTps = isQ8 ? q8Tps : targetTps;
+  const isStandard = cfg.mode !== 'tjs' && cfg.standard === true;
+  const passMs = isQ8 ? q8PassMs : isStandard ? standardPassMs : targetPassMs;
+  const baseTps = isQ8 ? q8Tps : isStandard ? standardTps : targetTps;
   const proposed = rs.reduce((a, r) => a + (r.done?.speculative.proposed ?? 0), 0);
   const accepted = rs.reduce((a, r) => a + (r.done?.speculative.accepted ?? 0), 0);
   const rejections = rs.reduce((a, r) => a + (r.done?.speculative.rejections ?? 0), 0);
@@ -207,7 +220,14 @@ const rows = CONFIGS.map((cfg) => {
   const boundAtVerifyCost = proposed ? expectedTokens(alpha, k) / (k * c + verify) : NaN;
   const tps = tokensPerSecond(rs);
   const itl = dist(rs.flatMap((r) => r.itl));
-  const same = cfg.mode !== 'tjs' && cfg.constrained ? constrainedRef : isQ8 ? runs.get('q8 target')! : ref;
+  const same =
+    cfg.mode !== 'tjs' && cfg.constrained
+      ? constrainedRef
+      : isQ8
+        ? runs.get('q8 target')!
+        : isStandard
+          ? runs.get('standard graph: target')!
+          : ref;
   const identical =
     cfg.mode === 'draft' || cfg.mode === 'tjs' ? 'n/a' : rs.every((r, i) => r.tokens.join() === same[i]!.tokens.join()) ? 'yes' : 'NO';
   return {
@@ -249,6 +269,7 @@ const byName = new Map(rows.map((r) => [r.config, r]));
 const auto = byName.get('speculative auto')!;
 const constrained = byName.get('speculative auto, JSON schema')!['tok/s'] / byName.get('target, JSON schema')!['tok/s'];
 const constrainedTokens = mean(constrainedRef.map((r) => r.tokens.length));
+const pooledGain = auto['tok/s'] / byName.get('standard graph: speculative auto')!['tok/s'];
 const bestFixed = Math.max(...rows.filter((r) => /k=\d/.test(r.config)).map((r) => r['tok/s']));
 const bars = {
   'speculative(auto) ≥ 2.0× generate()': auto['vs generate()'] >= 2.0,
@@ -259,6 +280,7 @@ const bars = {
   'identical output': rows.filter((r) => !r.config.startsWith('q8')).every((r) => r.identical !== 'NO'),
   'event-loop p99 < 50 ms during 512-token prefill': loop.p99_ms < 50,
   'under a JSON schema, speculative(auto) ≥ 1.2× target': constrained >= 1.2,
+  'speculative(auto), pooled graph ≥ 1.3× on the standard export': pooledGain >= 1.3,
 };
 console.log(table(rows));
 console.log(
@@ -276,6 +298,9 @@ if (HAS_Q8) {
 console.log(
   `under a JSON schema (${constrainedTokens.toFixed(0)} tokens per reply on average): speculative(auto) ÷ target = ${constrained.toFixed(2)}× (unconstrained: ${auto['vs target'].toFixed(2)}×)`,
 );
+console.log(
+  `pooled graph (onnx/model_pooled.onnx) against the standard export: speculative(auto) ${pooledGain.toFixed(2)}×, target ${(targetTps / standardTps).toFixed(2)}×`,
+);
 for (const [name, ok] of Object.entries(bars)) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 cli.writeJson('docs/bench/engine.json', {
   prompts: prompts.length,
@@ -285,8 +310,10 @@ cli.writeJson('docs/bench/engine.json', {
   rows,
   event_loop: loop,
   constrained: { schema: SCHEMA, mean_tokens: constrainedTokens, speculative_over_target: constrained },
+  pooled_over_standard: { speculative_auto: pooledGain, target: targetTps / standardTps },
   bars,
 });
 await engine.close();
 await q8Engine?.close();
+await standardEngine.close();
 process.exit(Object.values(bars).every(Boolean) ? 0 : 1);

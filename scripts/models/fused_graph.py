@@ -77,7 +77,9 @@ def share_weights(graph: onnx.ModelProto, standard_path: str, min_bytes: int = 4
     return shared
 
 
-def build(model, cfg) -> onnx.ModelProto:
+def build(model, cfg, int8_head: bool = False) -> onnx.ModelProto:
+    """int8_head: the tied LM head as an int8 copy of the embedding (MatMulNBits, as quantize.py --head-only writes
+    it); for the draft, whose head is most of its weights and streams back from memory after every target pass."""
     d, h, kvh, hd = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     m, n_layers, rep = cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"] // cfg["num_key_value_heads"]
     sd = {k: _w(v) for k, v in model.state_dict().items()}
@@ -163,7 +165,15 @@ def build(model, cfg) -> onnx.ModelProto:
     start = g.op("Where", [g.op("Equal", [keep, "z"]), "z", g.op("Max", [g.op("Sub", [T, keep]), "z"])])
     kept = g.op("Slice", [xn, g.op("Unsqueeze", [start, "ax0"]), g.const("big", i64(2**62)), "ax0"])  # [T', B, d]
     kept = g.op("Transpose", [kept], perm=[1, 0, 2])
-    g.nodes.append(helper.make_node("FusedMatMul", [kept, "embed"], ["logits"], domain=MS, transB=1, name="lm_head"))
+    if int8_head:
+        from quantize import BLOCK, _int8_blocks
+        E = sd["embed_tokens.weight"]
+        q, scale, zero, _ = _int8_blocks(np.ascontiguousarray(E.T))
+        g.nodes.append(helper.make_node("MatMulNBits", [kept, g.const("head_q", q), g.const("head_scale", scale), g.const("head_zero", zero)],
+                                        ["logits"], domain=MS, name="lm_head", K=E.shape[1], N=E.shape[0], bits=8,
+                                        block_size=BLOCK, accuracy_level=4))
+    else:
+        g.nodes.append(helper.make_node("FusedMatMul", [kept, "embed"], ["logits"], domain=MS, transB=1, name="lm_head"))
 
     f32, i64t = TensorProto.FLOAT, TensorProto.INT64
     inputs = [helper.make_tensor_value_info("input_ids", i64t, ["batch_size", "sequence_length"]),
@@ -183,9 +193,9 @@ def build(model, cfg) -> onnx.ModelProto:
     return out          # default domain); ONNX Runtime loading it and parity.ts are the checks
 
 
-def write(model, cfg, folder):
+def write(model, cfg, folder, int8_head=False):
     """onnx/model_pooled.onnx beside the folder's onnx/model.onnx, sharing its weights."""
-    graph = build(model, cfg)
+    graph = build(model, cfg, int8_head)
     share_weights(graph, os.path.join(folder, "onnx", "model.onnx"))
     onnx.save(graph, os.path.join(folder, "onnx", "model_pooled.onnx"))
 
@@ -196,12 +206,13 @@ def main():
     from model import Llama
     from onnx_weights import state_dict_from_onnx
     keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "head_dim")
-    for folder in sys.argv[1:]:
+    int8_head = "--int8-head" in sys.argv
+    for folder in [a for a in sys.argv[1:] if not a.startswith("--")]:
         with open(os.path.join(folder, "config.json")) as f:
             cfg = {k: v for k, v in json.load(f).items() if k in keys}
         model = Llama(cfg, VOCAB_SIZE).eval()
         model.load_state_dict(state_dict_from_onnx(os.path.join(folder, "onnx", "model.onnx"), model))
-        write(model, cfg, folder)
+        write(model, cfg, folder, int8_head)
         print(json.dumps({"folder": folder, "bytes": os.path.getsize(os.path.join(folder, "onnx", "model_pooled.onnx"))}))
 
 

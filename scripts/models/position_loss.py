@@ -2,7 +2,7 @@
 model stops predicting well. Windows of 1,024 tokens from the encoded validation file (encode-corpus.ts writes it),
 teacher-forced, loss averaged per quarter of the window.
 
-    /usr/bin/python3 scripts/models/position_loss.py [--valid scripts/models/work/data/valid.bin] [--windows 4]
+    /usr/bin/python3 scripts/models/position_loss.py [--valid scripts/models/work/data/valid.bin] [--windows 4] [--draft DIR]
 """
 import argparse, json, os, sys
 
@@ -19,6 +19,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--valid", default=os.path.join(WORK, "data", "valid.bin"))
 ap.add_argument("--windows", type=int, default=4)
 ap.add_argument("--window", type=int, default=1024)
+ap.add_argument("--target", default=model_dir("target"), help="model folder")
+ap.add_argument("--draft", default=model_dir("draft"), help="model folder")
 args = ap.parse_args()
 torch.set_num_threads(1)
 tokens = np.fromfile(args.valid, dtype=np.uint16).astype(np.int64)
@@ -26,7 +28,7 @@ W, Q = args.window, args.window // 4
 out = {}
 for kind, cfg in (("target", TARGET), ("draft", DRAFT)):
     model = Llama(cfg, VOCAB_SIZE).eval()
-    model.load_state_dict(state_dict_from_onnx(os.path.join(model_dir(kind), "onnx", "model.onnx"), model))
+    model.load_state_dict(state_dict_from_onnx(os.path.join(getattr(args, kind), "onnx", "model.onnx"), model))
     quarters = [[] for _ in range(4)]
     with torch.no_grad():
         for w in range(args.windows):

@@ -84,6 +84,10 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--out", default=None)
     ap.add_argument("--init", default=None, help="start from these weights (.pt state dict or exported model.onnx)")
+    ap.add_argument("--teacher", default=None,
+                    help="draft only: distil from this target (.pt or model.onnx) on every window, teacher-forced: the "
+                         "loss is the KL divergence from the target's next-token distribution (soft labels) instead "
+                         "of the corpus's next token, so agreement is learnt at every position of the window")
     args = ap.parse_args()
     threads.torch_threads(torch, args.threads)
     out = args.out or os.path.join(WORK, args.kind)
@@ -98,6 +102,12 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
+    teacher = None
+    if args.teacher:
+        teacher = Llama(TARGET, VOCAB_SIZE).eval()
+        init_weights(teacher, args.teacher)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     tokens, mask = load_data(args.data)
     valid = np.fromfile(args.valid, dtype=np.uint16)
     rng = np.random.default_rng(SEED)
@@ -119,7 +129,13 @@ def main():
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         b, w = next(it)
         logits, _ = model(b[:, :-1])
-        per_token = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), b[:, 1:].reshape(-1), reduction="none")
+        if teacher is not None:
+            with torch.no_grad():
+                soft = F.log_softmax(teacher(b[:, :-1])[0].reshape(-1, VOCAB_SIZE), -1)
+            per_token = F.kl_div(F.log_softmax(logits.reshape(-1, VOCAB_SIZE), -1), soft, log_target=True,
+                                 reduction="none").sum(-1)
+        else:
+            per_token = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), b[:, 1:].reshape(-1), reduction="none")
         loss = (per_token * w.reshape(-1)).sum() / w.sum().clamp(min=1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -144,7 +160,8 @@ def main():
     summary = {"kind": args.kind, "params": model.num_params(), "steps": step, "tokens_seen": step * args.batch * args.seq,
                "train_minutes": round(seconds / 60, 1), "heldout_loss": final.get("heldout_loss"),
                "heldout_ppl": round(math.exp(final["heldout_loss"]), 2) if final.get("heldout_loss") else None,
-               "batch": args.batch, "seq": args.seq, "lr": args.lr, "seed": SEED, "init": args.init, "log": log}
+               "batch": args.batch, "seq": args.seq, "lr": args.lr, "seed": SEED, "init": args.init,
+               "teacher": args.teacher, "log": log}
     torch.save(model.state_dict(), os.path.join(out, "final.pt"))
     with open(os.path.join(out, "train_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)

@@ -125,7 +125,7 @@ export class KvBatch {
       this.take(other);
       return;
     }
-    this.rebuild([...this.rowRefs(), ...other.rowRefs()]);
+    this.regroup([...this.rowRefs(), ...other.rowRefs()]);
     other.clear();
   }
 
@@ -133,14 +133,14 @@ export class KvBatch {
   remove(rows: readonly number[]): void {
     if (rows.length === 0) return;
     const gone = new Set(rows);
-    this.rebuild(this.rowRefs().filter((_, r) => !gone.has(r)));
+    this.regroup(this.rowRefs().filter((_, r) => !gone.has(r)));
   }
 
   /** Lifts the given rows out into a new batch (in that order); the others stay, in their order. */
   split(rows: readonly number[]): KvBatch {
     const out = new KvBatch(this.layout, this.holes);
     const refs = this.rowRefs();
-    out.rebuild(rows.map((r) => refs[r]!));
+    out.regroup(rows.map((r) => refs[r]!));
     this.remove(rows);
     return out;
   }
@@ -185,6 +185,53 @@ export class KvBatch {
       return next;
     });
     this.capacity = cap;
+  }
+
+  /**
+   * Membership changes (rows joining, leaving, lifted out). Standard layout: a packing rebuild. Pooled: rows keep
+   * their slots, each source batch aligned to the end of the new one (its newest slots last), so a run of
+   * consecutive rows from one source moves as one copy per slot (in slot-major storage those rows are adjacent)
+   * instead of one per row and slot; the holes this leaves are packed later by compactIfSparse.
+   */
+  private regroup(refs: RowRef[]): void {
+    if (!this.pooled) return this.rebuild(refs);
+    const n = this.layout.kvHeads * this.layout.headDim;
+    const S = Math.max(1, ...refs.map((r) => r.from.slots));
+    const B = refs.length;
+    const cap = Math.max(S + 16, 64);
+    const mask = new Uint8Array(B * S);
+    // Runs of refs that are consecutive rows of one source: [first ref index, length].
+    const runs: [number, number][] = [];
+    refs.forEach((ref, b) => {
+      const last = runs.at(-1);
+      const prev = last ? refs[last[0] + last[1] - 1]! : null;
+      if (last && prev && prev.from === ref.from && prev.row + 1 === ref.row) last[1]++;
+      else runs.push([b, 1]);
+    });
+    const next = this.layout.names.map((_, i) => {
+      const dst = alloc(this.layout, cap * B * n);
+      for (const [b0, len] of runs) {
+        const { from, row } = refs[b0]!;
+        const src = from.data[i]!;
+        const shift = S - from.slots;
+        for (let s = 0; s < from.slots; s++) {
+          const at = (s * from.rows + row) * n;
+          dst.set(src.subarray(at, at + len * n), ((s + shift) * B + b0) * n);
+        }
+      }
+      return dst;
+    });
+    for (const [b0, len] of runs) {
+      const { from, row } = refs[b0]!;
+      const shift = S - from.slots;
+      for (let r = 0; r < len; r++) mask.set(from.mask.subarray((row + r) * from.slots, (row + r + 1) * from.slots), (b0 + r) * S + shift);
+    }
+    this.data = next;
+    this.capacity = cap;
+    this.rows = B;
+    this.slots = S;
+    this.lens = refs.map((r) => r.len);
+    this.mask = mask;
   }
 
   /**

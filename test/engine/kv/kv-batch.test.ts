@@ -71,6 +71,7 @@ function readBack(kv: KvBatch): number[][] {
   kv.feeds(feeds, 0, new Uint8Array(0));
   const S = kv.slots;
   return Array.from({ length: kv.rows }, (_, r) => {
+    if (layout.pooled) expect(kv.mask[r * S], 'slot 0 stays dead').toBe(0);
     const tokens: number[] = [];
     for (let s = 0; s < S; s++) {
       if (!kv.mask[r * S + s]) continue;
