@@ -194,10 +194,20 @@ def build(model, cfg, int8_head: bool = False) -> onnx.ModelProto:
 
 
 def write(model, cfg, folder, int8_head=False):
-    """onnx/model_pooled.onnx beside the folder's onnx/model.onnx, sharing its weights."""
+    """onnx/model_pooled.onnx beside the folder's onnx/model.onnx, sharing its weights, and model_pooled.json naming
+    the exact model.onnx it points into (size and SHA-256): ONNX Runtime reads external data by offset without any
+    check, so the engine refuses a pooled graph whose model.onnx has changed since."""
+    import hashlib, json
+    standard = os.path.join(folder, "onnx", "model.onnx")
     graph = build(model, cfg, int8_head)
-    share_weights(graph, os.path.join(folder, "onnx", "model.onnx"))
+    share_weights(graph, standard)
     onnx.save(graph, os.path.join(folder, "onnx", "model_pooled.onnx"))
+    with open(standard, "rb") as f:
+        blob = f.read()
+    with open(os.path.join(folder, "onnx", "model_pooled.json"), "w") as f:
+        json.dump({"weights": "model.onnx", "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
+                   "int8_head": int8_head}, f, indent=1)
+        f.write("\n")
 
 
 def main():

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, env } from '@huggingface/transformers';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -81,6 +82,7 @@ export class DecoderModel {
     if (pooled) {
       // Opened by path, not through transformers.js (which hands ONNX Runtime the file's bytes): the pooled graph's
       // weights are external data inside model.onnx, found relative to the graph's own path.
+      checkPooledWeights(path);
       session = await InferenceSession.create(join(path, POOLED_FILE), session_options);
       config = readJson(join(path, 'config.json')) ?? {};
       generation_config = readJson(join(path, 'generation_config.json'));
@@ -193,6 +195,25 @@ export class DecoderModel {
     cache.adopt(out, P + T);
     return logitsOf(out);
   }
+}
+
+/**
+ * The pooled graph's weights are byte ranges of model.onnx, which ONNX Runtime reads by offset unchecked: a model.onnx
+ * replaced since fused_graph.py wrote the graph would load as garbage weights. model_pooled.json names the file it
+ * was written against (size and SHA-256; hashing 63 MB takes ~0.1 s at load).
+ */
+function checkPooledWeights(folder: string): void {
+  const manifest = readJson(join(folder, 'onnx', 'model_pooled.json'));
+  const weights = join(folder, 'onnx', typeof manifest?.['weights'] === 'string' ? manifest['weights'] : 'model.onnx');
+  const ok =
+    manifest !== null &&
+    existsSync(weights) &&
+    statSync(weights).size === manifest['bytes'] &&
+    createHash('sha256').update(readFileSync(weights)).digest('hex') === manifest['sha256'];
+  if (!ok)
+    throw new Error(
+      `${folder}: onnx/model_pooled.onnx was written against another onnx/model.onnx (its weights are read from that file by offset); rerun scripts/models/fused_graph.py on the folder, or start with --graph standard`,
+    );
 }
 
 function readJson(file: string): Record<string, unknown> | null {
