@@ -11,12 +11,13 @@ Why not GroupQueryAttention: ONNX Runtime's CPU kernel refuses a batch of more t
 than one new token and a past ("batch_size must be 1 when sequence_length > 1 and past context is given"), and a
 batched verify pass is exactly that.
 
-The layout (see export.POOLED): past_key_values.{i}.key|value are slot-major, [P, B, kvH, hd]; present.{i}.key|value
-are only this pass's new slots, [T, B, kvH, hd]. The engine keeps each cache in one preallocated slot-major buffer,
-feeds its first P slots without a copy, and writes the T new slots after them: no pass copies the whole cache on the
-JavaScript side or returns it through the binding. Inside the graph the past is read where it lies except for one
-transposition per layer ([P, B, kvH, hd] -> [B, kvH, P, hd]); the scores against the past and against the new slots
-are computed separately, so K and V are never concatenated either.
+The layout: past_key_values.{i}.key|value are slot-major, [P, B, kvH, hd]; present.{i}.key|value are only this
+pass's new slots, [T, B, kvH, hd]. The engine keeps each cache in one preallocated slot-major buffer, feeds its first
+P slots without a copy, and writes the T new slots after them: no pass copies the whole cache on the JavaScript side
+or returns it through the binding. Inside the graph each layer concatenates past and new slots once (slot-major, so
+one contiguous copy) and ONNX Runtime folds the transposition to [B, kvH, S, hd] into FusedMatMul (transBatchB).
+Scores against the past and the new slots computed separately, with no concatenation, were slower at every shape
+measured (more nodes; a long prefill chunk slicing its large probability matrix).
 
 Semantics are model.Llama's exactly: causal by slot index, attention_mask per row and slot, positions from
 position_ids, num_logits_to_keep as in logits_to_keep.py; parity with torch is checked by export.py."""
@@ -90,7 +91,7 @@ def build(model, cfg, int8_head: bool = False) -> onnx.ModelProto:
     P = g.op("Gather", [g.op("Shape", ["past_key_values.0.key"]), g.const("c_0", np.array(0, np.int64))], name="P", axis=0)
     T = g.op("Gather", [g.op("Shape", ["input_ids"]), g.const("c_1", np.array(1, np.int64))], name="T", axis=0)
     S = g.op("Add", [P, T], name="S")
-    P1 = g.op("Unsqueeze", [P, g.const("ax0", i64(0))], name="P1")
+    g.const("ax0", i64(0))
 
     # Bias [B, 1, rep*T, S]: 0 where row b's new token t may see slot s (s <= P + t and the slot is live), else -1e9
     # (finite, so a fully masked pad row stays NaN-free), tiled over the query heads that share a KV head.
@@ -134,18 +135,15 @@ def build(model, cfg, int8_head: bool = False) -> onnx.ModelProto:
         g.nodes.append(helper.make_node("Reshape", [k, kv4], [f"present.{i}.key"]))  # [T, B, kvH, hd]
         g.nodes.append(helper.make_node("Reshape", [v, kv4], [f"present.{i}.value"]))
         # Past and new slots alike, [slots, B, kvH, hd] -> [B, kvH, slots, hd] (folded into the MatMuls).
-        kp, kn, vp, vn = (g.op("Transpose", [f"{src}.{i}.{kv}"], perm=[1, 2, 0, 3])
-                          for kv in ("key", "value") for src in ("past_key_values", "present"))
         # Query heads grouped by the KV head they share: [B, kvH, rep*T, hd], rows ordered (r, t) like the bias.
         qg = g.op("Reshape", [q, g.const(f"q5_{i}", i64(0, 0, kvh, rep, hd))])  # [T, B, kvH, rep, hd]
         qg = g.op("Reshape", [g.op("Transpose", [qg], perm=[1, 2, 3, 0, 4]), g.const(f"qg_{i}", i64(0, 0, -1, hd))])
-        sp = g.op("FusedMatMul", [qg, kp], domain=MS, transB=1, alpha=alpha)
-        sn = g.op("FusedMatMul", [qg, kn], domain=MS, transB=1, alpha=alpha)
-        scores = g.op("Add", [g.op("Concat", [sp, sn], axis=-1), bias])
-        probs = g.op("Softmax", [scores], axis=-1)
-        pp = g.op("Slice", [probs, g.const(f"s0_{i}", i64(0)), P1, g.const(f"ax3_{i}", i64(3))])
-        pn = g.op("Slice", [probs, P1, g.const(f"big_{i}", i64(2**62)), f"ax3_{i}"])
-        att = g.op("Sum", [g.op("MatMul", [pp, vp]), g.op("MatMul", [pn, vn])])  # [B, kvH, rep*T, hd]
+        # Past and new slots, [S, B, kvH, hd] (one copy of the past per layer, inside the graph), read as
+        # [B, kvH, S, hd]: ONNX Runtime folds that transposition into the MatMuls (FusedMatMul transBatchB).
+        ka = g.op("Transpose", [g.op("Concat", [f"past_key_values.{i}.key", f"present.{i}.key"], axis=0)], perm=[1, 2, 0, 3])
+        va = g.op("Transpose", [g.op("Concat", [f"past_key_values.{i}.value", f"present.{i}.value"], axis=0)], perm=[1, 2, 0, 3])
+        scores = g.op("Add", [g.op("FusedMatMul", [qg, ka], domain=MS, transB=1, alpha=alpha), bias])
+        att = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), va])  # [B, kvH, rep*T, hd]
         att = g.op("Reshape", [att, g.const(f"b5_{i}", i64(0, 0, rep, -1, hd))])  # [B, kvH, rep, T, hd]
         att = g.op("Reshape", [g.op("Transpose", [att], perm=[3, 0, 1, 2, 4]), g.const(f"flat_{i}", i64(0, 0, h * hd))])
         o = g.op("MatMul", [att, g.const(f"wo_{i}", sd[p + "self_attn.o_proj.weight"].T)], name=f"o_{i}")

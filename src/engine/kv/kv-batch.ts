@@ -22,8 +22,7 @@ type KvData = Float32Array | Uint16Array;
  *   whole cache again as `present.*`, which the batch adopts;
  * - pooled (the bundled models' model_pooled.onnx, see scripts/models/fused_graph.py): one buffer per input,
  *   slot-major [capacity, rows, kvHeads, headDim]. A pass is fed the first `slots` slots as they lie and returns
- *   only its new slots, which are written after them; capacity doubles when it runs out. Slot 0 is kept dead (masked
- *   in every row) because ONNX Runtime's fused MatMul fails on an empty past.
+ *   only its new slots, which are written after them; capacity doubles when it runs out.
  */
 export class KvBatch {
   rows = 0;
@@ -196,7 +195,7 @@ export class KvBatch {
   private regroup(refs: RowRef[]): void {
     if (!this.pooled) return this.rebuild(refs);
     const n = this.layout.kvHeads * this.layout.headDim;
-    const S = Math.max(1, ...refs.map((r) => r.from.slots));
+    const S = Math.max(0, ...refs.map((r) => r.from.slots));
     const B = refs.length;
     const cap = Math.max(S + 16, 64);
     const mask = new Uint8Array(B * S);
@@ -235,12 +234,12 @@ export class KvBatch {
   }
 
   /**
-   * New buffers holding `refs`' rows, each row's live slots packed to the right of `slots` = the longest row
-   * (+ the dead slot 0 when pooled), copied in runs of consecutive live slots.
+   * New buffers holding `refs`' rows, each row's live slots packed to the right of `slots` = the longest row,
+   * copied in runs of consecutive live slots.
    */
   private rebuild(refs: RowRef[]): void {
     const { kvHeads: H, headDim: D } = this.layout;
-    const S = Math.max(0, ...refs.map((r) => r.len)) + (this.pooled ? 1 : 0);
+    const S = Math.max(0, ...refs.map((r) => r.len));
     const B = refs.length;
     const mask = new Uint8Array(B * S);
     const runs = refs.map((ref) => liveRuns(ref.from, ref.row));

@@ -2,7 +2,7 @@
  * KvBatch bookkeeping without a model: a fake pass writes, for every new slot, values that name the row's token,
  * so after rollbacks, joins, leaves and compaction each row's live slots must read back exactly its tokens, in
  * order, in every head, and the attention mask must say which slots those are. Both storage layouts: standard
- * (the pass returns the whole cache) and pooled (the pass returns its new slots, written in place; slot 0 dead).
+ * (the pass returns the whole cache) and pooled (the pass returns its new slots, written in place).
  */
 import { Tensor } from 'onnxruntime-node';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -71,7 +71,6 @@ function readBack(kv: KvBatch): number[][] {
   kv.feeds(feeds, 0, new Uint8Array(0));
   const S = kv.slots;
   return Array.from({ length: kv.rows }, (_, r) => {
-    if (layout.pooled) expect(kv.mask[r * S], 'slot 0 stays dead').toBe(0);
     const tokens: number[] = [];
     for (let s = 0; s < S; s++) {
       if (!kv.mask[r * S + s]) continue;
@@ -98,7 +97,6 @@ describe.each([
   beforeEach(() => {
     layout = which;
   });
-  const dead = () => (layout.pooled ? 1 : 0);
 
   it('rows of different lengths share passes; rollback masks, compaction packs, each row keeps its tokens', () => {
     const kv = new KvBatch(layout);
@@ -129,7 +127,7 @@ describe.each([
       kv.truncate(2, kv.length(2) - 1);
     }
     kv.compactIfSparse();
-    expect(kv.slots).toBe(Math.max(...kv.lens) + dead()); // packed
+    expect(kv.slots).toBe(Math.max(...kv.lens)); // packed
     const rows = readBack(kv);
     expect(rows[0]).toEqual([1, 2, 3, 12, ...new Array(40).fill(20)]);
     expect(rows[1]).toEqual([4, 9, 13, ...new Array(40).fill(23)]);
@@ -164,15 +162,15 @@ describe.each([
     kv.addEmpty(1);
     pass(kv, [[1, 2, 3, 4, 5]]);
     kv.truncate(0, 3);
-    expect(kv.slots).toBe(3 + dead());
-    expect(Array.from(kv.mask)).toEqual([...new Array<number>(dead()).fill(0), 1, 1, 1]);
+    expect(kv.slots).toBe(3);
+    expect(Array.from(kv.mask)).toEqual([1, 1, 1]);
     pass(kv, [[6]]);
     expect(readBack(kv)).toEqual([[1, 2, 3, 6]]);
   });
 });
 
 describe('KvBatch, pooled layout, in place', () => {
-  it('feeds the first slots of one buffer without copying it, grows it by doubling, and keeps slot 0 dead', () => {
+  it('feeds the first slots of one buffer without copying it, and grows it by doubling', () => {
     layout = pooled;
     const kv = new KvBatch(pooled);
     kv.addEmpty(2);
@@ -185,9 +183,7 @@ describe('KvBatch, pooled layout, in place', () => {
     // The same buffer both times: the pass wrote its slots after the prefix instead of returning a new cache.
     expect((second['past.0.key']!.data as Float32Array).buffer).toBe((first['past.0.key']!.data as Float32Array).buffer);
     for (let i = 0; i < 100; i++) pass(kv, [[5], [6]]);
-    expect(kv.slots).toBe(103);
-    expect(kv.mask[0]).toBe(0);
-    expect(kv.mask[kv.slots]).toBe(0);
+    expect(kv.slots).toBe(102);
     expect(readBack(kv)).toEqual([
       [1, 3, ...new Array(100).fill(5)],
       [2, 4, ...new Array(100).fill(6)],
