@@ -15,7 +15,7 @@ import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutStories } from './heldout.ts';
 import { table } from './table.ts';
 
-const cli = benchCli('bench:context', { prompts: '4', 'new-tokens': '128', lengths: '20,250,760', target: TARGET_DIR, draft: DRAFT_DIR });
+const cli = benchCli('bench:context', { prompts: '8', 'new-tokens': '128', lengths: '20,250,760', target: TARGET_DIR, draft: DRAFT_DIR });
 const N = cli.num('prompts');
 const NEW_TOKENS = cli.num('new-tokens');
 const LENGTHS = cli.opts.lengths.split(',').map(Number);
