@@ -82,12 +82,15 @@ describe('config', () => {
       '1',
       '--dtype',
       'q8',
+      '--graph',
+      'standard',
     ]);
     const o = toEngineOptions(c);
     expect(o).toEqual({
       targetPath: c.target,
       draftPath: c.draft,
       dtype: 'q8',
+      graph: 'standard',
       threads: 1,
       maxRunning: 2,
       maxQueue: 4,

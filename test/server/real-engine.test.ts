@@ -69,7 +69,8 @@ describeWithModels('server on the real engine', () => {
         specd: expect.objectContaining({
           family: 'llama',
           dtype: 'fp32',
-          file: 'onnx/model.onnx',
+          file: 'onnx/model_pooled.onnx',
+          kv_in_place: true,
           attention: 'GQA',
           heads: 6,
           kv_heads: 2,
@@ -78,7 +79,14 @@ describeWithModels('server on the real engine', () => {
       expect.objectContaining({
         id: 'specd-story-draft-1.5m',
         role: 'draft',
-        specd: expect.objectContaining({ family: 'llama', attention: 'MQA', heads: 2, kv_heads: 1, kv_dtype: 'float32' }),
+        specd: expect.objectContaining({
+          family: 'llama',
+          attention: 'MQA',
+          heads: 2,
+          kv_heads: 1,
+          kv_dtype: 'float32',
+          kv_in_place: true,
+        }),
       }),
     ]);
   });
