@@ -186,6 +186,16 @@ export class KvBatch {
     this.capacity = cap;
   }
 
+  /** Makes `data` (with room for `capacity` slots) holding `refs`' rows over `slots` slots the batch's state. */
+  private install(data: KvData[], capacity: number, refs: RowRef[], slots: number, mask: KvBatch['mask']): void {
+    this.data = data;
+    this.capacity = capacity;
+    this.rows = refs.length;
+    this.slots = slots;
+    this.lens = refs.map((r) => r.len);
+    this.mask = mask;
+  }
+
   /**
    * Membership changes (rows joining, leaving, lifted out). Standard layout: a packing rebuild. Pooled: rows keep
    * their slots, each source batch aligned to the end of the new one (its newest slots last), so a run of
@@ -225,12 +235,7 @@ export class KvBatch {
       const shift = S - from.slots;
       for (let r = 0; r < len; r++) mask.set(from.mask.subarray((row + r) * from.slots, (row + r + 1) * from.slots), (b0 + r) * S + shift);
     }
-    this.data = next;
-    this.capacity = cap;
-    this.rows = B;
-    this.slots = S;
-    this.lens = refs.map((r) => r.len);
-    this.mask = mask;
+    this.install(next, cap, refs, S, mask);
   }
 
   /**
@@ -270,12 +275,7 @@ export class KvBatch {
       return dst;
     });
     refs.forEach((ref, b) => mask.fill(1, b * S + S - ref.len, (b + 1) * S));
-    this.data = next;
-    this.capacity = cap;
-    this.rows = B;
-    this.slots = S;
-    this.lens = refs.map((r) => r.len);
-    this.mask = mask;
+    this.install(next, cap, refs, S, mask);
   }
 }
 
