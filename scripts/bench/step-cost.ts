@@ -1,8 +1,8 @@
 /**
  * `npm run bench:step-cost`: where one speculative round's time goes as the context grows, on the models
- * directly (no engine, no worker): a 5-token target verify pass, a 1-token draft step, and the KV rollback of
- * rejected positions, at pasts of ~20, ~250 and ~760 tokens (medians). Also the same 5-token pass on the raw ONNX
- * session with every output fetched and with the logits alone: the difference is what returning the whole
+ * directly (no engine, no worker; the graphs and KV cache the engine runs): a 5-token target verify pass, a 1-token
+ * draft step, and the KV rollback of rejected positions, at pasts of ~20, ~250 and ~760 tokens (medians). Also the
+ * same 5-token pass on the raw ONNX session of the standard export (onnx/model.onnx) with every output fetched and with the logits alone: the difference is what returning the whole
  * `present.*` cache costs (ONNX Runtime's Node binding copies each output into a new JS buffer). A diagnostic for
  * the batched core and the fused-graph work, with no bar: it prints and records what it measured.
  * Writes results/step-cost.json (--save: docs/bench/step-cost.json).

@@ -21,6 +21,8 @@ measured (more nodes; a long prefill chunk slicing its large probability matrix)
 
 Semantics are model.Llama's exactly: causal by slot index, attention_mask per row and slot, positions from
 position_ids, num_logits_to_keep as in logits_to_keep.py; parity with torch is checked by export.py."""
+import hashlib
+import json
 import math
 import os
 
@@ -195,7 +197,6 @@ def write(model, cfg, folder, int8_head=False):
     """onnx/model_pooled.onnx beside the folder's onnx/model.onnx, sharing its weights, and model_pooled.json naming
     the exact model.onnx it points into (size and SHA-256): ONNX Runtime reads external data by offset without any
     check, so the engine refuses a pooled graph whose model.onnx has changed since."""
-    import hashlib, json
     standard = os.path.join(folder, "onnx", "model.onnx")
     graph = build(model, cfg, int8_head)
     share_weights(graph, standard)
@@ -210,7 +211,7 @@ def write(model, cfg, folder, int8_head=False):
 
 def main():
     """For folders whose model.onnx exists already (the committed pair): reads the weights back from it."""
-    import json, sys
+    import sys
     from model import Llama
     from onnx_weights import state_dict_from_onnx
     keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "head_dim")

@@ -30,8 +30,9 @@ function maxDiff(a: Float32Array, b: number[]): number {
 }
 
 let ok = true;
-const pooledFile = join(modelDir ?? '', POOLED_FILE);
-const int8Head = existsSync(pooledFile) && readFileSync(pooledFile).includes('MatMulNBits');
+// fused_graph.py records in the pooled graph's manifest whether it wrote the head in int8.
+const manifest = join(modelDir ?? '', 'onnx', 'model_pooled.json');
+const int8Head = existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { int8_head?: boolean }).int8_head === true;
 const graphs = [
   { graph: 'standard' as const, bar: 1e-3 },
   ...(existsSync(join(modelDir, POOLED_FILE)) ? [{ graph: 'auto' as const, bar: int8Head ? 0.5 : 1e-4 }] : []),

@@ -120,7 +120,7 @@ export class DecoderModel {
   }
 
   newCache(): KvCache {
-    return new KvCache(this.layout);
+    return new KvCache(this.layout, this.info.positionIds);
   }
 
   newBatch(): KvBatch {
@@ -176,24 +176,7 @@ export class DecoderModel {
    * a caller that wants the last rows takes them from the end.
    */
   async forward(cache: KvCache, ids: readonly number[], keep = 0): Promise<Float32Array> {
-    if (cache.batch) return (await this.forwardBatch(cache.batch, [ids], keep)).logits;
-    const T = ids.length;
-    const P = cache.length;
-    const feeds: Record<string, Tensor> = {
-      input_ids: new Tensor('int64', BigInt64Array.from(ids, BigInt), [1, T]),
-      attention_mask: new Tensor('int64', new BigInt64Array(P + T).fill(1n), [1, P + T]),
-    };
-    if (this.info.positionIds) {
-      const pos = new BigInt64Array(T);
-      for (let i = 0; i < T; i++) pos[i] = BigInt(P + i);
-      feeds['position_ids'] = new Tensor('int64', pos, [1, T]);
-    }
-    if (this.hasLogitsToKeep) feeds['num_logits_to_keep'] = keepTensor(keep);
-    if (this.info.merged) feeds['use_cache_branch'] = cacheBranch(P > 0);
-    cache.feeds(feeds);
-    const out = await this.session.run(feeds);
-    cache.adopt(out, P + T);
-    return logitsOf(out);
+    return (await this.forwardBatch(cache.batch, [ids], keep)).logits;
   }
 }
 
