@@ -13,8 +13,9 @@
  *
  * Exits 1 when a bar is missed. Writes results/graph.json (--save: docs/bench/graph.json).
  */
-import { AutoTokenizer, env } from '@huggingface/transformers';
+import { createEngine, DEFAULT_ENGINE_OPTIONS, type EmittedToken } from '../../src/engine/index.ts';
 import { DecoderModel } from '../../src/engine/model/decoder.ts';
+import { greedyTokens, partingsOf } from './greedy-partings.ts';
 import { percentile, round } from '../../src/lib/stats.ts';
 import { benchCli, DRAFT_DIR, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts } from './heldout.ts';
@@ -39,15 +40,17 @@ const time = async (f: () => Promise<unknown>) => {
 };
 const med = (xs: number[]) => percentile(xs, 50);
 
-/** Median time of `T`-token passes on top of a `past`-token context, rolled back after each, graphs alternating. */
+/**
+ * Median time of `T`-token passes on top of exactly `past` cached tokens, graphs alternating. Each rep starts from a
+ * freshly prefilled cache (untimed): rolling back by mask would leave holes that grow the pass a little each rep.
+ */
 async function passTimes(models: DecoderModel[], past: number, T: number): Promise<number[]> {
-  const caches = models.map((m) => m.newCache());
-  for (const [i, m] of models.entries()) await m.forward(caches[i]!, ids(past), 1);
   const times = models.map(() => [] as number[]);
   for (let r = 0; r < REPS + 3; r++)
     for (const [i, m] of models.entries()) {
-      const ms = await time(() => m.forward(caches[i]!, ids(T, 11), 0));
-      caches[i]!.truncate(past);
+      const cache = m.newCache();
+      await m.forward(cache, ids(past), 1);
+      const ms = await time(() => m.forward(cache, ids(T, 11), 0));
       if (r >= 3) times[i]!.push(ms);
     }
   return times.map(med);
@@ -81,50 +84,25 @@ const draftPerToken = GRAPHS.map(() => [] as number[]);
 }
 const [stdDraft, pooledDraft] = draftPerToken.map(med);
 
-// Greedy continuations under both graphs: where they part, how close the standard graph's top two were.
-env.allowRemoteModels = false;
-const tok = await AutoTokenizer.from_pretrained(cli.opts.target);
+// Greedy continuations under both graphs, target mode through the engine: where they part, how close the standard
+// graph's top two were.
+const engineFor = (graph: (typeof GRAPHS)[number]) =>
+  createEngine({
+    ...DEFAULT_ENGINE_OPTIONS,
+    targetPath: cli.opts.target,
+    draftPath: cli.opts.draft,
+    graph,
+    maxRunning: 1,
+    queueTimeoutMs: 600_000,
+  });
+const engines = [await engineFor('standard'), await engineFor('auto')];
 const prompts = heldoutPrompts().slice(0, cli.num('prompts'));
 const TOKENS = cli.num('tokens');
-let same = 0,
-  total = 0;
-const partings: { prompt: number; at: number; margin: number }[] = [];
-for (const [p, text] of prompts.entries()) {
-  const prompt = tok.encode(text);
-  const outs = await Promise.all(
-    targets.map(async (m) => {
-      const cache = m.newCache();
-      let logits = await m.forward(cache, prompt, 1);
-      const tokens: number[] = [],
-        margins: number[] = [];
-      for (let t = 0; t < TOKENS; t++) {
-        const [best, margin] = top2(logits);
-        tokens.push(best);
-        margins.push(margin);
-        logits = await m.forward(cache, [best], 1);
-      }
-      return { tokens, margins };
-    }),
-  );
-  const [a, b] = outs as [(typeof outs)[0], (typeof outs)[0]];
-  const at = a.tokens.findIndex((t, i) => t !== b.tokens[i]);
-  same += at < 0 ? TOKENS : at;
-  total += TOKENS;
-  if (at >= 0) partings.push({ prompt: p, at, margin: round(a.margins[at]!, 5) });
-}
-
-/** Argmax and the gap between the top two log-probabilities (log-softmax differences equal logit differences). */
-function top2(row: Float32Array): [number, number] {
-  let b = 0,
-    s = -Infinity;
-  for (let i = 1; i < row.length; i++) {
-    if (row[i]! > row[b]!) {
-      s = row[b]!;
-      b = i;
-    } else if (row[i]! > s) s = row[i]!;
-  }
-  return [b, row[b]! - s];
-}
+const pairs: [EmittedToken[], EmittedToken[]][] = [];
+for (const p of prompts)
+  pairs.push([await greedyTokens(engines[0]!, p, 'target', TOKENS), await greedyTokens(engines[1]!, p, 'target', TOKENS)]);
+for (const e of engines) await e.close();
+const { equal: same, total, partings } = partingsOf(pairs);
 
 const targetRatio = pooled1! / std1!;
 const draftRatio = pooledDraft! / stdDraft!;

@@ -18,11 +18,11 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import { createEngine, DEFAULT_ENGINE_OPTIONS, type EmittedToken, type Engine } from '../../src/engine/index.ts';
+import { createEngine, DEFAULT_ENGINE_OPTIONS, type EmittedToken } from '../../src/engine/index.ts';
 import { percentile, round } from '../../src/lib/stats.ts';
-import { SAMPLING_DEFAULTS } from '../../src/server/to-engine.ts';
 import { benchCli, DRAFT_DIR, ROOT, TARGET_DIR } from './cli.ts';
 import { heldoutPrompts, heldoutStories } from './heldout.ts';
+import { greedyTokens, partingsOf } from './greedy-partings.ts';
 import { argmaxRows, feeds, meanNll, quantizedCopy, sessionOptions } from './ort-direct.ts';
 import { table } from './table.ts';
 
@@ -103,35 +103,13 @@ const engine = await createEngine({
   queueTimeoutMs: 600_000,
   maxPromptTokens: 768,
 });
-async function greedy(e: Engine, prompt: string, mode: 'target' | 'speculative'): Promise<EmittedToken[]> {
-  const out: EmittedToken[] = [];
-  for await (const ev of e.generate({
-    input: { prompt },
-    maxTokens: cli.num('new-tokens'),
-    sampling: SAMPLING_DEFAULTS,
-    stop: [],
-    mode,
-    k: mode === 'target' ? 0 : 'auto',
-    ignoreEos: true,
-    logprobs: 2,
-  }))
-    if (ev.type === 'tokens') out.push(...ev.tokens);
-  return out;
-}
-let equalTokens = 0,
-  totalTokens = 0;
-const partings: { prompt: number; at: number; margin: number }[] = [];
-for (const [i, p] of heldoutPrompts().slice(0, cli.num('prompts')).entries()) {
-  const t = await greedy(engine, p, 'target');
-  const s = await greedy(engine, p, 'speculative');
-  const at = t.findIndex((x, j) => s[j]?.id !== x.id);
-  totalTokens += t.length;
-  equalTokens += at < 0 ? t.length : at;
-  if (at >= 0) {
-    const top = t[at]!.logprobs!.top;
-    partings.push({ prompt: i, at, margin: round(top[0]!.logprob - (top[1]?.logprob ?? -Infinity), 5) });
-  }
-}
+const pairs: [EmittedToken[], EmittedToken[]][] = [];
+for (const p of heldoutPrompts().slice(0, cli.num('prompts')))
+  pairs.push([
+    await greedyTokens(engine, p, 'target', cli.num('new-tokens')),
+    await greedyTokens(engine, p, 'speculative', cli.num('new-tokens')),
+  ]);
+const { equal: equalTokens, total: totalTokens, partings } = partingsOf(pairs);
 await engine.close();
 const equalShare = equalTokens / totalTokens;
 bars['q8 speculative = q8 target on ≥ 99 % of tokens'] = equalShare >= 0.99;
