@@ -9,6 +9,12 @@ import { LaneSet, type Lane } from './lane.ts';
 import { Sequence, type OpenMessage } from './sequence.ts';
 
 const DRAFT_PREFILL_SCALE = 4;
+/**
+ * One decode round in this many runs a neighbour of the chosen k (alternately shorter and longer), so that each
+ * alternative's cost is measured on the batch as it is now. Neighbours' goodputs are within a few per cent of the
+ * best near the top of the curve, so exploring costs well under 1 % and keeps a calibration error from pinning k.
+ */
+const EXPLORE_EVERY = 8;
 
 export interface CoreOptions {
   maxK: number;
@@ -49,9 +55,10 @@ export class EngineCore<C extends BatchCache> {
   private readonly draft: ModelLanes<C> | null;
   readonly costs: StepCosts;
   private alphaPrior = 0.7;
-  private overheadMs = 0;
+  private overheadPerRowMs = 0;
   private lastDecodeEnd = 0;
   private lastDecodeMs = 0;
+  private autoRounds = 0;
   private prefillMsPerToken = 0;
   private prefillMsPerIteration = 0;
   private wake: (() => void) | null = null;
@@ -332,7 +339,8 @@ export class EngineCore<C extends BatchCache> {
     this.lastDecodeMs = report.decodeMs;
     report.periodMs = this.lastDecodeEnd > 0 ? end - this.lastDecodeEnd : 0;
     this.lastDecodeEnd = end;
-    this.overheadMs = ewma(this.overheadMs, decodeOverheadMs(report));
+    const logitsRows = report.passes.reduce((a, [, rows, T]) => a + rows * T, 0);
+    if (logitsRows > 0) this.overheadPerRowMs = ewma(this.overheadPerRowMs, decodeOverheadMs(report) / logitsRows);
     return report;
   }
 
@@ -363,13 +371,21 @@ export class EngineCore<C extends BatchCache> {
           return (roundMs + this.prefillMsPerIteration) / tokens / (HEADROOM * s.allowanceMs);
         }),
       );
+    const round = auto.length > 0 ? ++this.autoRounds : 0;
+    const explore = round % EXPLORE_EVERY === 0 ? ((round / EXPLORE_EVERY) % 2 === 0 ? 1 : -1) : undefined;
     const k =
       auto.length > 0
         ? chooseK(
             auto.map((s) => s.acceptance.alpha),
             this.costs,
             this.opts.maxK,
-            { others, overheadMs: this.overheadMs, minK: 0, ...(budgeted.length > 0 ? { overBudget } : {}) },
+            {
+              others,
+              overheadPerRowMs: this.overheadPerRowMs,
+              minK: 0,
+              ...(budgeted.length > 0 ? { overBudget } : {}),
+              ...(explore ? { explore } : {}),
+            },
           )
         : 0;
     for (const s of decoding) {

@@ -8,8 +8,19 @@
  */
 
 const EWMA = 0.1;
+/** A shape class's level moves this far toward each pass it sees: one pass on a shared machine can be 2× off. */
+const CLASS_EWMA = 0.25;
 /** Goodput within this fraction of the best counts as the best (chooseK). */
 const NEAR_BEST = 0.97;
+/**
+ * Speculating must promise this much more goodput than plain decoding (k = 0) to be chosen over it. Under load the
+ * gain is small while the estimates it rests on scatter by more: at 16 rows of the bundled pair, rounds of k = 0..3
+ * realised 1.59–1.76 tokens/ms in one run, and a 16 × 2 verify pass measured 1.23× and 1.57× a 16 × 1 pass in two runs
+ * minutes apart on one machine. Speculative streams also finish unevenly, so their successors' prefills batch less
+ * well. A wrong "yes" costs the whole batch, a wrong "no" only the gain: with no margin a loaded server ran 0.91× as
+ * fast as target-only (bench:concurrency, c = 16), so speculation has to promise a clear gain to run.
+ */
+export const SPECULATION_MARGIN = 1.2;
 
 /** One measured pass shape: `rows` rows of `tokens` new tokens each took `ms`. */
 export type PassPoint = readonly [rows: number, tokens: number, ms: number];
@@ -18,20 +29,25 @@ export type PassPoint = readonly [rows: number, tokens: number, ms: number];
  * Pass time by shape (rows × tokens per row), one grid per model. Rows and tokens cost differently (measured on the
  * bundled target: 32 rows × 1 token ≈ 42 ms, 16 rows × 2 ≈ 29 ms), so the grid is two-dimensional: linear in tokens
  * within a calibrated row count, then linear in rows between the two nearest row counts (beyond the largest, along
- * its last slope). The shape comes from the start-up calibration; its level follows every pass the engine runs,
- * as one scale factor: calibration runs on a short context, real batches on longer ones with padding, and a
- * per-shape correction would only fix the shapes the batch happens to run, leaving the alternatives k is chosen
- * among at their optimistic calibrated cost. A grid built without a calibration records what it sees instead.
+ * its last slope). The shape comes from the start-up calibration, made monotonic (a pass with more rows or tokens
+ * never costs less: a few timed reps on a shared machine can say otherwise). Its level follows every pass the engine
+ * runs, per shape class (token count × row-count octave: each k verifies k + 1 tokens per row, so each alternative
+ * k has its own level in the batch's regime, which the core's occasional exploration rounds keep current), and as
+ * one overall factor for the classes not seen yet: calibration runs on a short context, real batches on longer ones
+ * with padding. A grid built without a calibration records what it sees instead.
  */
 export class PassGrid {
   /** rows → tokens → ms */
   private readonly grid = new Map<number, Map<number, number>>();
   private scale = 1;
+  /** shape class (see classOf) → level of its passes (measured ÷ calibrated shape). */
+  private readonly levels = new Map<string, number>();
   private readonly calibrated: boolean;
 
   constructor(initial: readonly PassPoint[] = []) {
     for (const [r, t, ms] of initial) if (ms > 0) this.set(r, t, ms);
     this.calibrated = this.known;
+    this.monotonic();
   }
 
   get known(): boolean {
@@ -40,13 +56,37 @@ export class PassGrid {
 
   observe(rows: number, tokens: number, ms: number): void {
     if (!(rows > 0 && tokens > 0 && ms > 0)) return;
-    if (this.calibrated) this.scale += EWMA * (ms / this.shape(rows, tokens) - this.scale);
-    else this.set(rows, tokens, mix(this.grid.get(rows)?.get(tokens) ?? 0, ms));
+    if (this.calibrated) {
+      const ratio = ms / this.shape(rows, tokens);
+      const key = classOf(rows, tokens);
+      const level = this.levels.get(key) ?? this.scale; // a class seen for the first time starts from the overall level
+      this.levels.set(key, level + CLASS_EWMA * (ratio - level));
+      this.scale += EWMA * (ratio - this.scale);
+    } else this.set(rows, tokens, mix(this.grid.get(rows)?.get(tokens) ?? 0, ms));
   }
 
   /** Cost of a pass over `rows` rows of `tokens` tokens each. */
   at(rows: number, tokens = 1): number {
-    return this.shape(rows, tokens) * this.scale;
+    return this.shape(rows, tokens) * (this.levels.get(classOf(rows, tokens)) ?? this.scale);
+  }
+
+  /** Running maxima along tokens within each row count, then along row counts for each token count. */
+  private monotonic(): void {
+    const rs = [...this.grid.keys()].sort((a, b) => a - b);
+    for (const r of rs) {
+      const row = this.grid.get(r)!;
+      let max = 0;
+      for (const t of [...row.keys()].sort((a, b) => a - b)) row.set(t, (max = Math.max(max, row.get(t)!)));
+    }
+    const maxByTokens = new Map<number, number>();
+    for (const r of rs) {
+      for (const [t, ms] of this.grid.get(r)!) {
+        // Compare at equal token counts only: a row count need not have been timed at every token count.
+        const m = Math.max(maxByTokens.get(t) ?? 0, ms);
+        maxByTokens.set(t, m);
+        this.grid.get(r)!.set(t, m);
+      }
+    }
   }
 
   private set(rows: number, tokens: number, ms: number): void {
@@ -64,6 +104,11 @@ export class PassGrid {
     const b = alongTokens(this.grid.get(hi)!, tokens);
     return Math.max(Math.min(a, b), a + ((b - a) * (rows - lo)) / (hi - lo));
   }
+}
+
+/** Passes of one token count whose row counts are within one octave (1, 2–3, 4–7, 8–15, 16–31, …) share a level. */
+function classOf(rows: number, tokens: number): string {
+  return `${Math.floor(Math.log2(rows))}:${tokens}`;
 }
 
 /** The two nearest keys around x (or the last two / first two beyond the ends; one key: itself twice). */
@@ -120,6 +165,11 @@ export class StepCosts {
   round(k: number, rows: { target: number; draft: number }): number {
     return (k > 0 ? k * this.draft(rows.draft) : 0) + this.target(rows.target, k + 1);
   }
+
+  /** Logits rows a round hands to JavaScript (each one read for a choice or a verdict): what its overhead scales with. */
+  static logitsRows(k: number, rows: { target: number; draft: number }): number {
+    return rows.target * (k + 1) + rows.draft * k;
+  }
 }
 
 /** Expected tokens per round for per-token acceptance α and draft length k. */
@@ -138,7 +188,13 @@ export function chooseK(
   maxK: number,
   opts: {
     others?: number;
+    /** Fixed time a round costs besides its passes. */
     overheadMs?: number;
+    /**
+     * Time per logits row a round hands to JavaScript (sampling, verification, bookkeeping): measured at 16 rows as
+     * ~0.4 ms a round at k = 0 and ~2.3 ms at k ≈ 3, so charging every k the same overhead misjudges both ends.
+     */
+    overheadPerRowMs?: number;
     minK?: number;
     fallback?: number;
     /**
@@ -147,9 +203,14 @@ export function chooseK(
      * one closest to fitting wins.
      */
     overBudget?: (k: number, roundMs: number) => number;
+    /**
+     * An exploration round: return the best k's neighbour in this direction (or the other, at either end of the
+     * range) when it fits the budgets, so that its cost is measured rather than extrapolated from the calibration.
+     */
+    explore?: -1 | 1;
   } = {},
 ): number {
-  const { others = 0, overheadMs = 0, minK = 1, fallback = 4, overBudget } = opts;
+  const { others = 0, overheadMs = 0, overheadPerRowMs = 0, minK = 1, fallback = 4, overBudget, explore } = opts;
   if (!costs.known || alphas.length === 0) return alphas.length === 0 ? 0 : Math.min(fallback, maxK);
   const rows = { target: alphas.length + others, draft: alphas.length };
   const ks: number[] = [];
@@ -157,7 +218,7 @@ export function chooseK(
   const over: number[] = [];
   for (let k = minK; k <= maxK; k++) {
     const tokens = others + alphas.reduce((a, alpha) => a + expectedTokens(alpha, k), 0);
-    const roundMs = costs.round(k, rows) + overheadMs;
+    const roundMs = costs.round(k, rows) + overheadMs + overheadPerRowMs * StepCosts.logitsRows(k, rows);
     ks.push(k);
     rates.push(tokens / roundMs);
     over.push(overBudget?.(k, roundMs) ?? 0);
@@ -167,8 +228,15 @@ export function chooseK(
   // Near the top the goodput curve is flat, and within a few percent of the best the shorter draft wins: its
   // rounds are shorter (every stream's gap between rounds, and the wait of a newcomer's prefill, shrink with it)
   // and it rests less on cost estimates for shapes the batch rarely runs.
-  const best = Math.max(...fitting.map((i) => rates[i]!));
-  return ks[fitting.find((i) => rates[i]! >= NEAR_BEST * best)!]!;
+  const plain = ks[0] === 0 && fitting.includes(0) ? rates[0]! : 0;
+  const drafting = fitting.filter((i) => ks[i]! > 0 && rates[i]! >= SPECULATION_MARGIN * plain);
+  const pool = plain > 0 ? drafting : fitting;
+  const bestRate = Math.max(...pool.map((i) => rates[i]!));
+  const chosen = plain > 0 && drafting.length === 0 ? 0 : ks[pool.find((i) => rates[i]! >= NEAR_BEST * bestRate)!]!;
+  if (!explore) return chosen;
+  const step = chosen + explore < minK || chosen + explore > maxK ? -explore : explore;
+  const i = ks.indexOf(chosen + step);
+  return i >= 0 && over[i]! <= 1 ? ks[i]! : chosen;
 }
 
 /**

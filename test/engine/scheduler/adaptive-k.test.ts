@@ -20,14 +20,14 @@ describe('batched choice of k', () => {
   it('drafts long for one stream and short for a batch of 16', () => {
     const c = costs();
     expect(chooseK([0.8], c, 8, { minK: 0 })).toBeGreaterThanOrEqual(3);
-    const k16 = chooseK(new Array(16).fill(0.8), c, 8, { minK: 0 });
+    const k16 = chooseK(new Array(16).fill(0.9), c, 8, { minK: 0 });
     expect(k16).toBeGreaterThanOrEqual(1);
     expect(k16).toBeLessThanOrEqual(2);
   });
 
   it('a budgeted stream in the batch caps the round: the best k that keeps its gap per token within its allowance', () => {
     const c = costs();
-    const alphas = new Array(15).fill(0.8);
+    const alphas = new Array(15).fill(0.95);
     const free = chooseK(alphas, c, 8, { minK: 0, others: 1 });
     expect(free).toBeGreaterThanOrEqual(1);
     // One target-mode stream with a 25 ms allowance: its gap is the whole round (20 ms at k = 0, ≥ 32 ms at k ≥ 1).
@@ -35,6 +35,43 @@ describe('batched choice of k', () => {
     expect(capped).toBe(0);
     // Nothing fits a 5 ms allowance: the round closest to it (the shortest) is chosen.
     expect(chooseK(alphas, c, 8, { minK: 0, others: 1, overBudget: (_k, roundMs) => roundMs / 5 })).toBe(0);
+  });
+
+  it('speculates under load only when the predicted gain over plain decoding clears the margin', () => {
+    // 16 rows at α = 0.8: k = 0 makes 16 tokens in 20 ms (0.80/ms); k = 1 28.8 in 31 + 3.5 ms (0.83/ms, +4 %);
+    // k = 2 39 in 38 + 7 ms (0.87/ms, +8.5 %). Both gains are within the estimates' scatter: plain decoding wins.
+    const thin = new StepCosts({
+      target: [
+        [1, 1, 7],
+        [1, 2, 7.5],
+        [1, 3, 8],
+        [16, 1, 20],
+        [16, 2, 31],
+        [16, 3, 38],
+        [16, 5, 72],
+      ],
+      draft: [
+        [1, 1, 1],
+        [16, 1, 3.5],
+      ],
+    });
+    expect(chooseK(new Array(16).fill(0.8), thin, 4, { minK: 0 })).toBe(0);
+    // The feasibility costs promise +12 % at k = 1 for α = 0.8: not enough; at α = 0.9 k = 2 promises +23 %.
+    expect(chooseK(new Array(16).fill(0.8), costs(), 4, { minK: 0 })).toBe(0);
+    expect(chooseK(new Array(16).fill(0.9), costs(), 4, { minK: 0 })).toBe(2);
+    // A caller that asked for speculation (minK 1) still gets the best k ≥ 1.
+    expect(chooseK(new Array(16).fill(0.8), thin, 4, { minK: 1 })).toBe(2);
+  });
+
+  it('an exploration round runs a neighbour of the best k, within the range and the budgets', () => {
+    const alphas = new Array(16).fill(0.9);
+    const c = costs();
+    expect(chooseK(alphas, c, 4, { minK: 0, explore: 1 })).toBe(3);
+    expect(chooseK(alphas, c, 4, { minK: 0, explore: -1 })).toBe(1);
+    expect(chooseK([0.2], c, 4, { minK: 0, explore: -1 })).toBe(1); // at the bottom of the range: the other way
+    expect(chooseK([0.99], c, 4, { minK: 0, explore: 1 })).toBe(3); // at the top
+    // A neighbour that would break a budget is not explored: only k = 0's 20 ms round fits 30 ms.
+    expect(chooseK(alphas, c, 4, { minK: 0, explore: 1, overBudget: (_k, ms) => ms / 30 })).toBe(0);
   });
 
   it('falls back to k = 0 when acceptance is too low for verification to pay', () => {
@@ -67,7 +104,35 @@ describe('PassGrid', () => {
     for (let i = 0; i < 100; i++) g.observe(1, 1, 15); // real passes are 1.5× the calibration (longer contexts)
     expect(g.at(1, 1)).toBeCloseTo(15, 1);
     expect(g.at(8, 1)).toBeCloseTo(45, 1); // a shape never run since start-up moves with it
-    expect(g.at(1, 2)).toBeCloseTo(g.at(1, 1) + (g.at(1, 4) - g.at(1, 1)) / 3, 6);
+    // Token counts never run take the overall level: ~1.5× their calibrated cost.
+    expect(g.at(1, 4) / 20).toBeCloseTo(1.5, 1);
+    expect(g.at(1, 2) / (10 + 10 / 3)).toBeCloseTo(g.at(1, 4) / 20, 6);
+  });
+
+  it('each token count learns its own level once it runs, so alternatives k are compared on measured costs', () => {
+    // Calibrated 16 × 2 far too dear against 16 × 1 (noise in a few timed reps).
+    const g = new PassGrid([
+      [16, 1, 10],
+      [16, 2, 20],
+    ]);
+    for (let i = 0; i < 60; i++) g.observe(16, 2, 12);
+    expect(g.at(16, 2)).toBeCloseTo(12, 1);
+    expect(g.at(16, 1)).toBeLessThan(10); // not run yet: follows the overall level down
+    for (let i = 0; i < 60; i++) g.observe(16, 1, 9);
+    expect(g.at(16, 1)).toBeCloseTo(9, 1);
+    expect(g.at(16, 2)).toBeCloseTo(12, 1);
+  });
+
+  it('a calibration that says more tokens or rows cost less is taken as noise: costs never fall along either axis', () => {
+    const g = new PassGrid([
+      [16, 1, 20],
+      [16, 2, 29],
+      [16, 3, 25],
+      [32, 1, 18],
+    ]);
+    expect(g.at(16, 3)).toBe(29);
+    expect(g.at(32, 1)).toBe(20);
+    expect(g.at(16, 2)).toBe(29);
   });
 
   it('without a calibration, records what it sees', () => {
