@@ -8,11 +8,18 @@ export interface BatchCache {
   /** Keep row's first n tokens. */
   truncate(row: number, n: number): void;
   addEmpty(n: number): void;
-  /** Moves other's rows to the end of this batch. */
-  append(other: this): void;
-  remove(rows: readonly number[]): void;
-  /** Lifts rows out into a new batch, in the order given. */
-  split(rows: readonly number[]): this;
+  /**
+   * Moves other's rows into this batch; returns the row each now is, in order. A cache may put them into rows that
+   * streams left (vacant rows) instead of at the end.
+   */
+  append(other: this): readonly number[];
+  /**
+   * Drops rows; returns, for each row before, its index after (−1: dropped). A cache may keep the others where they
+   * are and leave the dropped ones vacant (empty rows that ride along in passes until a newcomer takes one).
+   */
+  remove(rows: readonly number[]): readonly number[];
+  /** Lifts rows out into a new batch, in the order given; with it, what remove() returned for the rest. */
+  split(rows: readonly number[]): [out: this, map: readonly number[]];
 }
 
 export interface BatchModel<C extends BatchCache = BatchCache> {

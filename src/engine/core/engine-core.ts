@@ -10,11 +10,13 @@ import { Sequence, type OpenMessage } from './sequence.ts';
 
 const DRAFT_PREFILL_SCALE = 4;
 /**
- * One decode round in this many runs a neighbour of the chosen k (alternately shorter and longer), so that each
- * alternative's cost is measured on the batch as it is now. Neighbours' goodputs are within a few per cent of the
- * best near the top of the curve, so exploring costs well under 1 % and keeps a calibration error from pinning k.
+ * One decode round in this many runs another k than the chosen one, in turn one shorter, one longer, and plain
+ * decoding (k = 0), so that each alternative's cost is measured on the batch as it is now: near the top of the goodput
+ * curve the neighbours are within a few per cent of the best, so exploring costs little, and k = 0 is the baseline
+ * the speculation margin is measured against (left unmeasured, one slow pass could keep it looking dear for good).
  */
 const EXPLORE_EVERY = 8;
+const EXPLORE_CYCLE = [-1, 1, 0] as const;
 
 export interface CoreOptions {
   maxK: number;
@@ -222,7 +224,8 @@ export class EngineCore<C extends BatchCache> {
       );
       if (res) {
         budget -= res.rows * res.T;
-        lane.seqs.forEach((s, r) => {
+        lane.byRow.forEach((s, r) => {
+          if (!s) return;
           const fed = res.feeds[r]!.length;
           if (fed === 0) return;
           cached += fed;
@@ -276,7 +279,8 @@ export class EngineCore<C extends BatchCache> {
         if (!res) continue;
         this.costs.draftGrid.observe(res.rows, res.T, res.ms);
         report.passes.push(['draft', res.rows, res.T, res.ms]);
-        lane.seqs.forEach((s, r) => {
+        lane.byRow.forEach((s, r) => {
+          if (!s) return;
           const fed = res.feeds[r]!.length;
           if (fed === 0) return;
           s.out.draftMs += res.ms;
@@ -309,7 +313,8 @@ export class EngineCore<C extends BatchCache> {
       if (!res) continue;
       this.costs.targetGrid.observe(res.rows, res.T, res.ms);
       report.passes.push(['target', res.rows, res.T, res.ms]);
-      lane.seqs.forEach((s, r) => {
+      lane.byRow.forEach((s, r) => {
+        if (!s) return;
         const t = res.feeds[r]!.length;
         if (t === 0) return;
         const n = s.tokens.length;
@@ -372,7 +377,7 @@ export class EngineCore<C extends BatchCache> {
         }),
       );
     const round = auto.length > 0 ? ++this.autoRounds : 0;
-    const explore = round % EXPLORE_EVERY === 0 ? ((round / EXPLORE_EVERY) % 2 === 0 ? 1 : -1) : undefined;
+    const explore = round % EXPLORE_EVERY === 0 ? EXPLORE_CYCLE[(round / EXPLORE_EVERY) % EXPLORE_CYCLE.length] : undefined;
     const k =
       auto.length > 0
         ? chooseK(
@@ -384,7 +389,7 @@ export class EngineCore<C extends BatchCache> {
               overheadPerRowMs: this.overheadPerRowMs,
               minK: 0,
               ...(budgeted.length > 0 ? { overBudget } : {}),
-              ...(explore ? { explore } : {}),
+              ...(explore !== undefined ? { explore } : {}),
             },
           )
         : 0;

@@ -2,15 +2,23 @@ import type { BatchCache, BatchModel } from './batch.ts';
 import type { Sequence } from './sequence.ts';
 
 /**
- * A batch cache and the streams whose rows it holds, in row order. Membership changes copy the cache (KvBatch
- * rebuilds), so the core batches them: all of an iteration's leavers go in one remove.
+ * A batch cache and the streams whose rows it holds: `byRow[r]` is row r's stream, null for a vacant row (one whose
+ * stream left and that the cache keeps, empty, for a newcomer instead of copying every other row's cache to drop it).
+ * Membership changes may still copy the cache, so the core batches them: all of an iteration's leavers go in one drop.
  */
 export class Lane<C extends BatchCache> {
-  readonly seqs: Sequence[] = [];
+  private rows: (Sequence | null)[] = [];
+  /** The lane's streams, in row order. */
+  seqs: readonly Sequence[] = [];
   readonly cache: C;
 
   constructor(readonly model: BatchModel<C>) {
     this.cache = model.newBatch();
+  }
+
+  /** Row r's stream (null: vacant), for every row of the cache. */
+  get byRow(): readonly (Sequence | null)[] {
+    return this.rows;
   }
 
   get size(): number {
@@ -22,40 +30,57 @@ export class Lane<C extends BatchCache> {
   }
 
   row(seq: Sequence): number {
-    return this.seqs.indexOf(seq);
+    return this.rows.indexOf(seq);
   }
 
   addEmpty(seqs: readonly Sequence[]): void {
     if (seqs.length === 0) return;
-    this.cache.addEmpty(seqs.length);
-    this.seqs.push(...seqs);
+    const empty = this.model.newBatch();
+    empty.addEmpty(seqs.length);
+    this.place(this.cache.append(empty), seqs);
   }
 
   /** Moves `seqs` (rows of `from`) into this lane with their caches. */
   adopt(from: Lane<C>, seqs: readonly Sequence[]): void {
     if (seqs.length === 0) return;
-    const moved = from.cache.split(seqs.map((s) => from.row(s)));
-    for (const s of seqs) from.seqs.splice(from.seqs.indexOf(s), 1);
-    this.cache.append(moved);
-    this.seqs.push(...seqs);
+    const [out, map] = from.cache.split(seqs.map((s) => from.row(s)));
+    from.remap(map);
+    this.place(this.cache.append(out), seqs);
   }
 
   drop(seqs: readonly Sequence[]): void {
     const rows = seqs.map((s) => this.row(s)).filter((r) => r >= 0);
     if (rows.length === 0) return;
-    this.cache.remove(rows);
-    const gone = new Set(seqs);
-    const kept = this.seqs.filter((s) => !gone.has(s));
-    this.seqs.length = 0;
-    this.seqs.push(...kept);
+    this.remap(this.cache.remove(rows));
   }
 
-  /** One pass: ids(seq) per row; rows with none ride along as padding. Null when no row had anything to run. */
+  /** Rows moved (map[old] = new, −1 gone); rows the cache still has but nobody maps to are vacant. */
+  private remap(map: readonly number[]): void {
+    const next = new Array<Sequence | null>(this.cache.rows).fill(null);
+    map.forEach((to, from) => {
+      if (to >= 0) next[to] = this.rows[from] ?? null;
+    });
+    this.set(next);
+  }
+
+  private place(at: readonly number[], seqs: readonly Sequence[]): void {
+    const next = [...this.rows, ...new Array<null>(Math.max(0, this.cache.rows - this.rows.length)).fill(null)];
+    at.forEach((r, j) => (next[r] = seqs[j]!));
+    this.set(next);
+  }
+
+  private set(rows: (Sequence | null)[]): void {
+    if (rows.length !== this.cache.rows) throw new Error(`lane: ${rows.length} rows for a cache of ${this.cache.rows}`);
+    this.rows = rows;
+    this.seqs = rows.filter((s): s is Sequence => s !== null);
+  }
+
+  /** One pass: ids(seq) per row; rows with none, and vacant rows, ride along as padding. Null when nothing ran. */
   async run(
     ids: (s: Sequence) => readonly number[],
     keep: number,
   ): Promise<{ logits: Float32Array; K: number; feeds: (readonly number[])[]; ms: number; rows: number; T: number } | null> {
-    const feeds = this.seqs.map(ids);
+    const feeds = this.rows.map((s) => (s ? ids(s) : []));
     if (!feeds.some((f) => f.length > 0)) return null;
     const t0 = performance.now();
     const { logits, K } = await this.model.forwardBatch(this.cache, feeds, keep);

@@ -10,9 +10,12 @@ type KvData = Float32Array | Uint16Array;
  * Every forward pass appends the same number of slots to every row (the longest row's new tokens; shorter rows are
  * left-padded with masked slots). Rollback of rejected drafts only clears mask bits: the bundled export's attention
  * is causal by slot index and masks by attention_mask, and positions come from position_ids, so a masked slot is a
- * hole nobody sees. Holes cost attention work, so once they are a large share of the slots, or rows join or leave,
- * the batch is rebuilt with every row's live slots packed to the right. That copy is O(rows × slots), the same
- * order as the concatenation ONNX Runtime does inside every pass, and it happens far less often than passes.
+ * hole nobody sees. Holes cost attention work, so once they are a large share of the slots the batch is rebuilt with
+ * every row's live slots packed to the right. That copy is O(rows × slots), the same order as the concatenation
+ * ONNX Runtime does inside every pass, and it happens far less often than passes. Rows joining or leaving regroup the
+ * batch the same way, except in the pooled layout, where a leaving row turns vacant and a newcomer takes a vacant
+ * row (see remove and append): there, streams coming and going one at a time (speculative streams finish unevenly)
+ * would otherwise copy the whole cache for each (~0.5 s in 5 s at 16 streams, profiled).
  *
  * Rows are independent: a row can be lifted out whole (split) and put into another batch (append), which is how a
  * prefilled prompt joins the decoding batch, and how a cached prefix could be shared later.
@@ -34,6 +37,8 @@ export class KvBatch {
   private data: KvData[];
   /** Slots the pooled buffers hold (standard: always `slots`). */
   private capacity = 0;
+  /** Pooled: rows whose stream left, kept as empty padding rows until a newcomer takes one (see remove). */
+  private vacant: boolean[] = [];
   private readonly pooled: boolean;
 
   /**
@@ -117,31 +122,67 @@ export class KvBatch {
     this.append(empty);
   }
 
-  /** Moves `other`'s rows to the end of this batch (other is left empty). */
-  append(other: KvBatch): void {
-    if (other.rows === 0) return;
+  /**
+   * Moves `other`'s rows into this batch (other is left empty) and returns the row each of them now is, in order.
+   * Pooled: a row fits into a vacant row when this batch has at least as many slots as `other`, and is then the
+   * only thing copied (its slots, aligned to the end); otherwise, and in the standard layout, the rows go to the end
+   * and the batch is regrouped.
+   */
+  append(other: KvBatch): number[] {
+    if (other.rows === 0) return [];
     if (this.rows === 0) {
       this.take(other);
-      return;
+      return this.rowsRange(0);
     }
+    const free = this.pooled && other.slots <= this.slots ? this.vacancies() : [];
+    if (free.length >= other.rows) {
+      const at = free.slice(0, other.rows);
+      at.forEach((r, j) => this.place(r, other, j));
+      other.clear();
+      return at;
+    }
+    // Every row keeps its index (vacant ones too, still vacant): callers hold rows by index.
+    const first = this.rows;
     this.regroup([...this.rowRefs(), ...other.rowRefs()]);
     other.clear();
+    return this.rowsRange(first);
   }
 
-  /** Drops the given rows; the others keep their order. */
-  remove(rows: readonly number[]): void {
-    if (rows.length === 0) return;
+  /**
+   * Drops the given rows and returns, for every row before, its index after (−1: dropped). Pooled: the rows become
+   * vacant (no copy: a regroup moves every row's every slot, the whole cache, for each stream that leaves), until
+   * more than a quarter of the batch is vacant, when the live rows are regrouped without them. Standard: regrouped.
+   */
+  remove(rows: readonly number[]): number[] {
     const gone = new Set(rows);
-    this.regroup(this.rowRefs().filter((_, r) => !gone.has(r)));
+    if (gone.size === 0) return this.rowsRange(0);
+    if (this.pooled) {
+      for (const r of gone) {
+        this.lens[r] = 0;
+        this.mask.fill(0, r * this.slots, (r + 1) * this.slots);
+        this.vacant[r] = true;
+      }
+      const empty = this.vacancies().length;
+      if (empty === this.rows) {
+        const n = this.rows;
+        this.clear();
+        return new Array<number>(n).fill(-1);
+      }
+      if (4 * empty <= this.rows) return Array.from({ length: this.rows }, (_, r) => (gone.has(r) ? -1 : r));
+    }
+    const map = new Array<number>(this.rows).fill(-1);
+    const keep = this.rowRefs().filter((ref) => !gone.has(ref.row) && !this.vacant[ref.row]);
+    keep.forEach((ref, j) => (map[ref.row] = j));
+    this.regroup(keep);
+    return map;
   }
 
-  /** Lifts the given rows out into a new batch (in that order); the others stay, in their order. */
-  split(rows: readonly number[]): KvBatch {
+  /** Lifts the given rows out into a new batch (in that order); returns it and what remove() returned for the rest. */
+  split(rows: readonly number[]): [out: KvBatch, map: number[]] {
     const out = new KvBatch(this.layout, this.holes);
     const refs = this.rowRefs();
     out.regroup(rows.map((r) => refs[r]!));
-    this.remove(rows);
-    return out;
+    return [out, this.remove(rows)];
   }
 
   /** Packs the live slots when holes are a large share of them (rollbacks and left padding leave holes). */
@@ -154,12 +195,47 @@ export class KvBatch {
     return this.lens.map((len, r) => ({ from: this, row: r, len }));
   }
 
+  private vacancies(): number[] {
+    const out: number[] = [];
+    for (let r = 0; r < this.rows; r++) if (this.vacant[r]) out.push(r);
+    return out;
+  }
+
+  private rowsRange(from: number): number[] {
+    return Array.from({ length: this.rows - from }, (_, j) => from + j);
+  }
+
+  /**
+   * Pooled: row j of `src` (src.slots ≤ this.slots) into vacant row r, its slots aligned to the end; the row's earlier
+   * slots, the departed stream's, are zeroed (masked either way, but the graph must never meet stale values).
+   */
+  private place(r: number, src: KvBatch, j: number): void {
+    const n = this.layout.kvHeads * this.layout.headDim;
+    const shift = this.slots - src.slots;
+    this.data.forEach((dst, i) => {
+      const from = src.data[i]!;
+      for (let s = 0; s < this.slots; s++) {
+        const at = (s * this.rows + r) * n;
+        if (s < shift) dst.fill(0, at, at + n);
+        else {
+          const sat = ((s - shift) * src.rows + j) * n;
+          dst.set(from.subarray(sat, sat + n), at);
+        }
+      }
+    });
+    this.mask.fill(0, r * this.slots, r * this.slots + shift);
+    this.mask.set(src.mask.subarray(j * src.slots, (j + 1) * src.slots), r * this.slots + shift);
+    this.lens[r] = src.lens[j]!;
+    this.vacant[r] = false;
+  }
+
   private clear(): void {
     this.rows = 0;
     this.slots = 0;
     this.capacity = 0;
     this.lens = [];
     this.mask = new Uint8Array(0);
+    this.vacant = [];
     this.data = this.layout.names.map(() => alloc(this.layout, 0));
   }
 
@@ -169,6 +245,7 @@ export class KvBatch {
     this.capacity = other.capacity;
     this.lens = other.lens;
     this.mask = other.mask;
+    this.vacant = other.vacant;
     this.data = other.data;
     other.clear();
   }
@@ -194,6 +271,7 @@ export class KvBatch {
     this.slots = slots;
     this.lens = refs.map((r) => r.len);
     this.mask = mask;
+    this.vacant = refs.map((r) => r.from.vacant[r.row] === true);
   }
 
   /**

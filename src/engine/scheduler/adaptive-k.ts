@@ -10,6 +10,7 @@
 const EWMA = 0.1;
 /** A shape class's level moves this far toward each pass it sees: one pass on a shared machine can be 2× off. */
 const CLASS_EWMA = 0.25;
+const OUTLIER = 1.5;
 /** Goodput within this fraction of the best counts as the best (chooseK). */
 const NEAR_BEST = 0.97;
 /**
@@ -57,9 +58,11 @@ export class PassGrid {
   observe(rows: number, tokens: number, ms: number): void {
     if (!(rows > 0 && tokens > 0 && ms > 0)) return;
     if (this.calibrated) {
-      const ratio = ms / this.shape(rows, tokens);
       const key = classOf(rows, tokens);
       const level = this.levels.get(key) ?? this.scale; // a class seen for the first time starts from the overall level
+      // A pass the machine stalled (2–5× its neighbours, now and then on a shared machine) counts as at most
+      // OUTLIER× the level: a lasting slowdown still moves the level within a few passes, one stall does not.
+      const ratio = Math.min(ms / this.shape(rows, tokens), OUTLIER * level);
       this.levels.set(key, level + CLASS_EWMA * (ratio - level));
       this.scale += EWMA * (ratio - this.scale);
     } else this.set(rows, tokens, mix(this.grid.get(rows)?.get(tokens) ?? 0, ms));
@@ -205,9 +208,10 @@ export function chooseK(
     overBudget?: (k: number, roundMs: number) => number;
     /**
      * An exploration round: return the best k's neighbour in this direction (or the other, at either end of the
-     * range) when it fits the budgets, so that its cost is measured rather than extrapolated from the calibration.
+     * range), or with 0 plain decoding, when it fits the budgets, so that its cost is measured rather than
+     * extrapolated from the calibration.
      */
-    explore?: -1 | 1;
+    explore?: -1 | 0 | 1;
   } = {},
 ): number {
   const { others = 0, overheadMs = 0, overheadPerRowMs = 0, minK = 1, fallback = 4, overBudget, explore } = opts;
@@ -233,9 +237,9 @@ export function chooseK(
   const pool = plain > 0 ? drafting : fitting;
   const bestRate = Math.max(...pool.map((i) => rates[i]!));
   const chosen = plain > 0 && drafting.length === 0 ? 0 : ks[pool.find((i) => rates[i]! >= NEAR_BEST * bestRate)!]!;
-  if (!explore) return chosen;
+  if (explore === undefined) return chosen;
   const step = chosen + explore < minK || chosen + explore > maxK ? -explore : explore;
-  const i = ks.indexOf(chosen + step);
+  const i = ks.indexOf(explore === 0 ? minK : chosen + step);
   return i >= 0 && over[i]! <= 1 ? ks[i]! : chosen;
 }
 

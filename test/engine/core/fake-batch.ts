@@ -8,6 +8,7 @@ export const V = 40;
 
 export class SeqBatch implements BatchCache {
   seqs: number[][] = [];
+  vacant: boolean[] = [];
   get rows() {
     return this.seqs.length;
   }
@@ -18,21 +19,55 @@ export class SeqBatch implements BatchCache {
     this.seqs[row]!.length = Math.min(this.seqs[row]!.length, n);
   }
   addEmpty(n: number) {
-    for (let i = 0; i < n; i++) this.seqs.push([]);
+    for (let i = 0; i < n; i++) {
+      this.seqs.push([]);
+      this.vacant.push(false);
+    }
   }
+  /**
+   * Like the pooled KvBatch: a row no longer than the batch's longest takes a vacant row, any other goes to the end
+   * (the vacant rows staying vacant), so the lanes' row bookkeeping meets both.
+   */
   append(other: this) {
-    this.seqs.push(...other.seqs);
+    const at: number[] = [];
+    const longest = Math.max(0, ...this.seqs.map((s) => s.length));
+    for (const seq of other.seqs) {
+      const free = seq!.length <= longest ? this.vacant.findIndex((v) => v) : -1;
+      if (free >= 0) {
+        this.seqs[free] = seq!;
+        this.vacant[free] = false;
+        at.push(free);
+      } else {
+        at.push(this.seqs.length);
+        this.seqs.push(seq!);
+        this.vacant.push(false);
+      }
+    }
     other.seqs = [];
+    other.vacant = [];
+    return at;
   }
+  /** Leaves dropped rows vacant while at most half the batch is; then packs. */
   remove(rows: readonly number[]) {
     const gone = new Set(rows);
-    this.seqs = this.seqs.filter((_, r) => !gone.has(r));
+    for (const r of gone) {
+      this.seqs[r] = [];
+      this.vacant[r] = true;
+    }
+    const empty = this.vacant.filter(Boolean).length;
+    if (2 * empty <= this.seqs.length) return this.seqs.map((_, r) => (gone.has(r) ? -1 : r));
+    const map: number[] = [];
+    let j = 0;
+    this.vacant.forEach((v) => map.push(v ? -1 : j++));
+    this.seqs = this.seqs.filter((_, r) => !this.vacant[r]);
+    this.vacant = this.seqs.map(() => false);
+    return map;
   }
-  split(rows: readonly number[]): this {
+  split(rows: readonly number[]): [this, number[]] {
     const out = new SeqBatch() as this;
-    out.seqs = rows.map((r) => this.seqs[r]!);
-    this.remove(rows);
-    return out;
+    out.seqs = rows.map((r) => [...this.seqs[r]!]);
+    out.vacant = rows.map(() => false);
+    return [out, this.remove(rows)];
   }
 }
 

@@ -142,13 +142,14 @@ describe.each([
     const b = new KvBatch(layout);
     b.addEmpty(1);
     pass(b, [[8, 9, 10, 11, 12]]);
-    const lifted = a.split([2, 0]);
+    const [lifted, map] = a.split([2, 0]);
     expect(readBack(lifted)).toEqual([[4, 5], [1]]);
-    expect(readBack(a)).toEqual([[2, 3], [7]]);
-    b.append(lifted);
+    expect(readBack(a)).toEqual([[2, 3], [7]]); // half the rows gone: packed in either layout
+    expect(map).toEqual([-1, 0, -1, 1]);
+    expect(b.append(lifted)).toEqual([1, 2]);
     expect(lifted.rows).toBe(0);
     expect(readBack(b)).toEqual([[8, 9, 10, 11, 12], [4, 5], [1]]);
-    b.remove([0]);
+    expect(b.remove([0])).toEqual([-1, 0, 1]);
     expect(readBack(b)).toEqual([[4, 5], [1]]);
     pass(b, [[13], [14, 15]]);
     expect(readBack(b)).toEqual([
@@ -170,6 +171,63 @@ describe.each([
 });
 
 describe('KvBatch, pooled layout, in place', () => {
+  it('a row that leaves stays vacant, with no copy, and the next newcomer that fits takes it', () => {
+    layout = pooled;
+    const kv = new KvBatch(pooled);
+    kv.addEmpty(5);
+    pass(kv, [[1, 2], [3], [4, 5, 6], [7], [8]]);
+    const before: Record<string, Tensor> = {};
+    kv.feeds(before, 0, new Uint8Array(0));
+    expect(kv.remove([1])).toEqual([0, -1, 2, 3, 4]);
+    expect(kv.rows).toBe(5);
+    const after: Record<string, Tensor> = {};
+    kv.feeds(after, 0, new Uint8Array(0));
+    expect((after['past.0.key']!.data as Float32Array).buffer).toBe((before['past.0.key']!.data as Float32Array).buffer);
+    expect(readBack(kv)).toEqual([[1, 2], [], [4, 5, 6], [7], [8]]);
+    // A vacant row rides along as padding.
+    pass(kv, [[9], [], [10], [11], [12]]);
+    expect(readBack(kv)).toEqual([[1, 2, 9], [], [4, 5, 6, 10], [7, 11], [8, 12]]);
+    // A newcomer with no more slots than the batch goes into the vacant row; only its slots are written.
+    const newcomer = new KvBatch(pooled);
+    newcomer.addEmpty(1);
+    pass(newcomer, [[20, 21]]);
+    expect(kv.append(newcomer)).toEqual([1]);
+    expect(kv.rows).toBe(5);
+    expect(readBack(kv)).toEqual([
+      [1, 2, 9],
+      [20, 21],
+      [4, 5, 6, 10],
+      [7, 11],
+      [8, 12],
+    ]);
+    pass(kv, [[13], [22], [], [], []]);
+    expect(readBack(kv)).toEqual([
+      [1, 2, 9, 13],
+      [20, 21, 22],
+      [4, 5, 6, 10],
+      [7, 11],
+      [8, 12],
+    ]);
+    // One longer than the batch goes to the end (a regroup), even with a row vacant: every row keeps its index.
+    expect(kv.remove([3])).toEqual([0, 1, 2, -1, 4]);
+    const long = new KvBatch(pooled);
+    long.addEmpty(1);
+    pass(long, [[30, 31, 32, 33, 34, 35, 36]]);
+    expect(kv.append(long)).toEqual([5]);
+    expect(readBack(kv)).toEqual([[1, 2, 9, 13], [20, 21, 22], [4, 5, 6, 10], [], [8, 12], [30, 31, 32, 33, 34, 35, 36]]);
+    // Past a quarter of the rows vacant, the live rows are packed.
+    expect(kv.remove([0])).toEqual([-1, 0, 1, -1, 2, 3]);
+    expect(readBack(kv)).toEqual([
+      [20, 21, 22],
+      [4, 5, 6, 10],
+      [8, 12],
+      [30, 31, 32, 33, 34, 35, 36],
+    ]);
+    expect(kv.remove([1])).toEqual([0, -1, 2, 3]);
+    expect(kv.remove([0, 2, 3])).toEqual([-1, -1, -1, -1]);
+    expect(kv.rows).toBe(0);
+  });
+
   it('feeds the first slots of one buffer without copying it, and grows it by doubling', () => {
     layout = pooled;
     const kv = new KvBatch(pooled);

@@ -68,6 +68,7 @@ describe('batched choice of k', () => {
     const c = costs();
     expect(chooseK(alphas, c, 4, { minK: 0, explore: 1 })).toBe(3);
     expect(chooseK(alphas, c, 4, { minK: 0, explore: -1 })).toBe(1);
+    expect(chooseK(alphas, c, 4, { minK: 0, explore: 0 })).toBe(0); // the baseline the margin is measured against
     expect(chooseK([0.2], c, 4, { minK: 0, explore: -1 })).toBe(1); // at the bottom of the range: the other way
     expect(chooseK([0.99], c, 4, { minK: 0, explore: 1 })).toBe(3); // at the top
     // A neighbour that would break a budget is not explored: only k = 0's 20 ms round fits 30 ms.
@@ -121,6 +122,15 @@ describe('PassGrid', () => {
     for (let i = 0; i < 60; i++) g.observe(16, 1, 9);
     expect(g.at(16, 1)).toBeCloseTo(9, 1);
     expect(g.at(16, 2)).toBeCloseTo(12, 1);
+  });
+
+  it('one stalled pass moves a level a little; a lasting slowdown moves it all the way', () => {
+    const g = new PassGrid([[16, 1, 10]]);
+    for (let i = 0; i < 40; i++) g.observe(16, 1, 10);
+    g.observe(16, 1, 50);
+    expect(g.at(16, 1)).toBeLessThan(11.5);
+    for (let i = 0; i < 40; i++) g.observe(16, 1, 20);
+    expect(g.at(16, 1)).toBeCloseTo(20, 0);
   });
 
   it('a calibration that says more tokens or rows cost less is taken as noise: costs never fall along either axis', () => {
