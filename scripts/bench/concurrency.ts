@@ -4,8 +4,11 @@
  * greedy, 128 tokens with ignore_eos, speculative (k auto) and target in one run: aggregate and per-stream
  * tok/s, TTFT p50/p99, ITL p50/p99 (client-side), mean k; and, as the machine's batched reference, the target's
  * prefill tok/s measured in the same run (one ~760-token prompt, the engine's own chunked prefill). At each level
- * the two modes alternate --repeats times (default 3, ABBA order) after a short warm-up run, and each mode's figures
+ * the two modes alternate --repeats times (default 2, ABBA order) after a short warm-up run, and each mode's figures
  * pool its repeats: one pass over a level takes seconds, and a shared machine's slow spells last about as long.
+ * Each run is c sockets sharing c × --streams-per-slot streams (default 6): a closed loop ends with a ramp-down in
+ * which sockets go idle one by one, longest for streams whose speed varies (speculative ones do, with acceptance),
+ * and with 2 streams per socket that ramp-down was ~10 % of a run at c = 16.
  *
  * Bars (the batched engine core's; exit 1 if missed): speculative at c = 16 ≥ 3× speculative at c = 1; target
  * at c = 16 ≥ 4× target at c = 1; speculative ≥ 0.95× target at every concurrency; speculative ITL p99 at c = 16
@@ -22,8 +25,10 @@ import { table } from './table.ts';
 const cli = benchCli('bench:concurrency', {
   concurrency: '1,4,16,32',
   'new-tokens': '128',
-  'streams-per-slot': '2',
-  repeats: '3',
+  'streams-per-slot': '6',
+  repeats: '2',
+  // The speculative rows' k: auto (the bars' setting) or a fixed k, to see what the chooser leaves on the table.
+  k: 'auto',
   target: TARGET_DIR,
   draft: DRAFT_DIR,
 });
@@ -31,6 +36,7 @@ const LEVELS = cli.opts.concurrency.split(',').map(Number);
 const NEW_TOKENS = cli.num('new-tokens');
 const PER_SLOT = cli.num('streams-per-slot');
 const REPEATS = cli.num('repeats');
+const K: number | 'auto' = cli.opts.k === 'auto' ? 'auto' : Number(cli.opts.k);
 const MODES = ['speculative', 'target'] as const;
 const prompts = heldoutPrompts();
 
@@ -84,7 +90,7 @@ async function runLevel(mode: (typeof MODES)[number], c: number, tag: string, ma
     perSocket: 1,
     total: c * PER_SLOT,
     idPrefix: `${mode}-${c}-${tag}-`,
-    params: (i) => ({ prompt: prompts[i % prompts.length]!, max_tokens: maxTokens, ignore_eos: true, mode, k: 'auto', temperature: 0 }),
+    params: (i) => ({ prompt: prompts[i % prompts.length]!, max_tokens: maxTokens, ignore_eos: true, mode, k: K, temperature: 0 }),
     timeoutMs: 600_000,
   });
 }
@@ -92,8 +98,9 @@ async function runLevel(mode: (typeof MODES)[number], c: number, tag: string, ma
 const rows: Row[] = [];
 const prefillBefore = await prefillRate();
 for (const c of LEVELS) {
-  // A short unrecorded run first: the first passes at a new batch size grow ONNX Runtime's arenas and the KV pools.
-  await runLevel('target', c, 'warm', 16);
+  // Short unrecorded runs first: the first passes at a new batch size grow ONNX Runtime's arenas and the KV pools
+  // (the first speculative run at a level was 5–25 % slower than the later ones, even with k fixed).
+  for (const mode of MODES) await runLevel(mode, c, 'warm', 16);
   // The two modes alternate, REPEATS times each, in ABBA order, so that the machine's slow spells (these machines are
   // shared) fall on both alike; each mode's figures pool its repeats.
   const pooled = new Map<(typeof MODES)[number], { results: Result[]; wallMs: number }>(MODES.map((m) => [m, { results: [], wallMs: 0 }]));
