@@ -17,6 +17,7 @@ const DRAFT_PREFILL_SCALE = 4;
  */
 const EXPLORE_EVERY = 8;
 const EXPLORE_CYCLE = [-1, 1, 0] as const;
+const EXPLORE_IDLE = 64;
 
 export interface CoreOptions {
   maxK: number;
@@ -377,22 +378,25 @@ export class EngineCore<C extends BatchCache> {
         }),
       );
     const round = auto.length > 0 ? ++this.autoRounds : 0;
-    const explore = round % EXPLORE_EVERY === 0 ? EXPLORE_CYCLE[(round / EXPLORE_EVERY) % EXPLORE_CYCLE.length] : undefined;
-    const k =
-      auto.length > 0
-        ? chooseK(
-            auto.map((s) => s.acceptance.alpha),
-            this.costs,
-            this.opts.maxK,
-            {
-              others,
-              overheadPerRowMs: this.overheadPerRowMs,
-              minK: 0,
-              ...(budgeted.length > 0 ? { overBudget } : {}),
-              ...(explore !== undefined ? { explore } : {}),
-            },
-          )
-        : 0;
+    const choose = (explore?: -1 | 0 | 1) =>
+      chooseK(
+        auto.map((s) => s.acceptance.alpha),
+        this.costs,
+        this.opts.maxK,
+        {
+          others,
+          overheadPerRowMs: this.overheadPerRowMs,
+          minK: 0,
+          ...(budgeted.length > 0 ? { overBudget } : {}),
+          ...(explore !== undefined ? { explore } : {}),
+        },
+      );
+    let k = auto.length > 0 ? choose() : 0;
+    // Exploring away from plain decoding costs more than exploring around a k > 0: the draft has fallen behind and
+    // must catch up in that round (8–16 tokens a row). So while k = 0 is the choice, only one round in EXPLORE_IDLE
+    // explores.
+    if (auto.length > 0 && round % EXPLORE_EVERY === 0 && (k > 0 || round % EXPLORE_IDLE === 0))
+      k = choose(EXPLORE_CYCLE[(round / EXPLORE_EVERY) % EXPLORE_CYCLE.length]);
     for (const s of decoding) {
       const want = !ready.includes(s) ? 0 : s.k === 'auto' ? k : s.k;
       s.roundK = Math.max(0, Math.min(want, this.opts.maxK, s.left - 1));
