@@ -225,8 +225,7 @@ export class EngineCore<C extends BatchCache> {
       );
       if (res) {
         budget -= res.rows * res.T;
-        lane.byRow.forEach((s, r) => {
-          if (!s) return;
+        this.eachStream(lane, (s, r) => {
           const fed = res.feeds[r]!.length;
           if (fed === 0) return;
           cached += fed;
@@ -280,8 +279,7 @@ export class EngineCore<C extends BatchCache> {
         if (!res) continue;
         this.costs.draftGrid.observe(res.rows, res.T, res.ms);
         report.passes.push(['draft', res.rows, res.T, res.ms]);
-        lane.byRow.forEach((s, r) => {
-          if (!s) return;
+        this.eachStream(lane, (s, r) => {
           const fed = res.feeds[r]!.length;
           if (fed === 0) return;
           s.out.draftMs += res.ms;
@@ -314,8 +312,7 @@ export class EngineCore<C extends BatchCache> {
       if (!res) continue;
       this.costs.targetGrid.observe(res.rows, res.T, res.ms);
       report.passes.push(['target', res.rows, res.T, res.ms]);
-      lane.byRow.forEach((s, r) => {
-        if (!s) return;
+      this.eachStream(lane, (s, r) => {
         const t = res.feeds[r]!.length;
         if (t === 0) return;
         const n = s.tokens.length;
@@ -434,6 +431,21 @@ export class EngineCore<C extends BatchCache> {
       this.failOne(s, e);
       return false;
     }
+  }
+
+  /**
+   * f for each stream of the lane with its row. What one stream's request makes throw (sampling on a degenerate
+   * distribution, a grammar) ends that stream alone, failed; the others in the batch go on.
+   */
+  private eachStream(lane: Lane<C>, f: (s: Sequence, row: number) => void): void {
+    lane.byRow.forEach((s, r) => {
+      if (!s || s.closed) return;
+      try {
+        f(s, r);
+      } catch (e) {
+        this.failOne(s, e);
+      }
+    });
   }
 
   private failOne(s: Sequence, e: unknown): void {

@@ -149,13 +149,15 @@ export function toProbs(
   // top-k: a logit floor. Skipped when it could not remove anything.
   const floor = params.topK > 0 && params.topK < n ? kthLargest(w, params.topK) : -Infinity;
 
+  // A temperature so small that 1/T overflows (5e-324 is a valid request) makes invT Infinity: the top logits then
+  // keep weight 1 (0 × Infinity would be NaN) and every other one 0, the limit of softmax as T → 0.
   const invT = 1 / params.temperature;
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const x = w[i]!;
     if (x >= floor) {
       // Summing the float32-rounded values keeps `sum` consistent with what the buffer holds.
-      const e = Math.fround(Math.exp((x - max) * invT));
+      const e = x === max ? 1 : Math.fround(Math.exp((x - max) * invT));
       w[i] = e;
       sum += e;
     } else w[i] = 0;

@@ -120,6 +120,20 @@ describe('engine core', () => {
     expect(finished(h, 2) || finished(h, 5)).toBe(false);
   });
 
+  it('a stream whose sampling throws fails alone; the batch goes on', async () => {
+    const prompts = Array.from({ length: 4 }, (_, i) => prompt(i + 30, 4 + i));
+    const ref = await alone(prompts);
+    const h = harness(fakeBatchModel(1, 0), fakeBatchModel(2, 4));
+    prompts.forEach((p, i) => h.core.open(open(i + 1, p, 'speculative', 2)));
+    // A bias on a token outside the vocabulary makes every choice of stream 5 throw (in the prefill, then nowhere).
+    const bad = open(5, prompts[0]!, 'speculative', 2);
+    h.core.open({ ...bad, sampling: { ...bad.sampling, temperature: 1, logitBias: [[V + 3, 1]] } });
+    await runUntilDone(h, [1, 2, 3, 4]);
+    for (const sid of [1, 2, 3, 4]) expect(tokensOf(h, sid)).toEqual(ref[sid - 1]);
+    expect(h.failures).toHaveLength(1);
+    expect(h.failures[0]).toMatch(/^5: /);
+  });
+
   it('draft mode runs the draft alone, batched with speculative streams', async () => {
     const target = fakeBatchModel(1, 0),
       draft = fakeBatchModel(2, 4);

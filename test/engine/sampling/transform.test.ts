@@ -126,6 +126,13 @@ describe('toProbs: single transforms', () => {
     expect(Array.from(toProbs(logits, params({ temperature: 0, topK: 1, topP: 0.1 }), null))).toEqual([0, 1, 0, 0]);
   });
 
+  it('a temperature whose inverse overflows (5e-324, the smallest double) is the T → 0 limit, not NaN', () => {
+    for (const temperature of [5e-324, 1e-310]) {
+      expect(Array.from(toProbs(new Float32Array([1, 4, 2, 3]), params({ temperature }), null))).toEqual([0, 1, 0, 0]);
+      expect(Array.from(toProbs(new Float32Array([1, 4, 2, 4]), params({ temperature }), null))).toEqual([0, 0.5, 0, 0.5]);
+    }
+  });
+
   it('top-k keeps the k largest, renormalised', () => {
     const p = toProbs(logits, params({ topK: 2 }), null);
     expect(support(p)).toEqual([1, 3]); // base 0.5 and 0.25
