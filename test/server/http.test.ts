@@ -238,6 +238,30 @@ describe('OpenAI-compatible HTTP', () => {
     expect(b).not.toBe(7);
   });
 
+  it('n choices beyond the free slots wait their turn instead of for each other (JSON and SSE, two requests at once)', async () => {
+    h = await startServer({ fake: { maxRunning: 2, maxQueue: 16, stepMs: 2 } });
+    const timed = (body: unknown) =>
+      fetch(`${h.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+    // Five choices on two slots; then two requests of two choices on three slots, each holding a slot the other needs.
+    const five = await timed({ prompt: 'hi there', n: 5, max_tokens: 3 });
+    expect(five.status).toBe(200);
+    expect(((await five.json()) as { choices: unknown[] }).choices).toHaveLength(5);
+    const sse = await timed({ prompt: 'hi there', n: 5, max_tokens: 3, stream: true });
+    expect(sse.status).toBe(200);
+    const text = await sse.text();
+    expect(new Set([...text.matchAll(/"index":(\d)/g)].map((m) => m[1])).size).toBe(5);
+    expect(text.trim().endsWith('data: [DONE]')).toBe(true);
+    await h.close();
+    h = await startServer({ fake: { maxRunning: 3, maxQueue: 16, stepMs: 2 } });
+    const pair = await Promise.all([timed({ prompt: 'a b', n: 2, max_tokens: 4 }), timed({ prompt: 'c d', n: 2, max_tokens: 4 })]);
+    expect(pair.map((r) => r.status)).toEqual([200, 200]);
+  });
+
   it('overload gives 429 with Retry-After and type overloaded', async () => {
     h = await startServer({ fake: { maxRunning: 1, maxQueue: 0 } });
     h.engine.pause();

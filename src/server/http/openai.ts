@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { DoneEvent, EngineEvent, Mode, StartEvent } from '../../engine/index.ts';
-import { linkedAbort } from '../../lib/async.ts';
+import { linkedAbort, readAhead } from '../../lib/async.ts';
 import {
   chatBodySchema,
   chatLogprobsCount,
@@ -145,11 +145,15 @@ export function openaiRoutes(ctx: ServerContext): Hono<AppEnv> {
         prepared.logprobs,
       ),
     );
+    // Each choice is read ahead (see readAhead): n choices on a server with fewer free slots than n would otherwise
+    // wait for each other forever.
     const streams = reqs.map((req, i) =>
-      ctx.runner.run(
-        req,
-        { id: prepared.n > 1 ? `${id}-${i}` : id, transport: 'http', endpoint: c.req.path, created },
-        prepared.inputParam,
+      readAhead(
+        ctx.runner.run(
+          req,
+          { id: prepared.n > 1 ? `${id}-${i}` : id, transport: 'http', endpoint: c.req.path, created },
+          prepared.inputParam,
+        ),
       ),
     );
     // The first events are awaited before any byte is sent, so refusals (429, 400 prompt_too_long, 503) keep their
