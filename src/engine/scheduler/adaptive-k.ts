@@ -17,14 +17,14 @@ const OUTLIER = 1.5;
 /** Goodput within this fraction of the best counts as the best (chooseK). */
 const NEAR_BEST = 0.97;
 /**
- * Speculating must promise this much more goodput than plain decoding (k = 0) to be chosen over it, because a round's
- * cost is not all a batch pays for speculation. Measured through the server at 16 streams (bench:concurrency --k):
- * per round, k = 1 and 2 realised 5–10 % more tokens per ms of decoding than k = 0, as the model predicted, yet end to
- * end k = 1 ran 0.89× and k = 2 0.98× as fast as target-only, k = 0 1.00×. Streams that speculate drift out of step
- * (acceptance varies), so newcomers arrive one at a time, their prefills batch less well, and batches run partly
- * empty between a stream's end and its successor's first token; in lockstep (target-only, or k = 0) none of that
- * happens. One run's estimates also scatter by more than the per-round gain (a 16 × 2 verify pass measured 1.23× and
- * 1.57× a 16 × 1 pass in two runs minutes apart). A wrong "yes" costs the whole batch, a wrong "no" only the gain.
+ * Speculating must promise this much more goodput than plain decoding (k = 0) to be chosen over it in a batch of
+ * several streams, because a round's cost is not all such a batch pays for speculation. Through the server at 16 streams (`bench:concurrency --concurrency 16
+ * --k N`), k = 1 ran 0.89× and k = 2 0.98× as fast as target-only, k = 0 1.00×, although per-pass traces (taken ad
+ * hoc, not a committed bench) had k = 1 and 2 rounds making 5–10 % more tokens per ms of decoding than k = 0, as the
+ * model predicted. Streams that speculate drift out of step (acceptance varies), so newcomers arrive one at a time,
+ * their prefills batch less well, and batches run partly empty between a stream's end and its successor's first
+ * token; in lockstep (target-only, or k = 0) none of that happens. Pass-cost estimates also scatter by about the
+ * per-round gain on a shared machine. A wrong "yes" costs the whole batch, a wrong "no" only the gain.
  */
 export const SPECULATION_MARGIN = 1.35;
 
@@ -238,7 +238,9 @@ export function chooseK(
   // rounds are shorter (every stream's gap between rounds, and the wait of a newcomer's prefill, shrink with it)
   // and it rests less on cost estimates for shapes the batch rarely runs.
   const plain = ks[0] === 0 && fitting.includes(0) ? rates[0]! : 0;
-  const drafting = fitting.filter((i) => ks[i]! > 0 && rates[i]! >= SPECULATION_MARGIN * plain);
+  // What the margin stands for (streams falling out of step, newcomers' prefills batching worse) needs several streams.
+  const margin = rows.target > 1 ? SPECULATION_MARGIN : 1;
+  const drafting = fitting.filter((i) => ks[i]! > 0 && rates[i]! >= margin * plain);
   const pool = plain > 0 ? drafting : fitting;
   const bestRate = Math.max(...pool.map((i) => rates[i]!));
   const chosen = plain > 0 && drafting.length === 0 ? 0 : ks[pool.find((i) => rates[i]! >= NEAR_BEST * bestRate)!]!;

@@ -80,6 +80,16 @@ describe('batched choice of k', () => {
     expect(chooseK(new Array(16).fill(0.8), thin, 4, { minK: 0 })).toBe(0);
     // Past the margin it drafts: with cheap verification k = 2 promises +88 %.
     expect(chooseK(new Array(16).fill(0.8), cheapVerify(), 4, { minK: 0 })).toBe(2);
+    // One stream alone drafts for any gain: nothing falls out of step with it.
+    const single = new StepCosts({
+      target: [
+        [1, 1, 10],
+        [1, 2, 14],
+        [1, 3, 18],
+      ],
+      draft: [[1, 1, 1]],
+    });
+    expect(chooseK([0.6], single, 2, { minK: 0 })).toBe(1); // k = 1: 1.6 tokens in 15 ms against 1 in 10 ms, +7 %
     // A caller that asked for speculation (minK 1) still gets the best k ≥ 1.
     expect(chooseK(new Array(16).fill(0.8), thin, 4, { minK: 1 })).toBe(2);
   });
@@ -90,7 +100,7 @@ describe('batched choice of k', () => {
     expect(chooseK(alphas, c, 4, { minK: 0, explore: 1 })).toBe(3);
     expect(chooseK(alphas, c, 4, { minK: 0, explore: -1 })).toBe(1);
     expect(chooseK(alphas, c, 4, { minK: 0, explore: 0 })).toBe(0); // the baseline the margin is measured against
-    expect(chooseK([0.2], c, 4, { minK: 0, explore: -1 })).toBe(1); // at the bottom of the range: the other way
+    expect(chooseK([0.2, 0.2], c, 4, { minK: 0, explore: -1 })).toBe(1); // at the bottom of the range: the other way
     expect(chooseK([0.99], c, 4, { minK: 0, explore: 1 })).toBe(3); // at the top
     // A neighbour that would break a budget is not explored: only k = 0's 20 ms round fits 21 ms.
     expect(chooseK(alphas, c, 4, { minK: 0, explore: 1, overBudget: (_k, ms) => ms / 21 })).toBe(0);
