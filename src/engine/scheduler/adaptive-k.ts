@@ -17,16 +17,24 @@ const OUTLIER = 1.5;
 /** Goodput within this fraction of the best counts as the best (chooseK). */
 const NEAR_BEST = 0.97;
 /**
- * Speculating must promise this much more goodput than plain decoding (k = 0) to be chosen over it in a batch of
- * several streams, because a round's cost is not all such a batch pays for speculation. Through the server at 16 streams (`bench:concurrency --concurrency 16
- * --k N`), k = 1 ran 0.89× and k = 2 0.98× as fast as target-only, k = 0 1.00×, although per-pass traces (taken ad
- * hoc, not a committed bench) had k = 1 and 2 rounds making 5–10 % more tokens per ms of decoding than k = 0, as the
- * model predicted. Streams that speculate drift out of step (acceptance varies), so newcomers arrive one at a time,
- * their prefills batch less well, and batches run partly empty between a stream's end and its successor's first
- * token; in lockstep (target-only, or k = 0) none of that happens. Pass-cost estimates also scatter by about the
- * per-round gain on a shared machine. A wrong "yes" costs the whole batch, a wrong "no" only the gain.
+ * How much more goodput than plain decoding (k = 0) speculating must promise, in a batch of `rows` streams, to be
+ * chosen over it: nothing for one stream, then SPECULATION_MARGIN_PER_DOUBLING more per doubling of the batch (1.35
+ * at 4 streams, 1.7 at 16, 1.875 at 32). A round's cost is not all a batch pays for speculation, and the rest grows
+ * with the number of streams. Through the server at 16 streams (`bench:concurrency --concurrency 16 --k N`), k = 1
+ * ran 0.89× and k = 2 0.98× as fast as target-only, k = 0 1.00×, although per-pass traces (taken ad hoc, not a
+ * committed bench) had those k = 1 and 2 rounds making 5–10 % more tokens per ms of decoding than k = 0, as the model
+ * predicted; in full runs k = "auto" with a flat 1.35 margin ran 0.88–0.94× at c = 16 and 0.86–0.97× at c = 32.
+ * Streams that speculate drift out of step (acceptance varies), so newcomers arrive one at a time, their prefills
+ * batch less well, and batches run partly empty between a stream's end and its successor's first token; in lockstep
+ * (target-only, or k = 0) none of that happens. Pass-cost estimates also scatter by about the per-round gain on a
+ * shared machine. A wrong "yes" costs the whole batch, a wrong "no" only the gain. A pair whose verification stays
+ * nearly free in a batch (a memory-bound target) still clears the margin and speculates.
  */
-export const SPECULATION_MARGIN = 1.35;
+export const SPECULATION_MARGIN_PER_DOUBLING = 0.175;
+
+export function speculationMargin(rows: number): number {
+  return rows > 1 ? 1 + SPECULATION_MARGIN_PER_DOUBLING * Math.log2(rows) : 1;
+}
 
 /** One measured pass shape: `rows` rows of `tokens` new tokens each took `ms`. */
 export type PassPoint = readonly [rows: number, tokens: number, ms: number];
@@ -238,8 +246,7 @@ export function chooseK(
   // rounds are shorter (every stream's gap between rounds, and the wait of a newcomer's prefill, shrink with it)
   // and it rests less on cost estimates for shapes the batch rarely runs.
   const plain = ks[0] === 0 && fitting.includes(0) ? rates[0]! : 0;
-  // What the margin stands for (streams falling out of step, newcomers' prefills batching worse) needs several streams.
-  const margin = rows.target > 1 ? SPECULATION_MARGIN : 1;
+  const margin = speculationMargin(rows.target);
   const drafting = fitting.filter((i) => ks[i]! > 0 && rates[i]! >= margin * plain);
   const pool = plain > 0 ? drafting : fitting;
   const bestRate = Math.max(...pool.map((i) => rates[i]!));

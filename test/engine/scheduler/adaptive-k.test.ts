@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseK, PassGrid, StepCosts } from '../../../src/engine/scheduler/adaptive-k.ts';
+import { chooseK, PassGrid, speculationMargin, StepCosts } from '../../../src/engine/scheduler/adaptive-k.ts';
 
 // Shaped like the bundled pair's measured batched passes (../shared/notes/batching-feasibility.md): one row ≈ 7 ms
 // + 0.45 ms per extra token; 16 rows × 1 token = 20 ms, × 2 = 29 ms, × 3 = 38 ms, × 5 = 72 ms; 32 × 1 = 42 ms.
@@ -92,6 +92,14 @@ describe('batched choice of k', () => {
     expect(chooseK([0.6], single, 2, { minK: 0 })).toBe(1); // k = 1: 1.6 tokens in 15 ms against 1 in 10 ms, +7 %
     // A caller that asked for speculation (minK 1) still gets the best k ≥ 1.
     expect(chooseK(new Array(16).fill(0.8), thin, 4, { minK: 1 })).toBe(2);
+  });
+
+  it('the margin grows with the batch: none for one stream, 1.35 at 4 streams, 1.7 at 16', () => {
+    expect(speculationMargin(1)).toBe(1);
+    expect(speculationMargin(4)).toBeCloseTo(1.35, 6);
+    expect(speculationMargin(16)).toBeCloseTo(1.7, 6);
+    // 4 streams at α = 0.8 on the feasibility costs: k = 3 promises ~1.7× plain decoding, past 4 streams' margin.
+    expect(chooseK(new Array(4).fill(0.8), costs(), 8, { minK: 0 })).toBeGreaterThanOrEqual(2);
   });
 
   it('an exploration round runs a neighbour of the best k, within the range and the budgets', () => {
