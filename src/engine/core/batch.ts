@@ -18,6 +18,8 @@ export interface BatchCache {
    * are and leave the dropped ones vacant (empty rows that ride along in passes until a newcomer takes one).
    */
   remove(rows: readonly number[]): readonly number[];
+  /** Before a pass: drops vacant rows if it is time to (returns what remove() would), else null. */
+  packVacancies?(): readonly number[] | null;
   /** Lifts rows out into a new batch, in the order given; with it, what remove() returned for the rest. */
   split(rows: readonly number[]): [out: this, map: readonly number[]];
 }

@@ -80,6 +80,8 @@ export class Lane<C extends BatchCache> {
     ids: (s: Sequence) => readonly number[],
     keep: number,
   ): Promise<{ logits: Float32Array; K: number; feeds: (readonly number[])[]; ms: number; rows: number; T: number } | null> {
+    const packed = this.cache.packVacancies?.();
+    if (packed) this.remap(packed);
     const feeds = this.rows.map((s) => (s ? ids(s) : []));
     if (!feeds.some((f) => f.length > 0)) return null;
     const t0 = performance.now();

@@ -39,6 +39,8 @@ export class KvBatch {
   private capacity = 0;
   /** Pooled: rows whose stream left, kept as empty padding rows until a newcomer takes one (see remove). */
   private vacant: boolean[] = [];
+  /** Vacant rows summed over the passes since the batch last had none (see compactIfSparse). */
+  private vacantRowPasses = 0;
   private readonly pooled: boolean;
 
   /**
@@ -189,6 +191,23 @@ export class KvBatch {
   compactIfSparse(): void {
     const longest = Math.max(0, ...this.lens);
     if (this.slots > 64 && this.slots > 1.5 * longest) this.rebuild(this.rowRefs());
+  }
+
+  /**
+   * Called before each pass. A vacant row is computed in every pass as padding: once the passes vacant rows have
+   * ridden along in add up to the batch's row count (one vacancy in 16 rows: 16 passes), packing the live rows (one
+   * regroup) is the cheaper way on. Returns what remove() would (old row → new, −1 gone) when it packed, else null.
+   */
+  packVacancies(): number[] | null {
+    const empty = this.pooled ? this.vacancies().length : 0;
+    this.vacantRowPasses = empty > 0 ? this.vacantRowPasses + empty : 0;
+    if (empty === 0 || this.vacantRowPasses < this.rows) return null;
+    const map = new Array<number>(this.rows).fill(-1);
+    const keep = this.rowRefs().filter((ref) => !this.vacant[ref.row]);
+    keep.forEach((ref, j) => (map[ref.row] = j));
+    this.regroup(keep);
+    this.vacantRowPasses = 0;
+    return map;
   }
 
   private rowRefs(): RowRef[] {

@@ -63,6 +63,20 @@ export class SeqBatch implements BatchCache {
     this.vacant = this.seqs.map(() => false);
     return map;
   }
+  private vacantRowPasses = 0;
+  /** As the pooled KvBatch: packs once vacant rows have ridden along in as many row-passes as the batch has rows. */
+  packVacancies() {
+    const empty = this.vacant.filter(Boolean).length;
+    this.vacantRowPasses = empty > 0 ? this.vacantRowPasses + empty : 0;
+    if (empty === 0 || this.vacantRowPasses < this.seqs.length) return null;
+    this.vacantRowPasses = 0;
+    const map: number[] = [];
+    let j = 0;
+    this.vacant.forEach((v) => map.push(v ? -1 : j++));
+    this.seqs = this.seqs.filter((_, r) => !this.vacant[r]);
+    this.vacant = this.seqs.map(() => false);
+    return map;
+  }
   split(rows: readonly number[]): [this, number[]] {
     const out = new SeqBatch() as this;
     out.seqs = rows.map((r) => [...this.seqs[r]!]);

@@ -226,6 +226,23 @@ describe('KvBatch, pooled layout, in place', () => {
     expect(kv.remove([1])).toEqual([0, -1, 2, 3]);
     expect(kv.remove([0, 2, 3])).toEqual([-1, -1, -1, -1]);
     expect(kv.rows).toBe(0);
+    // A vacancy nobody takes is packed away once it has ridden along in as many passes as the batch has rows.
+    kv.addEmpty(4);
+    pass(kv, [[1], [2], [3], [4]]);
+    expect(kv.remove([2])).toEqual([0, 1, -1, 3]);
+    for (let i = 0; i < 3; i++) {
+      expect(kv.packVacancies()).toBeNull();
+      pass(kv, [[5], [6], [], [7]]);
+    }
+    expect(kv.packVacancies()).toEqual([0, 1, -1, 2]);
+    expect(readBack(kv)).toEqual([
+      [1, 5, 5, 5],
+      [2, 6, 6, 6],
+      [4, 7, 7, 7],
+    ]);
+    expect(kv.packVacancies()).toBeNull();
+    expect(kv.remove([0, 1, 2])).toEqual([-1, -1, -1]);
+    expect(kv.rows).toBe(0);
   });
 
   it('feeds the first slots of one buffer without copying it, and grows it by doubling', () => {
