@@ -172,11 +172,7 @@ export class KvBatch {
       }
       if (4 * empty <= this.rows) return Array.from({ length: this.rows }, (_, r) => (gone.has(r) ? -1 : r));
     }
-    const map = new Array<number>(this.rows).fill(-1);
-    const keep = this.rowRefs().filter((ref) => !gone.has(ref.row) && !this.vacant[ref.row]);
-    keep.forEach((ref, j) => (map[ref.row] = j));
-    this.regroup(keep);
-    return map;
+    return this.packLive(gone);
   }
 
   /** Lifts the given rows out into a new batch (in that order); returns it and what remove() returned for the rest. */
@@ -202,16 +198,21 @@ export class KvBatch {
     const empty = this.pooled ? this.vacancies().length : 0;
     this.vacantRowPasses = empty > 0 ? this.vacantRowPasses + empty : 0;
     if (empty === 0 || this.vacantRowPasses < this.rows) return null;
-    const map = new Array<number>(this.rows).fill(-1);
-    const keep = this.rowRefs().filter((ref) => !this.vacant[ref.row]);
-    keep.forEach((ref, j) => (map[ref.row] = j));
-    this.regroup(keep);
     this.vacantRowPasses = 0;
-    return map;
+    return this.packLive();
   }
 
   private rowRefs(): RowRef[] {
     return this.lens.map((len, r) => ({ from: this, row: r, len }));
+  }
+
+  /** Regroups the rows that are neither vacant nor in `gone`; returns old row → new (−1: dropped). */
+  private packLive(gone: ReadonlySet<number> = new Set()): number[] {
+    const map = new Array<number>(this.rows).fill(-1);
+    const keep = this.rowRefs().filter((ref) => !gone.has(ref.row) && !this.vacant[ref.row]);
+    keep.forEach((ref, j) => (map[ref.row] = j));
+    this.regroup(keep);
+    return map;
   }
 
   private vacancies(): number[] {

@@ -56,12 +56,7 @@ export class SeqBatch implements BatchCache {
     }
     const empty = this.vacant.filter(Boolean).length;
     if (2 * empty <= this.seqs.length) return this.seqs.map((_, r) => (gone.has(r) ? -1 : r));
-    const map: number[] = [];
-    let j = 0;
-    this.vacant.forEach((v) => map.push(v ? -1 : j++));
-    this.seqs = this.seqs.filter((_, r) => !this.vacant[r]);
-    this.vacant = this.seqs.map(() => false);
-    return map;
+    return this.pack();
   }
   private vacantRowPasses = 0;
   /** As the pooled KvBatch: packs once vacant rows have ridden along in as many row-passes as the batch has rows. */
@@ -70,6 +65,10 @@ export class SeqBatch implements BatchCache {
     this.vacantRowPasses = empty > 0 ? this.vacantRowPasses + empty : 0;
     if (empty === 0 || this.vacantRowPasses < this.seqs.length) return null;
     this.vacantRowPasses = 0;
+    return this.pack();
+  }
+  /** Drops the vacant rows; returns old row → new (−1: dropped). */
+  private pack(): number[] {
     const map: number[] = [];
     let j = 0;
     this.vacant.forEach((v) => map.push(v ? -1 : j++));
