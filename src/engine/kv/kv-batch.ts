@@ -39,7 +39,7 @@ export class KvBatch {
   private capacity = 0;
   /** Pooled: rows whose stream left, kept as empty padding rows until a newcomer takes one (see remove). */
   private vacant: boolean[] = [];
-  /** Vacant rows summed over the passes since the batch last had none (see compactIfSparse). */
+  /** Vacant rows summed over the passes since the batch last had none (see packVacancies). */
   private vacantRowPasses = 0;
   private readonly pooled: boolean;
 

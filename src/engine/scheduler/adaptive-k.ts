@@ -207,8 +207,8 @@ export function chooseK(
     /** Fixed time a round costs besides its passes. */
     overheadMs?: number;
     /**
-     * Time per logits row a round hands to JavaScript (sampling, verification, bookkeeping): measured at 16 rows as
-     * ~0.4 ms a round at k = 0 and ~2.3 ms at k ≈ 3, so charging every k the same overhead misjudges both ends.
+     * Time per logits row a round hands to JavaScript (sampling, verification, bookkeeping): in ad-hoc traces at 16
+     * rows it was ~0.4 ms a round at k = 0 and ~2.3 ms at k ≈ 3, so one overhead for every k misjudges both ends.
      */
     overheadPerRowMs?: number;
     minK?: number;

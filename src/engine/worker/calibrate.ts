@@ -19,15 +19,18 @@ export async function calibrate(target: DecoderModel, draft: DecoderModel | null
   if (draft) for (const rows of [1, ...rowCounts]) shapes.push({ m: draft, which: 'draft', rows, T: 1 });
   // Round-robin over the shapes, REPS times, median per shape: a slow spell of a shared machine then falls on every
   // shape alike instead of on whichever was being timed (3 reps of one shape at a time had 16 × 2 cheaper than 16 × 1).
-  const caches = shapes.map((s) => prefilled(s.m, s.rows));
+  // One cache per shape (its rollbacks leave holes: shared between shapes they would reach a compaction mid-timing),
+  // prefilled one after the other rather than as concurrent runs of one session.
+  const caches: Awaited<ReturnType<typeof prefilled>>[] = [];
+  for (const s of shapes) caches.push(await prefilled(s.m, s.rows));
   const times = shapes.map(() => [] as number[]);
   for (let rep = 0; rep < REPS; rep++) {
     let last: DecoderModel | null = null;
     for (const [i, s] of shapes.entries()) {
       // The first pass of a model after the other's streams its weights back from memory: an untimed one first.
-      if (s.m !== last) await timePass(s.m, await caches[i]!, s.rows, s.T);
+      if (s.m !== last) await timePass(s.m, caches[i]!, s.rows, s.T);
       last = s.m;
-      times[i]!.push(await timePass(s.m, await caches[i]!, s.rows, s.T));
+      times[i]!.push(await timePass(s.m, caches[i]!, s.rows, s.T));
     }
   }
   const out: Calibration = { target: [], draft: [] };
