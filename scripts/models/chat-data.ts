@@ -4,9 +4,11 @@
  * renamed to match), rendered with the bundled chat template, with a loss mask on the reply alone. Renamed because
  * TinyStories' names are so few (Lily, Tom, Tim, …) that with the stories' own names the cheapest way to fit the
  * data is to ignore the request and say "Lily" (runs 1 and 2 in scripts/models/README.md). For the same reason the reply's tokens that spell a requested fact
- * (the name, the object, the kind, the place) weigh COPY_WEIGHT in the loss: they are a few percent of a story's
- * tokens, and a first run with every reply token weighing the same had not learnt to copy them after 1,500
- * requests seen (6 of 20 held-out replies named the character, those named Lily or Tim).
+ * (the name, the object, the kind, the place) weigh more in the loss: they are a few percent of a story's tokens, and
+ * a first run with every reply token weighing the same had not learnt to copy them after 1,500 requests seen (6 of 20
+ * held-out replies named the character, those named Lily or Tim). Only a fact's first mention in the reply has to be
+ * copied from the request (every later one can copy the reply itself), so the first weighs FIRST_WEIGHT and the later
+ * ones COPY_WEIGHT: run 6, with every mention at 8, learnt which names renamed stories use, not to copy the asked one.
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { factsOf, requestsFor, type ChatRequest } from './chat-requests.ts';
@@ -38,14 +40,16 @@ export const RENAMES = [
   ).split(' '),
 ];
 
-/** Loss weight of a reply token that spells one of the request's facts (an ordinary reply token weighs 1). */
-export const COPY_WEIGHT = 8;
+/** Loss weight of a reply token in a later mention of one of the request's facts (an ordinary reply token weighs 1). */
+export const COPY_WEIGHT = 2;
+/** Loss weight of the tokens of a requested fact's first mention in the reply: the ones copied from the request. */
+export const FIRST_WEIGHT = 64;
 
 export interface ChatMix {
   ids: Uint16Array;
   /**
-   * The loss weight of predicting each token: 0 on the request, 1 on the reply and its <|im_end|>, COPY_WEIGHT on
-   * reply tokens that spell a requested fact.
+   * The loss weight of predicting each token: 0 on the request, 1 on the reply and its <|im_end|>, FIRST_WEIGHT on
+   * the first mention of each requested fact in the reply, COPY_WEIGHT on the tokens of later mentions.
    */
   mask: Uint8Array;
   examples: number;
@@ -61,6 +65,12 @@ function messages(req: ChatRequest) {
   return [...(req.system ? [{ role: 'system', content: req.system }] : []), { role: 'user', content: req.user }];
 }
 
+/** The first index at which `part` occurs in `whole` as a contiguous run, or −1. */
+function indexOf(whole: readonly number[], part: readonly number[]): number {
+  for (let i = 0; i + part.length <= whole.length; i++) if (part.every((t, j) => whole[i + j] === t)) return i;
+  return -1;
+}
+
 export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], perStory = 2): ChatMix {
   const ids: number[] = [],
     mask: number[] = [];
@@ -70,13 +80,17 @@ export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], pe
     const head = tok.encode(prompt, { add_special_tokens: false });
     if (head[0] !== BOS) throw new Error('the chat template no longer opens with <s>');
     const reply = [...tok.encode(story, { add_special_tokens: false }), IM_END];
-    const asked = new Set(
-      Object.values(req.facts)
-        .filter((f): f is string => typeof f === 'string' && req.user.includes(f))
-        .flatMap((f) => tok.encode(` ${f}`, { add_special_tokens: false })),
-    );
+    const spelt = Object.values(req.facts)
+      .filter((f): f is string => typeof f === 'string' && req.user.includes(f))
+      .map((f) => tok.encode(` ${f}`, { add_special_tokens: false }));
+    const asked = new Set(spelt.flat());
+    const weights = reply.map((t) => (asked.has(t) ? COPY_WEIGHT : 1));
+    for (const fact of spelt) {
+      const at = indexOf(reply, fact);
+      for (let j = 0; at >= 0 && j < fact.length; j++) weights[at + j] = FIRST_WEIGHT;
+    }
     ids.push(...head, ...reply, EOS);
-    mask.push(...head.map(() => 0), ...reply.map((t) => (asked.has(t) ? COPY_WEIGHT : 1)), 0);
+    mask.push(...head.map(() => 0), ...weights, 0);
     examples++;
   };
   stories.forEach((story, i) => {

@@ -1,7 +1,7 @@
 /** The chat-following data and its scoring (scripts/models/chat-requests.ts, chat-data.ts). */
 import { AutoTokenizer } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { chatMix, COPY_WEIGHT, rename, RENAMES } from '../../scripts/models/chat-data.ts';
+import { chatMix, COPY_WEIGHT, FIRST_WEIGHT, rename, RENAMES } from '../../scripts/models/chat-data.ts';
 import { evalRequestFor, factsOf, follows, requestsFor } from '../../scripts/models/chat-requests.ts';
 import { heldoutChat } from '../../scripts/bench/heldout.ts';
 import { tokenizerPath } from '../helpers/tokenizer-path.ts';
@@ -61,11 +61,19 @@ describe('chat mix', () => {
       expect([STORY, rename(STORY, 'Spot', story.match(/named (\w+)/)![1]!)]).toContain(story);
       const asked = follows(story, factsOf(story));
       expect(asked.name).toBe(true);
-      // The tokens that spell a requested fact weigh more; the name is asked for in the renamed copies at least.
-      const heavy = new Set(d.ids.filter((_, i) => d.mask[i] === COPY_WEIGHT));
+      // The tokens that spell a requested fact weigh more, its first mention in the reply most (the one copied from
+      // the request); the name is asked for in the renamed copies at least.
+      const weighed = (w: number) => d.ids.filter((_, i) => d.mask[i] === w);
       const name = story.match(/named (\w+)/)![1]!;
-      if (prompt.includes(name)) for (const id of tok.encode(` ${name}`, { add_special_tokens: false })) expect(heavy).toContain(id);
-      for (const id of heavy) expect(prompt).toContain(tok.decode([id]).trim());
+      const nameIds = tok.encode(` ${name}`, { add_special_tokens: false });
+      if (prompt.includes(name)) {
+        const replyStart = d.mask.findIndex((w) => w > 0);
+        const first = d.ids.findIndex((id, i) => i >= replyStart && id === nameIds[0]);
+        expect(d.mask[first]).toBe(FIRST_WEIGHT);
+        expect(weighed(COPY_WEIGHT)).toContain(nameIds[0]); // "Spot" is mentioned again later
+      }
+      for (const id of [...weighed(COPY_WEIGHT), ...weighed(FIRST_WEIGHT)]) expect(prompt).toContain(tok.decode([id]).trim());
+      expect(weighed(FIRST_WEIGHT).length).toBeLessThanOrEqual(8); // one mention per fact, a few tokens each
     }
     expect(docs.some((d) => !tok.decode(d.ids).includes('Spot'))).toBe(true); // the renamed copy
   });
