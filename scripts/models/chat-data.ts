@@ -7,8 +7,8 @@
  * (the name, the object, the kind, the place) weigh more in the loss: they are a few percent of a story's tokens, and
  * a first run with every reply token weighing the same had not learnt to copy them after 1,500 requests seen (6 of 20
  * held-out replies named the character, those named Lily or Tim). Only a fact's first mention in the reply has to be
- * copied from the request (every later one can copy the reply itself), so the first weighs FIRST_WEIGHT and the later
- * ones COPY_WEIGHT: run 6, with every mention at 8, learnt which names renamed stories use, not to copy the asked one.
+ * copied from the request (every later one can copy the reply itself), so the first has its own weight, FIRST_WEIGHT,
+ * beside the later ones' COPY_WEIGHT.
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { factsOf, requestsFor, type ChatRequest } from './chat-requests.ts';
@@ -41,9 +41,13 @@ export const RENAMES = [
 ];
 
 /** Loss weight of a reply token in a later mention of one of the request's facts (an ordinary reply token weighs 1). */
-export const COPY_WEIGHT = 2;
-/** Loss weight of the tokens of a requested fact's first mention in the reply: the ones copied from the request. */
-export const FIRST_WEIGHT = 64;
+export const COPY_WEIGHT = 8;
+/**
+ * Loss weight of the tokens of a requested fact's first mention in the reply: the ones copied from the request. The
+ * same as the later mentions' (run 6, the best measured): run 7 with 64 here and 2 above copied no better and lost
+ * perplexity (scripts/models/README.md).
+ */
+export const FIRST_WEIGHT = 8;
 
 export interface ChatMix {
   ids: Uint16Array;
