@@ -75,7 +75,18 @@ function indexOf(whole: readonly number[], part: readonly number[]): number {
   return -1;
 }
 
-export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], perStory = 2): ChatMix {
+/** The loss weights of a requested fact's mentions in a reply: its first (copied from the request) and the later ones. */
+export interface FactWeights {
+  first: number;
+  later: number;
+}
+
+export function chatMix(
+  tok: PreTrainedTokenizer,
+  stories: readonly string[],
+  perStory = 2,
+  weight: FactWeights = { first: FIRST_WEIGHT, later: COPY_WEIGHT },
+): ChatMix {
   const ids: number[] = [],
     mask: number[] = [];
   let examples = 0;
@@ -88,10 +99,10 @@ export function chatMix(tok: PreTrainedTokenizer, stories: readonly string[], pe
       .filter((f): f is string => typeof f === 'string' && req.user.includes(f))
       .map((f) => tok.encode(` ${f}`, { add_special_tokens: false }));
     const asked = new Set(spelt.flat());
-    const weights = reply.map((t) => (asked.has(t) ? COPY_WEIGHT : 1));
+    const weights = reply.map((t) => (asked.has(t) ? weight.later : 1));
     for (const fact of spelt) {
       const at = indexOf(reply, fact);
-      for (let j = 0; at >= 0 && j < fact.length; j++) weights[at + j] = FIRST_WEIGHT;
+      for (let j = 0; at >= 0 && j < fact.length; j++) weights[at + j] = weight.first;
     }
     ids.push(...head, ...reply, EOS);
     mask.push(...head.map(() => 0), ...weights, 0);

@@ -1,7 +1,7 @@
 /** The chat-following data and its scoring (scripts/models/chat-requests.ts, chat-data.ts). */
 import { AutoTokenizer } from '@huggingface/transformers';
 import { describe, expect, it } from 'vitest';
-import { chatMix, COPY_WEIGHT, FIRST_WEIGHT, rename, RENAMES } from '../../scripts/models/chat-data.ts';
+import { chatMix, rename, RENAMES } from '../../scripts/models/chat-data.ts';
 import { evalRequestFor, factsOf, follows, requestsFor } from '../../scripts/models/chat-requests.ts';
 import { heldoutChat } from '../../scripts/bench/heldout.ts';
 import { tokenizerPath } from '../helpers/tokenizer-path.ts';
@@ -41,7 +41,9 @@ describe('facts of a story', () => {
 describe('chat mix', () => {
   it('renders requests with the chat template and takes the loss on the reply and its <|im_end|> only', async () => {
     const tok = await AutoTokenizer.from_pretrained(tokenizerPath());
-    const mix = chatMix(tok, [STORY], 2);
+    // Distinct weights for a fact's first and later mentions, so the test tells them apart whatever the defaults.
+    const weight = { first: 64, later: 2 };
+    const mix = chatMix(tok, [STORY], 2, weight);
     expect(mix.ids.length).toBe(mix.mask.length);
     expect(mix.examples).toBe(2); // two renamed copies, each asking for its new name
     const docs: { ids: number[]; mask: number[] }[] = [];
@@ -61,19 +63,20 @@ describe('chat mix', () => {
       expect([STORY, rename(STORY, 'Spot', story.match(/named (\w+)/)![1]!)]).toContain(story);
       const asked = follows(story, factsOf(story));
       expect(asked.name).toBe(true);
-      // The tokens that spell a requested fact weigh more, its first mention in the reply most (the one copied from
-      // the request); the name is asked for in the renamed copies at least.
+      // The tokens that spell a requested fact weigh more, its first mention in the reply (the one copied from the
+      // request) with its own weight; the name is asked for in the renamed copies at least.
       const weighed = (w: number) => d.ids.filter((_, i) => d.mask[i] === w);
       const name = story.match(/named (\w+)/)![1]!;
       const nameIds = tok.encode(` ${name}`, { add_special_tokens: false });
       if (prompt.includes(name)) {
         const replyStart = d.mask.findIndex((w) => w > 0);
         const first = d.ids.findIndex((id, i) => i >= replyStart && id === nameIds[0]);
-        expect(d.mask[first]).toBe(FIRST_WEIGHT);
+        nameIds.forEach((_, j) => expect(d.mask[first + j]).toBe(weight.first));
         const later = d.ids.findIndex((id, i) => i > first && id === nameIds[0]); // "Spot" is mentioned again
-        expect(d.mask[later]).toBe(COPY_WEIGHT);
+        expect(later).toBeGreaterThan(first);
+        expect(d.mask[later]).toBe(weight.later);
       }
-      for (const id of [...weighed(COPY_WEIGHT), ...weighed(FIRST_WEIGHT)]) expect(prompt).toContain(tok.decode([id]).trim());
+      for (const id of [...weighed(weight.later), ...weighed(weight.first)]) expect(prompt).toContain(tok.decode([id]).trim());
     }
     expect(docs.some((d) => !tok.decode(d.ids).includes('Spot'))).toBe(true); // the renamed copy
   });
